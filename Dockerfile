@@ -1,0 +1,11 @@
+# The webhook service image that Cloud Run runs, one service per stream (settings come from env).
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml ./
+COPY service/ service/
+# Only the runtime dependencies (flask, gunicorn, google-cloud-bigquery), at the versions pinned in pyproject.toml.
+RUN pip install .
+USER nobody
+# Cloud Run sets $PORT; gunicorn.conf.py binds it and handles SIGTERM gracefully.
+CMD ["gunicorn", "--config", "service/gunicorn.conf.py"]

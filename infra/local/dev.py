@@ -1,0 +1,111 @@
+"""`scripts/dev`: the whole stack on this machine, with no cloud account.
+
+Starts the BigQuery emulator (data under .dev/), creates every stream's dataset and table, serves each
+stream with gunicorn exactly as Cloud Run would (same app, same config, settings from the same env),
+prints and writes the endpoint URLs, then runs until Ctrl-C or SIGTERM and stops what it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from infra.local.processes import REPO_ROOT, Process, StartupFailed, start_emulator, start_service, write_json
+from infra.local.provision import provision
+from service.bigquery_client import make_client
+from service.settings import BIGQUERY_EMULATOR_HOST, service_env
+from service.stream import Stream
+
+LOCAL_PROJECT = "hookstream-local"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/dev", description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("HOOKSTREAM_DEV_DIR", REPO_ROOT / ".dev")),
+                        help="where emulator data, logs and endpoints.json live (default: .dev)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("HOOKSTREAM_DEV_PORT", "8081")),
+                        help="port of the first stream's endpoint; the next streams take the next ports")
+    parser.add_argument("--emulator-port", type=int,
+                        default=int(os.environ.get("HOOKSTREAM_DEV_EMULATOR_PORT", "9050")),
+                        help="REST port of the BigQuery emulator (gRPC uses this + 10)")
+    return parser.parse_args(argv)
+
+
+def endpoint_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/hooks"
+
+
+def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    started: list[Process] = []
+    logs = args.dir / "logs"
+    try:
+        emulator, emulator_url = start_emulator(args.dir / "emulator", LOCAL_PROJECT, args.emulator_port,
+                                                args.emulator_port + 10, logs / "emulator.log")
+        started.append(emulator)
+        client = make_client(LOCAL_PROJECT, emulator_url)
+        for table_id in provision(client, streams, LOCAL_PROJECT):
+            print(f"table ready: {table_id}")
+        client.close()
+        write_json(args.dir / "stack.json", {"project": LOCAL_PROJECT, "emulator_url": emulator_url})
+
+        endpoints: dict[str, str] = {}
+        for offset, stream in enumerate(streams):
+            port = args.port + offset
+            env = {**service_env(stream, LOCAL_PROJECT), BIGQUERY_EMULATOR_HOST: emulator_url}
+            started.append(start_service(stream.name, env, port, logs / f"{stream.name}.log", workers=2))
+            endpoints[stream.name] = endpoint_url(port)
+        write_json(args.dir / "endpoints.json", endpoints)
+    except StartupFailed as error:
+        print(f"scripts/dev: {error}", file=sys.stderr)
+        _stop_all(started)
+        return 1
+
+    print("\nhookstream is running locally. Endpoints (also in "
+          f"{os.path.relpath(args.dir / 'endpoints.json')}):")
+    for name, url in endpoints.items():
+        print(f"  {name:<20} {url}")
+    first = next(iter(streams))
+    print(f"\nTry:\n  curl -d 'orderId=N1&status=delivered&total=120.13&userId=U1' '{endpoints[first.name]}'\n"
+          f"  scripts/query 'SELECT * FROM {first.table_ref} ORDER BY received_at DESC LIMIT 5'\n"
+          f"Logs: {os.path.relpath(logs)}/. Stop with Ctrl-C.", flush=True)
+
+    while not stop.wait(1.0):
+        dead = [p for p in started if p.popen.poll() is not None]
+        if dead:
+            print(f"scripts/dev: {dead[0].name} exited unexpectedly:\n{dead[0].log_tail()}", file=sys.stderr)
+            _stop_all(started)
+            return 1
+    print("\nstopping...", flush=True)
+    _stop_all(started)
+    (args.dir / "endpoints.json").unlink(missing_ok=True)
+    print("stopped.")
+    return 0
+
+
+def _stop_all(started: list[Process]) -> None:
+    # Services first, so nothing is still writing when the emulator goes away.
+    for process in reversed(started):
+        process.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from infra.streams import STREAMS
+
+    return run(parse_args(sys.argv[1:] if argv is None else argv), STREAMS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Create each stream's dataset and table in a BigQuery (the emulator here) from the stream definitions.
+
+The table comes from service/schema.py, the same definition the service writes and the cdktf stack
+deploys. Re-running is safe: existing datasets and tables are kept, with their rows, and columns
+added to the row layout since are appended (BigQuery allows adding NULLABLE columns in place).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from service.schema import PARTITION_FIELD, ROW_COLUMNS
+from service.stream import Stream
+
+
+def table_spec(stream: Stream, project: str) -> Any:
+    """The `bigquery.Table` for a stream: schema, DAY partitioning on `date`, clustering."""
+    from google.cloud import bigquery
+
+    table = bigquery.Table(
+        f"{project}.{stream.dataset}.{stream.table}",
+        schema=[bigquery.SchemaField(c.name, c.type, mode=c.mode, description=c.description)
+                for c in ROW_COLUMNS],
+    )
+    expiration_days = stream.table_options.partition_expiration_days
+    table.time_partitioning = bigquery.TimePartitioning(
+        type_=bigquery.TimePartitioningType.DAY,
+        field=PARTITION_FIELD,
+        expiration_ms=expiration_days * 86_400_000 if expiration_days else None,
+    )
+    table.require_partition_filter = stream.table_options.require_partition_filter or None
+    if stream.table_options.clustering:
+        table.clustering_fields = list(stream.table_options.clustering)
+    table.description = stream.description or None
+    return table
+
+
+def provision(client: Any, streams: Iterable[Stream], project: str) -> list[str]:
+    """Ensure every stream's dataset and table exist; returns the table ids."""
+    from google.cloud import bigquery
+
+    table_ids = []
+    for stream in streams:
+        dataset = bigquery.Dataset(f"{project}.{stream.dataset}")
+        dataset.location = stream.table_options.location
+        client.create_dataset(dataset, exists_ok=True)
+        wanted = table_spec(stream, project)
+        table = client.create_table(wanted, exists_ok=True)
+        have = {field.name for field in table.schema}
+        missing = [field for field in wanted.schema if field.name not in have]
+        if missing:
+            table.schema = [*table.schema, *missing]
+            client.update_table(table, ["schema"])
+        table_ids.append(wanted.full_table_id if wanted.full_table_id else str(wanted.reference))
+    return table_ids

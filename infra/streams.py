@@ -1,0 +1,29 @@
+"""The data streams hookstream deploys. Change this list in a pull request; `cdktf deploy` applies it.
+
+Each entry is validated when this module is imported: a typo in a dataset id, an unknown time zone or
+two streams writing one table fail `scripts/test`, `scripts/dev` and `cdktf synth` alike.
+"""
+
+from service.stream import Stream, TableOptions, check_unique
+
+STREAMS: tuple[Stream, ...] = check_unique((
+    # Order status changes from the CRM (see shared/samples/crm_orders.csv): one row per webhook call.
+    Stream(
+        name="crm-orders",
+        dataset="crm",
+        table="orders",
+        time_zone="Europe/Berlin",
+        description="Order created / status changed (orderId, status, total, currency, userId).",
+        table_options=TableOptions(location="EU", labels=(("source", "crm"),)),
+    ),
+    # Lead updates; the sales team's day starts in Moscow time.
+    Stream(
+        name="crm-leads",
+        dataset="crm",
+        table="leads",
+        time_zone="+03:00",
+        max_body_bytes=256 * 1024,
+        description="Lead created / qualified / converted.",
+        table_options=TableOptions(location="EU", labels=(("source", "crm"),)),
+    ),
+))

@@ -1,0 +1,132 @@
+"""The webhook endpoint: one Flask app serves one stream (gunicorn runs `service.app:create_app()`).
+
+A request becomes a row only through `receive_hit`: read the raw body within the stream's limit,
+refuse what cannot be stored, write, and answer 2xx only once the sink says the row is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from service.logs import configure_logging, trace_from_header
+from service.rows import build_row
+from service.settings import ServiceSettings, load_settings
+from service.sink import BigQuerySink, Sink, WriteFailed
+
+log = logging.getLogger("hookstream.hits")
+
+HIT_METHODS = ("GET", "POST", "PUT")
+
+
+class Rejected(Exception):
+    """A request that will not become a row; the message tells the CRM admin what to change."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(error={"code": code, "message": message})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _default_sink(settings: ServiceSettings) -> Sink:
+    from service.bigquery_client import make_client
+
+    client = make_client(settings.project, settings.bigquery_emulator_host)
+    return BigQuerySink(client, settings.table_id, settings.write_deadline_seconds)
+
+
+def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None,
+               clock_ms: Any = None) -> Flask:
+    """Build the app for one stream. With no arguments: settings from the environment, BigQuery sink."""
+    if settings is None:
+        configure_logging()
+        settings = load_settings()
+    hit_sink = sink if sink is not None else _default_sink(settings)
+    now_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+    zone = settings.zone
+    stream = settings.stream
+
+    app = Flask(__name__)
+    # Werkzeug enforces this on Content-Length and on chunked bodies alike, before we read a byte more.
+    app.config["MAX_CONTENT_LENGTH"] = stream.max_body_bytes
+    app.extensions["hookstream.sink"] = hit_sink
+
+    def read_payload() -> str:
+        if request.method == "GET":
+            raw = request.query_string
+            if not raw:
+                raise Rejected(400, "empty_query", "GET needs a query string with the data, e.g. ?orderId=N1&status=paid")
+        else:
+            try:
+                raw = request.get_data(cache=False)
+            except RequestEntityTooLarge:
+                raise Rejected(413, "body_too_large",
+                               f"body is larger than this stream's limit of {stream.max_body_bytes} bytes") from None
+            if not raw:
+                raise Rejected(400, "empty_body", f"{request.method} needs a body with the data")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise Rejected(400, "invalid_utf8",
+                           f"body is not UTF-8 text (invalid byte at offset {error.start}); "
+                           "send text (form, JSON, XML) encoded as UTF-8") from None
+
+    @app.route("/hooks", methods=HIT_METHODS)
+    @app.route("/hooks/", methods=HIT_METHODS)
+    def receive_hit() -> Response:
+        received_at_ms = now_ms()
+        started = time.perf_counter()
+        trace = trace_from_header(request.headers.get("X-Cloud-Trace-Context"), settings.project)
+        if request.method not in HIT_METHODS:  # Flask adds HEAD to GET routes; a HEAD must not write.
+            return error_response(405, "method_not_allowed", "use POST, PUT or GET",
+                                  {"Allow": ", ".join(HIT_METHODS)})
+        try:
+            payload = read_payload()
+        except Rejected as rejected:
+            log.warning("hit rejected", extra={"stream": stream.name, "reason": rejected.code,
+                                               "status": rejected.status, "trace": trace})
+            return error_response(rejected.status, rejected.code, rejected.message)
+        row = build_row(payload, received_at_ms, zone)
+        try:
+            hit_sink.write(row)
+        except WriteFailed as failed:
+            log.error("hit not stored", extra={"stream": stream.name, "hit_id": row["hit_id"],
+                                               "reason": failed.detail, "trace": trace})
+            return error_response(503, "not_stored", f"the hit was not stored: {failed.detail}",
+                                  {"Retry-After": str(failed.retry_after_seconds)})
+        log.info("hit stored", extra={
+            "stream": stream.name, "hit_id": row["hit_id"], "bytes": len(payload),
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2), "trace": trace,
+        })
+        return jsonify(status="stored", hit_id=row["hit_id"], stream=stream.name)
+
+    @app.get("/health")
+    def health() -> Response:
+        # Liveness only: it must stay green while BigQuery is down, or Cloud Run would restart
+        # instances that are answering 503 correctly.
+        return jsonify(status="ok", stream=stream.name)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        if status == 404:
+            return error_response(404, "not_found", f"no endpoint at {request.path}; send hits to /hooks")
+        if status == 405:
+            return error_response(405, "method_not_allowed", "use POST, PUT or GET",
+                                  {"Allow": ", ".join(HIT_METHODS)})
+        if status == 413:
+            return error_response(413, "body_too_large",
+                                  f"body is larger than this stream's limit of {stream.max_body_bytes} bytes")
+        return error_response(status, "http_error", error.description or error.name)
+
+    return app

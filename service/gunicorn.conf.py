@@ -1,0 +1,39 @@
+"""gunicorn settings shared by the Cloud Run image, scripts/dev and the tests.
+
+Threads, not processes, carry concurrency: a hit spends its time waiting on BigQuery, and threads in
+one process can later share one write (group commit).
+"""
+
+import os
+from typing import Any
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
+wsgi_app = "service.app:create_app()"
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+# Cloud Run sends up to `concurrency` requests at once; one thread each avoids queueing inside.
+threads = int(os.environ.get("HOOKSTREAM_THREADS", "32"))
+# Cloud Run gives a container 10 s after SIGTERM: finish in-flight requests within that.
+graceful_timeout = 8
+timeout = 60
+keepalive = 5
+accesslog = None  # one structured line per hit comes from the app instead
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "service.logs.JsonFormatter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    "root": {"handlers": ["stdout"], "level": "INFO"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """On SIGTERM gunicorn stops taking requests and lets running ones finish; then release the sink."""
+    app = getattr(worker, "wsgi", None)
+    sink = getattr(app, "extensions", {}).get("hookstream.sink") if app is not None else None
+    if sink is not None:
+        sink.close()

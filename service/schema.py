@@ -1,0 +1,42 @@
+"""The destination row: the one definition of its columns, their types and the partitioning.
+
+The service builds rows from it, the local stack and the cdktf stack create tables from it, and
+tests prove that all three agree. Change a column here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnMode = Literal["REQUIRED", "NULLABLE"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # BigQuery legacy type name, as both the REST API and Terraform's schema JSON spell it
+    mode: ColumnMode
+    description: str
+
+    def as_bigquery_json(self) -> dict[str, str]:
+        """The column as BigQuery's REST API and `google_bigquery_table.schema` expect it."""
+        return {"name": self.name, "type": self.type, "mode": self.mode, "description": self.description}
+
+
+HIT_ID = Column("hit_id", "STRING", "REQUIRED", "Unique id generated when the request was received (UUID4).")
+PAYLOAD = Column("payload", "STRING", "NULLABLE", "The request body exactly as sent; for a GET, the raw query string.")
+RECEIVED_AT = Column("received_at", "INTEGER", "NULLABLE", "Time of receipt, Unix milliseconds (UTC).")
+DATE = Column("date", "DATE", "NULLABLE", "Day of receipt in the stream's time zone; the table is partitioned on it.")
+
+ROW_COLUMNS: tuple[Column, ...] = (HIT_ID, PAYLOAD, RECEIVED_AT, DATE)
+
+# BigQuery partitions the table by day on this DATE column, so a query with `WHERE date = ...`
+# reads one partition.
+PARTITION_FIELD = DATE.name
+PARTITION_TYPE = "DAY"
+
+
+def schema_json() -> list[dict[str, str]]:
+    """The table schema as a JSON-able list (REST API and Terraform both take this shape)."""
+    return [column.as_bigquery_json() for column in ROW_COLUMNS]

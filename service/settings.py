@@ -1,0 +1,86 @@
+"""The service's settings, read once at start-up from the environment Cloud Run (or scripts/dev) gives it.
+
+`service_env` writes exactly the variables `load_settings` reads, so the cdktf stack and the local stack
+cannot drift from the service: both call `service_env`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import tzinfo
+
+from service.stream import Stream
+from service.timezones import parse_time_zone
+
+STREAM = "HOOKSTREAM_STREAM"
+PROJECT = "HOOKSTREAM_PROJECT"
+DATASET = "HOOKSTREAM_DATASET"
+TABLE = "HOOKSTREAM_TABLE"
+TIME_ZONE = "HOOKSTREAM_TIME_ZONE"
+MAX_BODY_BYTES = "HOOKSTREAM_MAX_BODY_BYTES"
+WRITE_DEADLINE_SECONDS = "HOOKSTREAM_WRITE_DEADLINE_SECONDS"
+# Set only locally: the URL of the BigQuery emulator (the name the Google tools use for it).
+BIGQUERY_EMULATOR_HOST = "BIGQUERY_EMULATOR_HOST"
+
+DEFAULT_WRITE_DEADLINE_SECONDS = 10.0
+
+
+class SettingsError(RuntimeError):
+    """The environment does not describe a valid stream; raised at start-up, never on a request."""
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    stream: Stream
+    project: str
+    write_deadline_seconds: float = DEFAULT_WRITE_DEADLINE_SECONDS
+    bigquery_emulator_host: str | None = None
+
+    @property
+    def zone(self) -> tzinfo:
+        return parse_time_zone(self.stream.time_zone)
+
+    @property
+    def table_id(self) -> str:
+        """`project.dataset.table`, as the BigQuery client names it."""
+        return f"{self.project}.{self.stream.dataset}.{self.stream.table}"
+
+
+def service_env(stream: Stream, project: str) -> dict[str, str]:
+    """The environment that makes the service serve `stream` (secrets are wired separately)."""
+    return {
+        STREAM: stream.name,
+        PROJECT: project,
+        DATASET: stream.dataset,
+        TABLE: stream.table,
+        TIME_ZONE: stream.time_zone,
+        MAX_BODY_BYTES: str(stream.max_body_bytes),
+    }
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
+    env = os.environ if environ is None else environ
+    missing = [name for name in (STREAM, PROJECT, DATASET, TABLE) if not env.get(name)]
+    if missing:
+        raise SettingsError(f"hookstream service: set {', '.join(missing)} (see README, 'Service settings')")
+    try:
+        stream = Stream(
+            name=env[STREAM],
+            dataset=env[DATASET],
+            table=env[TABLE],
+            time_zone=env.get(TIME_ZONE, "UTC"),
+            max_body_bytes=int(env.get(MAX_BODY_BYTES, str(Stream.max_body_bytes))),
+        )
+        deadline = float(env.get(WRITE_DEADLINE_SECONDS, DEFAULT_WRITE_DEADLINE_SECONDS))
+    except ValueError as error:
+        raise SettingsError(f"hookstream service: {error}") from error
+    if deadline <= 0:
+        raise SettingsError(f"hookstream service: {WRITE_DEADLINE_SECONDS} must be > 0, got {deadline}")
+    return ServiceSettings(
+        stream=stream,
+        project=env[PROJECT],
+        write_deadline_seconds=deadline,
+        bigquery_emulator_host=env.get(BIGQUERY_EMULATOR_HOST) or None,
+    )
