@@ -6,11 +6,13 @@ cannot drift from the service: both call `service_env`.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import tzinfo
 
+from service.auth_config import Auth, HmacAuth, NoAuth, StandardWebhooksAuth, TokenAuth
 from service.stream import Stream
 from service.timezones import parse_time_zone
 
@@ -21,6 +23,11 @@ TABLE = "HOOKSTREAM_TABLE"
 TIME_ZONE = "HOOKSTREAM_TIME_ZONE"
 MAX_BODY_BYTES = "HOOKSTREAM_MAX_BODY_BYTES"
 WRITE_DEADLINE_SECONDS = "HOOKSTREAM_WRITE_DEADLINE_SECONDS"
+# The auth mode and its non-secret settings, as JSON (service/auth_config.py).
+AUTH = "HOOKSTREAM_AUTH"
+# The endpoint secrets: one, or several separated by spaces/newlines while a secret is rotated.
+# On Cloud Run this comes from Secret Manager; it is never logged.
+SECRETS = "HOOKSTREAM_SECRETS"
 # Set only locally: the URL of the BigQuery emulator (the name the Google tools use for it).
 BIGQUERY_EMULATOR_HOST = "BIGQUERY_EMULATOR_HOST"
 
@@ -37,6 +44,7 @@ class ServiceSettings:
     project: str
     write_deadline_seconds: float = DEFAULT_WRITE_DEADLINE_SECONDS
     bigquery_emulator_host: str | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # never in a repr, hence never in a log
 
     @property
     def zone(self) -> tzinfo:
@@ -57,7 +65,23 @@ def service_env(stream: Stream, project: str) -> dict[str, str]:
         TABLE: stream.table,
         TIME_ZONE: stream.time_zone,
         MAX_BODY_BYTES: str(stream.max_body_bytes),
+        AUTH: json.dumps(asdict(stream.auth), sort_keys=True),
     }
+
+
+_AUTH_CLASSES: dict[str, type[Auth]] = {
+    "token": TokenAuth, "hmac": HmacAuth, "standard-webhooks": StandardWebhooksAuth, "none": NoAuth,
+}
+
+
+def _auth_from_json(text: str) -> Auth:
+    try:
+        data = json.loads(text)
+        auth_class = _AUTH_CLASSES[data["mode"]]
+        return auth_class(**data)
+    except (ValueError, KeyError, TypeError) as error:
+        raise SettingsError(f"hookstream service: {AUTH} is not a valid auth setting ({error!r}); "
+                            f"modes: {', '.join(_AUTH_CLASSES)}") from None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -72,6 +96,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
             table=env[TABLE],
             time_zone=env.get(TIME_ZONE, "UTC"),
             max_body_bytes=int(env.get(MAX_BODY_BYTES, str(Stream.max_body_bytes))),
+            auth=_auth_from_json(env.get(AUTH, '{"mode": "token"}')),
         )
         deadline = float(env.get(WRITE_DEADLINE_SECONDS, DEFAULT_WRITE_DEADLINE_SECONDS))
     except ValueError as error:
@@ -83,4 +108,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
         project=env[PROJECT],
         write_deadline_seconds=deadline,
         bigquery_emulator_host=env.get(BIGQUERY_EMULATOR_HOST) or None,
+        secrets=tuple(env.get(SECRETS, "").split()),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from service.auth_config import Auth, TokenAuth, auth_problems
 from service.timezones import UnknownTimeZoneError, parse_time_zone
 
 # A stream name becomes part of Cloud Run service, service account and secret ids, so it follows
@@ -69,6 +70,7 @@ class Stream:
     time_zone: str = "UTC"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     description: str = ""
+    auth: Auth = field(default_factory=TokenAuth)
     table_options: TableOptions = field(default_factory=TableOptions)
     run: RunOptions = field(default_factory=RunOptions)
 
@@ -98,6 +100,8 @@ class Stream:
             isinstance(self.max_body_bytes, int) and 1 <= self.max_body_bytes <= MAX_BODY_LIMIT,
             f"use a whole number of bytes from 1 to {MAX_BODY_LIMIT} (1 MiB)",
         )
+        for field_name, value, rule in auth_problems(self.auth):
+            raise StreamDefinitionError(self.name, field_name, value, rule)
         self._check_table_options(self.table_options)
         self._check_run_options(self.run)
 
