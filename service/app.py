@@ -13,9 +13,10 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from service.auth import AuthFailed, AuthSetupError, RequestView, make_verifier
 from service.logs import configure_logging, trace_from_header
 from service.rows import build_row
-from service.settings import ServiceSettings, load_settings
+from service.settings import ServiceSettings, SettingsError, load_settings
 from service.sink import BigQuerySink, Sink, WriteFailed
 
 log = logging.getLogger("hookstream.hits")
@@ -55,25 +56,32 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     now_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
     zone = settings.zone
     stream = settings.stream
+    try:
+        verifier = make_verifier(stream.auth, settings.secrets)
+    except AuthSetupError as error:
+        raise SettingsError(f"hookstream service for stream {stream.name!r}: {error}") from None
+    if stream.auth.mode == "none":
+        log.warning("auth mode 'none': anyone who knows this URL can write rows", extra={"stream": stream.name})
 
     app = Flask(__name__)
     # Werkzeug enforces this on Content-Length and on chunked bodies alike, before we read a byte more.
     app.config["MAX_CONTENT_LENGTH"] = stream.max_body_bytes
     app.extensions["hookstream.sink"] = hit_sink
 
-    def read_payload() -> str:
+    def read_raw_payload() -> bytes:
         if request.method == "GET":
-            raw = request.query_string
-            if not raw:
-                raise Rejected(400, "empty_query", "GET needs a query string with the data, e.g. ?orderId=N1&status=paid")
-        else:
-            try:
-                raw = request.get_data(cache=False)
-            except RequestEntityTooLarge:
-                raise Rejected(413, "body_too_large",
-                               f"body is larger than this stream's limit of {stream.max_body_bytes} bytes") from None
-            if not raw:
-                raise Rejected(400, "empty_body", f"{request.method} needs a body with the data")
+            return request.query_string
+        try:
+            return request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            raise Rejected(413, "body_too_large",
+                           f"body is larger than this stream's limit of {stream.max_body_bytes} bytes") from None
+
+    def decode_payload(raw: bytes) -> str:
+        if not raw and request.method == "GET":
+            raise Rejected(400, "empty_query", "GET needs a query string with the data, e.g. ?orderId=N1&status=paid")
+        if not raw:
+            raise Rejected(400, "empty_body", f"{request.method} needs a body with the data")
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as error:
@@ -83,20 +91,30 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
 
     @app.route("/hooks", methods=HIT_METHODS)
     @app.route("/hooks/", methods=HIT_METHODS)
-    def receive_hit() -> Response:
+    @app.route("/hooks/<path_token>", methods=HIT_METHODS)
+    def receive_hit(path_token: str | None = None) -> Response:
         received_at_ms = now_ms()
         started = time.perf_counter()
         trace = trace_from_header(request.headers.get("X-Cloud-Trace-Context"), settings.project)
         if request.method not in HIT_METHODS:  # Flask adds HEAD to GET routes; a HEAD must not write.
             return error_response(405, "method_not_allowed", "use POST, PUT or GET",
                                   {"Allow": ", ".join(HIT_METHODS)})
+        if path_token is not None and stream.auth.mode != "token":
+            return error_response(404, "not_found", "this stream takes hits at /hooks (its secret is not in the URL)")
         try:
-            payload = read_payload()
+            raw = read_raw_payload()
+            # The check runs on the raw bytes, before the body is decoded, parsed or written.
+            sender = verifier.verify(RequestView(raw, request.headers, path_token, received_at_ms / 1000))
+            payload = decode_payload(raw)
+        except AuthFailed as failed:
+            log.warning("hit refused", extra={"stream": stream.name, "reason": failed.code, "status": 401,
+                                              "trace": trace})
+            return error_response(401, failed.code, failed.message)
         except Rejected as rejected:
             log.warning("hit rejected", extra={"stream": stream.name, "reason": rejected.code,
                                                "status": rejected.status, "trace": trace})
             return error_response(rejected.status, rejected.code, rejected.message)
-        row = build_row(payload, received_at_ms, zone)
+        row = build_row(payload, received_at_ms, zone, delivery_id=sender.delivery_id)
         try:
             hit_sink.write(row)
         except WriteFailed as failed:
@@ -120,7 +138,9 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         if status == 404:
-            return error_response(404, "not_found", f"no endpoint at {request.path}; send hits to /hooks")
+            # The path is not echoed: it may hold a mistyped secret.
+            return error_response(404, "not_found", "no endpoint at this path; send hits to the endpoint URL "
+                                  "from the deploy output (.../hooks)")
         if status == 405:
             return error_response(405, "method_not_allowed", "use POST, PUT or GET",
                                   {"Allow": ", ".join(HIT_METHODS)})

@@ -26,16 +26,17 @@ class TokenAuth:
 class HmacAuth:
     """A signature header the CRM computes over the raw body with a shared secret.
 
-    `signed="body"` signs the body alone (Shopify, GitHub, HubSpot v1-style); `signed="timestamp.body"`
-    signs `<timestamp header value>.<body>` and rejects timestamps outside `tolerance_seconds`
-    (Stripe- and Slack-style). See README, "Endpoint authentication", for vendor settings.
+    `signed` is the signed message as a template over the raw bytes: `{body}` alone (GitHub, Shopify),
+    or with `{timestamp}` (the `timestamp_header` value, checked against `tolerance_seconds`; Slack
+    signs `v0:{timestamp}:{body}`) and `{id}` (the `delivery_id_header` value). For a GET, `{body}` is
+    the raw query string. See docs/authentication.md for vendor settings.
     """
 
     header: str = "X-Signature"
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
     encoding: Literal["hex", "base64"] = "hex"
     prefix: str = ""
-    signed: Literal["body", "timestamp.body"] = "body"
+    signed: str = "{body}"
     timestamp_header: str = "X-Timestamp"
     tolerance_seconds: int = 300
     delivery_id_header: str = ""
@@ -78,10 +79,26 @@ def auth_problems(auth: Auth) -> list[tuple[str, object, str]]:
             problems.append(("auth.algorithm", auth.algorithm, "one of 'sha1', 'sha256', 'sha512'"))
         if auth.encoding not in ("hex", "base64"):
             problems.append(("auth.encoding", auth.encoding, "one of 'hex', 'base64'"))
-        if auth.signed not in ("body", "timestamp.body"):
-            problems.append(("auth.signed", auth.signed, "one of 'body', 'timestamp.body'"))
+        problems.extend(_template_problems(auth))
         if len(auth.prefix) > 32 or any(c.isspace() for c in auth.prefix):
             problems.append(("auth.prefix", auth.prefix, "at most 32 characters, no spaces (e.g. 'sha256=')"))
     if isinstance(auth, HmacAuth | StandardWebhooksAuth) and not 1 <= auth.tolerance_seconds <= 3600:
         problems.append(("auth.tolerance_seconds", auth.tolerance_seconds, "use 1-3600 seconds"))
     return problems
+
+
+SIGNED_PLACEHOLDERS = ("{body}", "{timestamp}", "{id}")
+
+
+def _template_problems(auth: HmacAuth) -> list[tuple[str, object, str]]:
+    template = auth.signed
+    rest = template
+    for placeholder in SIGNED_PLACEHOLDERS:
+        rest = rest.replace(placeholder, "")
+    if template.count("{body}") != 1 or "{" in rest or "}" in rest:
+        return [("auth.signed", template,
+                 "a template with {body} exactly once and optionally {timestamp} and {id}, "
+                 "e.g. '{body}' or 'v0:{timestamp}:{body}'")]
+    if "{id}" in template and not auth.delivery_id_header:
+        return [("auth.signed", template, "{id} needs auth.delivery_id_header to name the header it comes from")]
+    return []

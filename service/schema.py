@@ -29,7 +29,11 @@ PAYLOAD = Column("payload", "STRING", "NULLABLE", "The request body exactly as s
 RECEIVED_AT = Column("received_at", "INTEGER", "NULLABLE", "Time of receipt, Unix milliseconds (UTC).")
 DATE = Column("date", "DATE", "NULLABLE", "Day of receipt in the stream's time zone; the table is partitioned on it.")
 
-ROW_COLUMNS: tuple[Column, ...] = (HIT_ID, PAYLOAD, RECEIVED_AT, DATE)
+DELIVERY_ID = Column("delivery_id", "STRING", "NULLABLE",
+                     "The sender's delivery id (webhook-id or a configured header), when it gives one; "
+                     "a repeated delivery repeats it.")
+
+ROW_COLUMNS: tuple[Column, ...] = (HIT_ID, PAYLOAD, RECEIVED_AT, DATE, DELIVERY_ID)
 
 # BigQuery partitions the table by day on this DATE column, so a query with `WHERE date = ...`
 # reads one partition.

@@ -69,17 +69,21 @@ class BigQuerySink:
         if row_errors[0] is not None:
             raise WriteFailed(f"BigQuery rejected the row: {row_errors[0]}")
 
-    def insert_rows(self, rows: Sequence[HitRow]) -> list[str | None]:
-        """Insert rows in one request; per row, None if stored or the reason it was rejected."""
+    def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None) -> list[str | None]:
+        """Insert rows in one request; per row, None if stored or the reason it was rejected.
+
+        `timeout_seconds` bounds the call, retries included (default: the sink's deadline): a batching
+        caller passes what is left of its oldest row's deadline."""
         from google.api_core import exceptions as api_errors
 
+        budget = self._deadline_seconds if timeout_seconds is None else max(timeout_seconds, 0.001)
         try:
             errors = self._client.insert_rows_json(
                 self._table_id,
                 list(rows),
                 row_ids=[row["hit_id"] for row in rows],
-                retry=self._retry,
-                timeout=min(self._deadline_seconds, 10.0),
+                retry=self._retry.with_timeout(budget),
+                timeout=min(budget, 10.0),
             )
         except (api_errors.GoogleAPIError, OSError) as error:
             # Messages from the API name the table, never the payload; keep only the class and code.

@@ -1,0 +1,73 @@
+"""Stream definitions: what a reviewer relies on being checked at import."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from infra.streams import STREAMS
+from service.auth_config import HmacAuth
+from service.settings import load_settings, service_env
+from service.stream import RunOptions, Stream, StreamDefinitionError, TableOptions, check_unique
+
+
+def test_shipped_streams_are_valid_and_include_the_sample_orders_stream() -> None:
+    assert {stream.name for stream in STREAMS} >= {"crm-orders"}
+    assert len(STREAMS) >= 2
+    check_unique(STREAMS)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "hint"),
+    [
+        ({"name": "Orders"}, "name", "lowercase"),
+        ({"name": "orders-"}, "name", "not ending"),
+        ({"dataset": "crm-data"}, "dataset", "letters, digits and underscores"),
+        ({"table": ""}, "table", "letters, digits and underscores"),
+        ({"time_zone": "Europe/Berln"}, "time_zone", "IANA"),
+        ({"time_zone": "+3"}, "time_zone", "fixed offset"),
+        ({"max_body_bytes": 0}, "max_body_bytes", "from 1 to"),
+        ({"max_body_bytes": 50 * 1024 * 1024}, "max_body_bytes", "from 1 to"),
+        ({"run": RunOptions(min_instances=5, max_instances=2)}, "run.max_instances", "min_instances"),
+        ({"run": RunOptions(concurrency=5000)}, "run.concurrency", "1-1000"),
+        ({"table_options": TableOptions(clustering=("status",))}, "table_options.clustering", "hit_id"),
+        ({"table_options": TableOptions(partition_expiration_days=0)},
+         "table_options.partition_expiration_days", "days"),
+        ({"auth": HmacAuth(algorithm="md5")}, "auth.algorithm", "sha256"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_bad_definition_names_stream_field_value_and_rule(overrides: dict[str, Any], field: str,
+                                                            hint: str) -> None:
+    settings: dict[str, Any] = {"name": "orders", "dataset": "crm", "table": "orders", **overrides}
+    with pytest.raises(StreamDefinitionError) as caught:
+        Stream(**settings)
+    message = str(caught.value)
+    assert f"stream {settings['name']!r}" in message
+    assert f"{field}=" in message
+    assert hint in message
+    assert caught.value.field_name == field
+
+
+def test_duplicate_names_and_destinations_are_refused() -> None:
+    one = Stream(name="orders", dataset="crm", table="orders")
+    with pytest.raises(StreamDefinitionError, match=re.escape("names must be unique")):
+        check_unique((one, Stream(name="orders", dataset="crm", table="other")))
+    with pytest.raises(StreamDefinitionError, match="'orders' already writes this table"):
+        check_unique((one, Stream(name="orders-2", dataset="crm", table="orders")))
+
+
+def test_streams_are_immutable() -> None:
+    stream = Stream(name="orders", dataset="crm", table="orders")
+    with pytest.raises(AttributeError):
+        stream.table = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("stream", STREAMS, ids=lambda s: s.name)
+def test_the_service_reads_back_exactly_what_the_deploy_writes(stream: Stream) -> None:
+    settings = load_settings(service_env(stream, "my-project"))
+    assert settings.project == "my-project"
+    assert settings.table_id == f"my-project.{stream.dataset}.{stream.table}"
+    for name in ("name", "dataset", "table", "time_zone", "max_body_bytes", "auth"):
+        assert getattr(settings.stream, name) == getattr(stream, name)
