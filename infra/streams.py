@@ -4,6 +4,7 @@ Each entry is validated when this module is imported: a typo in a dataset id, an
 two streams writing one table fail `scripts/test`, `scripts/dev` and `cdktf synth` alike.
 """
 
+from service.latest_view import LatestView, PayloadField
 from service.stream import Stream, TableOptions, check_unique
 
 STREAMS: tuple[Stream, ...] = check_unique((
@@ -15,6 +16,21 @@ STREAMS: tuple[Stream, ...] = check_unique((
         time_zone="Europe/Berlin",
         description="Order created / status changed (orderId, status, total, currency, userId).",
         table_options=TableOptions(location="EU", labels=(("source", "crm"),)),
+        # View crm.orders_latest: the latest status per orderId. TIMESTAMP (not DATE) for the dates: it
+        # reads the export's '2020-01-15' as midnight UTC and a webhook's '2020-01-15T10:00:00Z' exactly.
+        latest=LatestView(
+            fields=(
+                PayloadField("orderId", "STRING"),
+                PayloadField("status", "STRING"),
+                PayloadField("total", "NUMERIC"),
+                PayloadField("currency", "STRING"),
+                PayloadField("userId", "STRING"),
+                PayloadField("createdAt", "TIMESTAMP"),
+                PayloadField("updatedAt", "TIMESTAMP"),
+            ),
+            key="orderId",
+            version_field="updatedAt",
+        ),
     ),
     # Lead updates; the sales team's day starts in Moscow time.
     Stream(

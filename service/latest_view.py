@@ -83,8 +83,8 @@ def latest_view_problems(view: object, table: str) -> list[tuple[str, object, st
             problems.append((f"{where}.name", field.name,
                              "1-128 letters, digits and '_', not starting with a digit"))
         elif field.name.lower() in RESERVED_NAMES:
-            problems.append((f"{where}.name", field.name,
-                             f"the view already has a column of that name ({', '.join(sorted(RESERVED_NAMES))})"))
+            taken = ", ".join(sorted(RESERVED_NAMES))
+            problems.append((f"{where}.name", field.name, f"the view has a column of that name ({taken})"))
         elif field.name.lower() in seen:
             # BigQuery column names are case-insensitive: orderId and orderid would collide.
             problems.append((f"{where}.name", field.name, "declared twice (names are case-insensitive)"))
@@ -99,7 +99,8 @@ def latest_view_problems(view: object, table: str) -> list[tuple[str, object, st
         problems.append(("latest.key", view.key, f"the key's type must be one of {', '.join(KEY_TYPES)}"))
     if view.version_field is not None:
         if view.version_field not in declared:
-            problems.append(("latest.version_field", view.version_field, "None or one of the declared fields"))
+            problems.append(("latest.version_field", view.version_field,
+                             "None or one of the declared fields"))
         elif declared[view.version_field] not in VERSION_TYPES:
             problems.append(("latest.version_field", view.version_field,
                              f"the version field's type must be one of {', '.join(VERSION_TYPES)}"))
@@ -136,28 +137,37 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool | 
 
     if with_delivery_id:
         # A retried delivery is the same change received again: keep its first receipt only.
-        hits = (f"  SELECT {_columns(system + [PAYLOAD.name])}\n"
+        hits = (f"  SELECT {_columns([*system, PAYLOAD.name])}\n"
                 f"  FROM {table}\n"
                 f"  WHERE TRUE\n"
                 f"  QUALIFY ROW_NUMBER() OVER (\n"
                 f"    PARTITION BY COALESCE(`{DELIVERY_ID_COLUMN}`, `{HIT_ID.name}`)\n"
                 f"    ORDER BY `{RECEIVED_AT.name}` ASC, `{HIT_ID.name}` ASC) = 1")
     else:
-        hits = f"  SELECT {_columns(system + [PAYLOAD.name])}\n  FROM {table}"
+        hits = f"  SELECT {_columns([*system, PAYLOAD.name])}\n  FROM {table}"
 
-    parsed_fields = ",\n".join(f"    {_typed(field)} AS `{field.name}`" for field in view.fields)
-    parsed = (f"  SELECT {_columns(system)},\n"
-              f"{parsed_fields}\n"
-              f"  FROM hits")
+    # Each field is located once (JSON path and form pair), then decoded and cast: one regex per field.
+    located = ",\n".join(
+        f"    SAFE.JSON_VALUE(`{PAYLOAD.name}`, '$.{f.name}') AS `{_json(f)}`,\n"
+        f"    REGEXP_EXTRACT(`{PAYLOAD.name}`, r'(?:^|&){f.name}=([^&]*)') AS `{_form(f)}`"
+        for f in view.fields)
+    extracted = (f"  SELECT {_columns(system)},\n"
+                 f"    STARTS_WITH(LTRIM(`{PAYLOAD.name}`), '{{') AS `_is_json`,\n"
+                 f"{located}\n"
+                 f"  FROM hits")
+    typed = ",\n".join(f"    {_typed(f)} AS `{f.name}`" for f in view.fields)
+    parsed = f"  SELECT {_columns(system)},\n{typed}\n  FROM extracted"
 
     received = f"TIMESTAMP_MILLIS(`{RECEIVED_AT.name}`)"
     if view.version_field is None:
         version = received
+    elif view.field(view.version_field).type == "DATE":
+        version = f"COALESCE(TIMESTAMP(`{view.version_field}`), {received})"  # midnight UTC of that day
     else:
-        # TIMESTAMP(x) is x for a TIMESTAMP and midnight UTC for a DATE.
-        version = f"COALESCE(TIMESTAMP(`{view.version_field}`), {received})"
+        version = f"COALESCE(`{view.version_field}`, {received})"
     outputs = _columns([f.name for f in view.fields] + system)
     return (f"WITH hits AS (\n{hits}\n),\n"
+            f"extracted AS (\n{extracted}\n),\n"
             f"parsed AS (\n{parsed}\n)\n"
             f"SELECT {outputs}\n"
             f"FROM parsed\n"
@@ -171,33 +181,33 @@ def _columns(names: list[str]) -> str:
     return ", ".join(f"`{name}`" for name in names)
 
 
+def _json(field: PayloadField) -> str:
+    return f"_json_{field.name}"
+
+
+def _form(field: PayloadField) -> str:
+    return f"_form_{field.name}"
+
+
 def _typed(field: PayloadField) -> str:
-    raw = _raw_value(field.name)
+    """The field's value: the JSON value for a JSON body, else the decoded form value; then cast."""
+    text = f"IF(`_is_json`, `{_json(field)}`, {_url_decoded(f'`{_form(field)}`')})"
     if field.type == "STRING":
-        return raw
-    return f"SAFE_CAST({raw} AS {field.type})"
-
-
-def _raw_value(name: str) -> str:
-    """The field's text: JSON_VALUE for a JSON object body, else the decoded form value."""
-    form_value = f"REGEXP_EXTRACT(`payload`, r'(?:^|&){name}=([^&]*)')"
-    return (f"IF(STARTS_WITH(LTRIM(`payload`), '{{'),\n"
-            f"      JSON_VALUE(`payload`, '$.{name}'),\n"
-            f"      {_url_decoded(form_value)})")
+        return text
+    return f"SAFE_CAST({text} AS {field.type})"
 
 
 def _url_decoded(value: str) -> str:
     """SQL that decodes `+` and %XX escapes of a form value (BigQuery has no URL-decode function).
 
     Runs of %XX become bytes and then UTF-8 text, so multi-byte characters (%C3%BC) decode whole; a
-    stray '%' or a run that is not valid UTF-8 is kept or replaced, never an error. The subquery only
+    stray '%' is kept and a run that is not valid UTF-8 gets U+FFFD, never an error. The subquery only
     runs for values that contain '%'.
     """
     spaced = f"REPLACE({value}, '+', ' ')"
-    decode_runs = (
-        "(SELECT STRING_AGG(IF(part != '%' AND STARTS_WITH(part, '%'),\n"
-        "                 SAFE_CONVERT_BYTES_TO_STRING(FROM_HEX(REPLACE(part, '%', ''))), part), '' ORDER BY pos)\n"
-        f"       FROM UNNEST(REGEXP_EXTRACT_ALL({spaced}, r'(?:%[0-9A-Fa-f]{{2}})+|[^%]+|%'))\n"
-        "         AS part WITH OFFSET AS pos)"
-    )
-    return f"IF(STRPOS({value}, '%') = 0, {spaced},\n       {decode_runs})"
+    return (f"IF(STRPOS({value}, '%') = 0, {spaced}, (\n"
+            "      SELECT STRING_AGG(IF(part != '%' AND STARTS_WITH(part, '%'),\n"
+            "          SAFE_CONVERT_BYTES_TO_STRING(FROM_HEX(REPLACE(part, '%', ''))), part),\n"
+            "        '' ORDER BY pos)\n"
+            f"      FROM UNNEST(REGEXP_EXTRACT_ALL({spaced}, r'(?:%[0-9A-Fa-f]{{2}})+|[^%]+|%'))\n"
+            "        AS part WITH OFFSET AS pos))")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
 from service.auth_config import Auth, TokenAuth, auth_problems
+from service.latest_view import LatestView, latest_view_problems
 from service.timezones import UnknownTimeZoneError, parse_time_zone
 
 # A stream name becomes part of Cloud Run service, service account and secret ids, so it follows
@@ -73,6 +75,8 @@ class Stream:
     auth: Auth = field(default_factory=TokenAuth)
     table_options: TableOptions = field(default_factory=TableOptions)
     run: RunOptions = field(default_factory=RunOptions)
+    # The payload fields behind the `<table>_latest` view (service/latest_view.py); None: no view.
+    latest: LatestView | None = None
 
     def __post_init__(self) -> None:
         self._check(
@@ -102,6 +106,9 @@ class Stream:
         )
         for field_name, value, rule in auth_problems(self.auth):
             raise StreamDefinitionError(self.name, field_name, value, rule)
+        if self.latest is not None:
+            for field_name, value, rule in latest_view_problems(self.latest, self.table):
+                raise StreamDefinitionError(self.name, field_name, value, rule)
         self._check_table_options(self.table_options)
         self._check_run_options(self.run)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from service.latest_view import DELIVERY_ID_COLUMN, latest_view_id, latest_view_sql
 from service.schema import PARTITION_FIELD, ROW_COLUMNS
 from service.stream import Stream
 
@@ -52,5 +53,25 @@ def provision(client: Any, streams: Iterable[Stream], project: str) -> list[str]
         if missing:
             table.schema = [*table.schema, *missing]
             client.update_table(table, ["schema"])
+        ensure_latest_view(client, stream, project, {field.name for field in table.schema})
         table_ids.append(wanted.full_table_id if wanted.full_table_id else str(wanted.reference))
     return table_ids
+
+
+def ensure_latest_view(client: Any, stream: Stream, project: str, table_columns: set[str]) -> str | None:
+    """Create or update the stream's `<table>_latest` view (service/latest_view.py); None if it has none."""
+    if stream.latest is None:
+        return None
+    from google.cloud import bigquery
+
+    view = bigquery.Table(f"{project}.{stream.dataset}.{latest_view_id(stream)}")
+    # The SQL follows the table as it is, so a table created before the delivery id column existed
+    # still gets a view that runs.
+    view.view_query = latest_view_sql(stream, project,
+                                      delivery_id_column=DELIVERY_ID_COLUMN in table_columns)
+    view.description = f"Latest row per {stream.latest.key} of {stream.table_ref}, payload fields typed."
+    existing = client.create_table(view, exists_ok=True)
+    if existing.view_query != view.view_query:
+        existing.view_query = view.view_query
+        client.update_table(existing, ["view_query"])
+    return str(view.reference)
