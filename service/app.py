@@ -14,7 +14,9 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from service.auth import AuthFailed, AuthSetupError, RequestView, make_verifier
+from service.batching import BatchingSink
 from service.logs import configure_logging, trace_from_header
+from service.metrics import install_metrics
 from service.rows import build_row
 from service.settings import ServiceSettings, SettingsError, load_settings
 from service.sink import BigQuerySink, Sink, WriteFailed
@@ -43,7 +45,9 @@ def _default_sink(settings: ServiceSettings) -> Sink:
     from service.bigquery_client import make_client
 
     client = make_client(settings.project, settings.bigquery_emulator_host)
-    return BigQuerySink(client, settings.table_id, settings.write_deadline_seconds)
+    writer = BigQuerySink(client, settings.table_id, settings.write_deadline_seconds)
+    # Group commit: concurrent hits of this process share one insertAll (service/batching.py).
+    return BatchingSink(writer, settings.write_deadline_seconds, stream=settings.stream.name)
 
 
 def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None,
@@ -67,6 +71,7 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     # Werkzeug enforces this on Content-Length and on chunked bodies alike, before we read a byte more.
     app.config["MAX_CONTENT_LENGTH"] = stream.max_body_bytes
     app.extensions["hookstream.sink"] = hit_sink
+    install_metrics(app, stream.name, hit_sink)  # counts every hit; serves GET /metrics
 
     def read_raw_payload() -> bytes:
         if request.method == "GET":
