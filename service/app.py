@@ -76,11 +76,19 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     def read_raw_payload() -> bytes:
         if request.method == "GET":
             return request.query_string
+        too_large = Rejected(413, "body_too_large",
+                             f"body is larger than this stream's limit of {stream.max_body_bytes} bytes")
+        if request.content_length is None and "wsgi.input_terminated" in request.environ:
+            # A chunked body: Werkzeug would cut it at the limit without a word, and we would store a
+            # truncated payload. Read one byte past the limit ourselves to tell "fits" from "too large".
+            body: bytes = request.environ["wsgi.input"].read(stream.max_body_bytes + 1)
+            if len(body) > stream.max_body_bytes:
+                raise too_large
+            return body
         try:
             return request.get_data(cache=False)
         except RequestEntityTooLarge:
-            raise Rejected(413, "body_too_large",
-                           f"body is larger than this stream's limit of {stream.max_body_bytes} bytes") from None
+            raise too_large from None
 
     def decode_payload(raw: bytes) -> str:
         if not raw and request.method == "GET":

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from werkzeug.datastructures import Headers
+
 from service.auth_config import Auth, HmacAuth, NoAuth, StandardWebhooksAuth, TokenAuth
 
 WHSEC_PREFIX = "whsec_"
@@ -45,7 +47,7 @@ class RequestView:
     """The parts of a request the checks read: the raw signed bytes, headers, and a token in the path."""
 
     signed_bytes: bytes
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] | Headers
     path_token: str | None
     now_seconds: float
 

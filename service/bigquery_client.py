@@ -24,7 +24,7 @@ def make_client(project: str, emulator_url: str | None = None) -> Any:
     return bigquery.Client(project=project)
 
 
-def _is_retryable(error: BaseException) -> bool:
+def _is_retryable(error: Exception) -> bool:
     # Server-side trouble and rate limits pass; a bad request or a missing table does not.
     return isinstance(
         error,

@@ -261,11 +261,11 @@ def test_signed_stream_stores_the_delivery_id_and_refuses_a_bad_signature() -> N
 
 
 def test_the_app_refuses_to_start_a_protected_stream_without_secrets() -> None:
-    with pytest.raises(SettingsError, match="'orders'.*HOOKSTREAM_SECRETS"):
+    with pytest.raises(SettingsError, match=r"'orders'.*HOOKSTREAM_SECRETS"):
         app_client(TokenAuth(), ())
 
 
 def test_mode_none_warns_at_start(caplog: pytest.LogCaptureFixture) -> None:
-    client, sink = app_client(NoAuth(), ())
+    client, _ = app_client(NoAuth(), ())
     assert "anyone who knows this URL can write rows" in caplog.text
     assert client.post("/hooks", data=b"a=1").status_code == 200

@@ -15,10 +15,11 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from infra.local.dev_secrets import load_or_create
 from infra.local.processes import REPO_ROOT, Process, StartupFailed, start_emulator, start_service, write_json
 from infra.local.provision import provision
 from service.bigquery_client import make_client
-from service.settings import BIGQUERY_EMULATOR_HOST, service_env
+from service.settings import BIGQUERY_EMULATOR_HOST, SECRETS, service_env
 from service.stream import Stream
 
 LOCAL_PROJECT = "hookstream-local"
@@ -36,8 +37,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def endpoint_url(port: int) -> str:
-    return f"http://127.0.0.1:{port}/hooks"
+def endpoint_url(stream: Stream, port: int, secret: str | None) -> str:
+    """What the CRM is given: with the secret in the path for token mode, as a deploy prints it."""
+    base = f"http://127.0.0.1:{port}/hooks"
+    return f"{base}/{secret}" if stream.auth.mode == "token" and secret else base
 
 
 def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
@@ -61,12 +64,14 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
         client.close()
         write_json(args.dir / "stack.json", {"project": LOCAL_PROJECT, "emulator_url": emulator_url})
 
+        secrets = load_or_create(args.dir / "secrets.json", streams)
         endpoints: dict[str, str] = {}
         for offset, stream in enumerate(streams):
             port = args.port + offset
-            env = {**service_env(stream, LOCAL_PROJECT), BIGQUERY_EMULATOR_HOST: emulator_url}
+            env = {**service_env(stream, LOCAL_PROJECT), BIGQUERY_EMULATOR_HOST: emulator_url,
+                   SECRETS: secrets.get(stream.name, "")}
             started.append(start_service(stream.name, env, port, logs / f"{stream.name}.log", workers=2))
-            endpoints[stream.name] = endpoint_url(port)
+            endpoints[stream.name] = endpoint_url(stream, port, secrets.get(stream.name))
         write_json(args.dir / "endpoints.json", endpoints)
     except StartupFailed as error:
         print(f"scripts/dev: {error}", file=sys.stderr)
@@ -75,10 +80,11 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
 
     print("\nhookstream is running locally. Endpoints (also in "
           f"{os.path.relpath(args.dir / 'endpoints.json')}):")
-    for name, url in endpoints.items():
-        print(f"  {name:<20} {url}")
+    for stream in streams:
+        print(f"  {stream.name:<20} {endpoints[stream.name]}   (auth: {stream.auth.mode})")
     first = next(iter(streams))
     print(f"\nTry:\n  curl -d 'orderId=N1&status=delivered&total=120.13&userId=U1' '{endpoints[first.name]}'\n"
+          f"  scripts/send --stream {first.name} 'orderId=N1&status=delivered'   (signs for any auth mode)\n"
           f"  scripts/query 'SELECT * FROM {first.table_ref} ORDER BY received_at DESC LIMIT 5'\n"
           f"Logs: {os.path.relpath(logs)}/. Stop with Ctrl-C.", flush=True)
 
