@@ -1,0 +1,85 @@
+"""The two Terraform stacks: the image registry, and the streams that run images from it.
+
+They are separate because the image must be pushed between them: Cloud Run refuses a service whose
+image does not exist yet. First deploy: `hookstream-registry`, then scripts/build-image, then
+`hookstream` (docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+from cdktf import GcsBackend, TerraformOutput, TerraformStack
+from constructs import Construct
+
+from infra import providers as gcp
+from infra.config import DeployConfig
+from infra.naming import REGISTRY_REPOSITORY_ID, StreamNames
+from infra.stream_resources import StreamResources
+from service.stream import Stream
+
+REGISTRY_STACK = "hookstream-registry"
+STREAMS_STACK = "hookstream"
+
+
+def _use_state_bucket(stack: TerraformStack, name: str, config: DeployConfig) -> None:
+    # Without a bucket cdktf keeps terraform.<stack>.tfstate locally; it holds the endpoint secrets.
+    if config.state_bucket:
+        GcsBackend(stack, bucket=config.state_bucket, prefix=f"hookstream/{name}")
+
+
+class RegistryStack(TerraformStack):
+    """The Artifact Registry repository the webhook image is pushed to (one for all streams)."""
+
+    def __init__(self, scope: Construct, id: str, config: DeployConfig) -> None:
+        super().__init__(scope, id)
+        _use_state_bucket(self, id, config)
+        gcp.GoogleProvider(self, "google", project=config.project, region=config.region)
+        self.repository = gcp.ArtifactRegistryRepository(
+            self, "registry",
+            repository_id=REGISTRY_REPOSITORY_ID,
+            format="DOCKER",
+            location=config.region,
+            description="hookstream webhook service images (scripts/build-image pushes here)",
+        )
+        TerraformOutput(self, "image_repository",
+                        value=f"{config.registry_host}/{config.project}/{self.repository.repository_id}",
+                        description="Push the webhook image here; "
+                                    "set HOOKSTREAM_IMAGE to <this>/hookstream:<tag>")
+
+
+class StreamsStack(TerraformStack):
+    """Per-dataset BigQuery datasets and one StreamResources per stream."""
+
+    def __init__(self, scope: Construct, id: str, streams: tuple[Stream, ...], config: DeployConfig,
+                 names: dict[str, StreamNames]) -> None:
+        super().__init__(scope, id)
+        _use_state_bucket(self, id, config)
+        gcp.GoogleProvider(self, "google", project=config.project, region=config.region)
+        gcp.RandomProvider(self, "random")
+        self.datasets = self._datasets(streams)
+        self.streams = {
+            stream.name: StreamResources(self, stream.name, stream, config, self.datasets[stream.dataset],
+                                         names[stream.name])
+            for stream in streams
+        }
+
+    def _datasets(self, streams: tuple[Stream, ...]) -> dict[str, gcp.BigqueryDataset]:
+        # Several streams may share a dataset: create each once (naming.check_dataset_agreement made
+        # sure they agree on location and labels).
+        datasets: dict[str, gcp.BigqueryDataset] = {}
+        for stream in streams:
+            labels = dict(stream.table_options.labels)
+            if stream.dataset in datasets:
+                continue
+            for other in streams:
+                if other.dataset == stream.dataset:
+                    labels.update(other.table_options.labels)
+            datasets[stream.dataset] = gcp.BigqueryDataset(
+                self, f"dataset-{stream.dataset}",
+                dataset_id=stream.dataset,
+                location=stream.table_options.location,
+                labels=labels or None,
+                description="hookstream: CRM webhook tables",
+                # Never drop rows with `cdktf destroy`: tables keep their own deletion protection too.
+                delete_contents_on_destroy=False,
+            )
+        return datasets

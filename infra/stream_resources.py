@@ -1,0 +1,219 @@
+"""Everything one stream needs on Google Cloud: table, identity, secret, Cloud Run endpoint, outputs."""
+
+from __future__ import annotations
+
+import json
+
+from cdktf import ITerraformDependable, TerraformOutput, TerraformResourceLifecycle
+from constructs import Construct
+
+from infra import providers as gcp
+from infra.config import DeployConfig
+from infra.naming import StreamNames
+from service.schema import PARTITION_FIELD, PARTITION_TYPE, schema_json
+from service.settings import SECRETS, service_env
+from service.stream import Stream
+
+# Cloud Run passes this as $PORT; service/gunicorn.conf.py binds whatever $PORT says.
+CONTAINER_PORT = 8080
+# Liveness only (service/app.py); not /healthz, a path Cloud Run reserves for itself.
+HEALTH_PATH = "/health"
+TABLE_WRITER_ROLE = "roles/bigquery.dataEditor"
+SECRET_READER_ROLE = "roles/secretmanager.secretAccessor"
+INVOKER_ROLE = "roles/run.invoker"
+# Token and HMAC secrets: 64 alphanumerics (~380 bits); no symbols, so a token survives any URL or CRM form.
+TOKEN_SECRET_LENGTH = 64
+# Standard Webhooks secrets are whsec_ + base64 of 24-64 random bytes.
+STANDARD_WEBHOOKS_SECRET_BYTES = 32
+MS_PER_DAY = 24 * 60 * 60 * 1000
+
+
+class StreamResources(Construct):
+    """One stream's resources; child ids start with the stream name so plans read per stream.
+
+    Outputs are attributes (`endpoint_url`, `table_id`, `service_account_email`) and Terraform outputs.
+    """
+
+    def __init__(self, scope: Construct, id: str, stream: Stream, config: DeployConfig,
+                 dataset: gcp.BigqueryDataset, names: StreamNames) -> None:
+        super().__init__(scope, id)
+        self.stream, self.config, self.names = stream, config, names
+        self.labels = {"hookstream-stream": stream.name}
+        self.service_account = self._service_account()
+        self.table = self._table(dataset)
+        self.table_writer = self._table_writer()
+        self.secret: gcp.SecretManagerSecret | None = None
+        self.secret_value: str | None = None
+        self.secret_reader: gcp.SecretManagerSecretIamMember | None = None
+        if stream.auth.mode != "none":
+            self._endpoint_secret()
+        self.service = self._cloud_run_service()
+        self.public_invoker = self._public_invoker()
+
+        self.endpoint_url = self._endpoint_url()
+        self.table_id = f"{config.project}.{self.table.dataset_id}.{self.table.table_id}"
+        self.service_account_email = self.service_account.email
+        self._outputs()
+
+    def _service_account(self) -> gcp.ServiceAccount:
+        return gcp.ServiceAccount(
+            self, f"{self.stream.name}-sa",
+            account_id=self.names.service_account_id,
+            display_name=f"hookstream {self.stream.name}"[:100],
+            description=f"Runs the hookstream endpoint of stream {self.stream.name}: writes "
+                        f"{self.stream.table_ref}, reads its endpoint secret.",
+        )
+
+    def _table(self, dataset: gcp.BigqueryDataset) -> gcp.BigqueryTable:
+        options = self.stream.table_options
+        days = options.partition_expiration_days
+        return gcp.BigqueryTable(
+            self, f"{self.stream.name}-table",
+            dataset_id=dataset.dataset_id,
+            table_id=self.stream.table,
+            description=self.stream.description or None,
+            schema=json.dumps(schema_json()),
+            time_partitioning=gcp.BigqueryTableTimePartitioning(
+                type=PARTITION_TYPE,
+                field=PARTITION_FIELD,
+                expiration_ms=days * MS_PER_DAY if days is not None else None,
+            ),
+            require_partition_filter=options.require_partition_filter,
+            clustering=list(options.clustering) or None,
+            deletion_protection=options.deletion_protection,
+            labels={**dict(options.labels), **self.labels},
+        )
+
+    def _table_writer(self) -> gcp.BigqueryTableIamMember:
+        # Table-level, not dataset- or project-level: the stream can write its own table and nothing else.
+        return gcp.BigqueryTableIamMember(
+            self, f"{self.stream.name}-table-writer",
+            project=self.config.project,
+            dataset_id=self.table.dataset_id,
+            table_id=self.table.table_id,
+            role=TABLE_WRITER_ROLE,
+            member=self.service_account.member,
+        )
+
+    def _endpoint_secret(self) -> None:
+        name = self.stream.name
+        if self.stream.auth.mode == "standard-webhooks":
+            random_bytes = gcp.RandomBytes(self, f"{name}-secret-bytes",
+                                           length=STANDARD_WEBHOOKS_SECRET_BYTES)
+            self.secret_value = f"whsec_{random_bytes.base64}"
+        else:
+            password = gcp.RandomPassword(self, f"{name}-secret-value", length=TOKEN_SECRET_LENGTH,
+                                          special=False)
+            self.secret_value = password.result
+        self.secret = gcp.SecretManagerSecret(
+            self, f"{name}-secret",
+            secret_id=self.names.secret_id,
+            replication=gcp.SecretManagerSecretReplication(auto=gcp.SecretManagerSecretReplicationAuto()),
+            labels=self.labels,
+        )
+        self.secret_version = gcp.SecretManagerSecretVersion(
+            self, f"{name}-secret-version",
+            secret=self.secret.id,
+            secret_data=self.secret_value,
+            # Rotation (docs/deploy.md) adds versions and disables this one outside Terraform;
+            # re-enabling it on the next deploy would bring a retired secret back.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["enabled"]),
+        )
+        self.secret_reader = gcp.SecretManagerSecretIamMember(
+            self, f"{name}-secret-reader",
+            secret_id=self.secret.id,
+            role=SECRET_READER_ROLE,
+            member=self.service_account.member,
+        )
+
+    def _environment(self) -> list[gcp.CloudRunV2ServiceTemplateContainersEnv]:
+        env = [gcp.CloudRunV2ServiceTemplateContainersEnv(name=key, value=value)
+               for key, value in service_env(self.stream, self.config.project).items()]
+        if self.secret is not None:
+            # "latest" so a rotation (a new secret version) reaches new instances without a deploy.
+            env.append(gcp.CloudRunV2ServiceTemplateContainersEnv(
+                name=SECRETS,
+                value_source=gcp.CloudRunV2ServiceTemplateContainersEnvValueSource(
+                    secret_key_ref=gcp.CloudRunV2ServiceTemplateContainersEnvValueSourceSecretKeyRef(
+                        secret=self.secret.secret_id, version="latest"),
+                ),
+            ))
+        return env
+
+    def _cloud_run_service(self) -> gcp.CloudRunV2Service:
+        run = self.stream.run
+        # Cloud Run refuses a revision whose identity cannot read its secrets, and the first hits would
+        # fail if the table grant were not there yet: create the service after both grants.
+        grants: list[ITerraformDependable] = [self.table_writer]
+        if self.secret_reader is not None:
+            grants += [self.secret_reader, self.secret_version]
+        return gcp.CloudRunV2Service(
+            self, f"{self.stream.name}-service",
+            name=self.names.cloud_run_service,
+            location=self.config.region,
+            description=f"hookstream endpoint of stream {self.stream.name} -> {self.stream.table_ref}",
+            ingress="INGRESS_TRAFFIC_ALL",
+            # Stateless and rebuilt from code; protection would only block removing a stream.
+            deletion_protection=False,
+            labels=self.labels,
+            template=gcp.CloudRunV2ServiceTemplate(
+                service_account=self.service_account.email,
+                max_instance_request_concurrency=run.concurrency,
+                timeout=f"{run.request_timeout_seconds}s",
+                scaling=gcp.CloudRunV2ServiceTemplateScaling(
+                    min_instance_count=run.min_instances, max_instance_count=run.max_instances),
+                labels=self.labels,
+                containers=[gcp.CloudRunV2ServiceTemplateContainers(
+                    image=self.config.image,
+                    ports=gcp.CloudRunV2ServiceTemplateContainersPorts(container_port=CONTAINER_PORT),
+                    env=self._environment(),
+                    resources=gcp.CloudRunV2ServiceTemplateContainersResources(
+                        limits={"cpu": run.cpu, "memory": run.memory},
+                        # Request-based billing: the service writes each row before answering.
+                        cpu_idle=True,
+                        startup_cpu_boost=True,
+                    ),
+                    startup_probe=gcp.CloudRunV2ServiceTemplateContainersStartupProbe(
+                        http_get=gcp.CloudRunV2ServiceTemplateContainersStartupProbeHttpGet(
+                            path=HEALTH_PATH, port=CONTAINER_PORT),
+                        period_seconds=2, timeout_seconds=2, failure_threshold=15,
+                    ),
+                    liveness_probe=gcp.CloudRunV2ServiceTemplateContainersLivenessProbe(
+                        http_get=gcp.CloudRunV2ServiceTemplateContainersLivenessProbeHttpGet(
+                            path=HEALTH_PATH, port=CONTAINER_PORT),
+                        period_seconds=30, timeout_seconds=5, failure_threshold=3,
+                    ),
+                )],
+            ),
+            depends_on=grants,
+        )
+
+    def _public_invoker(self) -> gcp.CloudRunV2ServiceIamMember:
+        # A CRM cannot present Google credentials: the endpoint secret is the access control.
+        return gcp.CloudRunV2ServiceIamMember(
+            self, f"{self.stream.name}-public-invoker",
+            project=self.config.project,
+            location=self.service.location,
+            name=self.service.name,
+            role=INVOKER_ROLE,
+            member="allUsers",
+        )
+
+    def _endpoint_url(self) -> str:
+        if self.stream.auth.mode == "token" and self.secret_value is not None:
+            return f"{self.service.uri}/hooks/{self.secret_value}"
+        return f"{self.service.uri}/hooks"
+
+    def _outputs(self) -> None:
+        outputs = (
+            (self.names.endpoint_url_output, self.endpoint_url, True,
+             f"URL to give the CRM for stream {self.stream.name}"),
+            (self.names.table_id_output, self.table_id, False,
+             f"BigQuery table of stream {self.stream.name}"),
+            (self.names.service_account_output, self.service_account_email, False,
+             f"Identity of stream {self.stream.name}'s Cloud Run service"),
+        )
+        for name, value, sensitive, description in outputs:
+            output = TerraformOutput(self, name, value=value, sensitive=sensitive, description=description)
+            # Stable names for `cdktf output` / `terraform output`, without cdktf's path hash.
+            output.override_logical_id(name)
