@@ -102,9 +102,11 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
                            f"body is not UTF-8 text (invalid byte at offset {error.start}); "
                            "send text (form, JSON, XML) encoded as UTF-8") from None
 
-    @app.route("/hooks", methods=HIT_METHODS)
-    @app.route("/hooks/", methods=HIT_METHODS)
-    @app.route("/hooks/<path_token>", methods=HIT_METHODS)
+    # No automatic OPTIONS answer: a CRM does not send CORS preflights, and an unexpected 200 without
+    # a hit_id would read as "stored".
+    @app.route("/hooks", methods=HIT_METHODS, provide_automatic_options=False)
+    @app.route("/hooks/", methods=HIT_METHODS, provide_automatic_options=False)
+    @app.route("/hooks/<path_token>", methods=HIT_METHODS, provide_automatic_options=False)
     def receive_hit(path_token: str | None = None) -> Response:
         received_at_ms = now_ms()
         started = time.perf_counter()
@@ -141,7 +143,7 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
         })
         return jsonify(status="stored", hit_id=row["hit_id"], stream=stream.name)
 
-    @app.get("/health")
+    @app.get("/health", provide_automatic_options=False)
     def health() -> Response:
         # Liveness only: it must stay green while BigQuery is down, or Cloud Run would restart
         # instances that are answering 503 correctly.

@@ -17,6 +17,9 @@ threads = int(os.environ.get("HOOKSTREAM_THREADS", "32"))
 graceful_timeout = 8
 timeout = 60
 keepalive = 5
+# gunicorn 25+ opens a runtime control socket at one fixed path per user; several local services (and
+# tests) would fight over it, and nothing here uses it.
+control_socket_disable = True
 accesslog = None  # one structured line per hit comes from the app instead
 logconfig_dict: dict[str, Any] = {
     "version": 1,

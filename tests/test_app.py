@@ -85,6 +85,7 @@ def error_of(response: object) -> dict[str, str]:
         ("POST", "/", b"a=1", 404, "not_found", "/hooks"),
         ("DELETE", "/hooks", b"", 405, "method_not_allowed", "POST"),
         ("PATCH", "/hooks", b"a=1", 405, "method_not_allowed", "POST"),
+        ("OPTIONS", "/hooks", b"", 405, "method_not_allowed", "POST"),
         ("HEAD", "/hooks?a=1", b"", 405, "", ""),
     ],
 )
