@@ -1,0 +1,319 @@
+"""`scripts/bench`: hookstream under wrk on this machine, against a bare Flask baseline in the same run.
+
+Starts the BigQuery emulator and one stream's gunicorn (auth off, same config as Cloud Run), and the
+baseline app (infra/local/bench_baseline.py) under the same gunicorn config, workers and threads.
+Then, on 127.0.0.1, each for a fixed time: wrk at saturation against both; a fixed-rate load at half
+of hookstream's saturation rate (wrk2 is not packaged here, so a small open-loop Python generator:
+latency counts from each request's scheduled send time, so a stall shows up as latency instead of
+hiding as a lower rate). Prints the figures; the last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.local.processes import (
+    GUNICORN_CONFIG,
+    Process,
+    _spawn,
+    _wait_http,
+    ensure_port_free,
+    free_port,
+    start_emulator,
+    start_service,
+)
+from infra.local.provision import provision
+from service.auth_config import NoAuth
+from service.bigquery_client import make_client
+from service.settings import AUTH, BIGQUERY_EMULATOR_HOST, service_env
+from service.stream import Stream
+
+PROJECT = "hookstream-bench"
+STREAM = Stream(name="bench", dataset="bench", table="hits", auth=NoAuth())
+BODY = "orderId=N{n}&status=delivered&total=120.13&userId=U1"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+WRK_SCRIPT = """
+counter = 0
+local headers = {["Content-Type"] = "application/x-www-form-urlencoded"}
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", "/hooks", headers, "orderId=N" .. counter .. "&status=delivered&total=120.13&userId=U1")
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "max_us": %d, ' ..
+    '"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.max,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+def run_wrk(port: int, script: Path, seconds: int, connections: int, threads: int) -> WrkResult:
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+            "-s", str(script), f"http://127.0.0.1:{port}/hooks"]
+    output = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
+    data = json.loads(line.removeprefix("BENCH_JSON "))
+    return WrkResult(
+        requests=data["requests"], seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000, p99_ms=data["p99_us"] / 1000, non_2xx=data["status"],
+        socket_errors=data["connect"] + data["read"] + data["write"] + data["timeout"],
+    )
+
+
+def fixed_rate(port: int, rate: float, seconds: float) -> dict[str, Any]:
+    """Open-loop load: request i is due at start + i/rate; its latency counts from then."""
+    total = int(rate * seconds)
+    senders = max(8, min(512, int(rate * 0.5)))  # enough to keep the schedule through 0.5 s stalls
+    start = time.perf_counter() + 0.5
+    lock = threading.Lock()
+    next_index = [0]
+    latencies: list[float] = []
+    errors = [0]
+
+    def sender() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            with lock:
+                index = next_index[0]
+                next_index[0] += 1
+            if index >= total:
+                break
+            due = start + index / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            ok = False
+            try:
+                connection.request("POST", "/hooks", BODY.format(n=index),
+                                   {"Content-Type": "application/x-www-form-urlencoded"})
+                response = connection.getresponse()
+                response.read()
+                ok = 200 <= response.status < 300
+            except OSError:
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            elapsed = time.perf_counter() - due
+            with lock:
+                latencies.append(elapsed)
+                errors[0] += not ok
+        connection.close()
+
+    threads = [threading.Thread(target=sender, daemon=True) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 60)
+    wall = time.perf_counter() - start
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2) if latencies else 0.0
+
+    return {"target_rps": round(rate, 1), "achieved_rps": round(len(latencies) / wall, 1),
+            "requests": len(latencies), "p50_ms": pct(0.50), "p99_ms": pct(0.99), "errors": errors[0]}
+
+
+# -- what the processes used ------------------------------------------------------------------
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def tree(process: Process) -> list[int]:
+    return [process.popen.pid, *children(process.popen.pid)]
+
+
+def worker_metrics(port: int, workers: list[int], attempts: int = 300) -> dict[int, dict[str, Any]]:
+    """GET /metrics until every worker answered once (each counts for itself; the kernel picks one)."""
+    seen: dict[int, dict[str, Any]] = {}
+    for _ in range(attempts):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/metrics", headers={"Connection": "close"})
+        body = json.loads(connection.getresponse().read())
+        connection.close()
+        seen[body["pid"]] = body
+        if set(workers) <= set(seen):
+            break
+    return seen
+
+
+def total(snapshots: dict[int, dict[str, Any]], section: str, key: str) -> int:
+    return sum(int((snapshot.get(section) or {}).get(key, 0)) for snapshot in snapshots.values())
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+def start_baseline(port: int, log_path: Path, workers: int, threads: int) -> Process:
+    ensure_port_free(port, "baseline app")
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers),
+           "HOOKSTREAM_THREADS": str(threads)}
+    # Same config file as hookstream; the positional app overrides its `wsgi_app`.
+    argv = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG),
+            "infra.local.bench_baseline:create_app()"]
+    process = _spawn("baseline", argv, log_path, env)
+    _wait_http(process, f"http://127.0.0.1:{port}/health", 30)
+    return process
+
+
+def measure(name: str, process: Process, port: int, script: Path, args: argparse.Namespace) -> dict[str, Any]:
+    run_wrk(port, script, args.warmup, args.connections, args.wrk_threads)
+    before = cpu_seconds(tree(process))
+    result = run_wrk(port, script, args.seconds, args.connections, args.wrk_threads)
+    cpu = cpu_seconds(tree(process)) - before
+    figures = {
+        "rps": round(result.rps, 1), "p50_ms": round(result.p50_ms, 2), "p99_ms": round(result.p99_ms, 2),
+        "requests": result.requests, "errors": result.non_2xx + result.socket_errors,
+        "non_2xx": result.non_2xx, "socket_errors": result.socket_errors,
+        "cpu_seconds_per_1000": round(cpu / max(result.requests, 1) * 1000, 3),
+    }
+    print(f"{name:<11} {figures['rps']:>9.1f} req/s  p50 {figures['p50_ms']:>7.2f} ms  "
+          f"p99 {figures['p99_ms']:>7.2f} ms  errors {figures['errors']}  "
+          f"cpu {figures['cpu_seconds_per_1000']:.3f} s/1000 hits", flush=True)
+    return figures
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="hookstream-bench-"))
+    script = work / "post.lua"
+    script.write_text(WRK_SCRIPT)
+    started: list[Process] = []
+    try:
+        emulator, emulator_url = start_emulator(work / "emulator", PROJECT, free_port(), free_port(),
+                                                work / "emulator.log")
+        started.append(emulator)
+        client = make_client(PROJECT, emulator_url)
+        provision(client, [STREAM], PROJECT)
+        env = {**service_env(STREAM, PROJECT), BIGQUERY_EMULATOR_HOST: emulator_url,
+               AUTH: json.dumps({"mode": "none"})}
+        hook_port, base_port = free_port(), free_port()
+        service = start_service(STREAM.name, env, hook_port, work / "hookstream.log",
+                                workers=args.workers, threads=args.threads)
+        started.append(service)
+        baseline = start_baseline(base_port, work / "baseline.log", args.workers, args.threads)
+        started.append(baseline)
+        print(f"workers={args.workers} threads={args.threads} wrk -t{args.wrk_threads} -c{args.connections} "
+              f"-d{args.seconds}s (after a {args.warmup}s warm-up); logs in {work}", flush=True)
+
+        base = measure("baseline", baseline, base_port, script, args)
+        workers = children(service.popen.pid)
+        metrics_before = worker_metrics(hook_port, workers)
+        emulator_cpu_before = cpu_seconds([emulator.popen.pid])
+        hook = measure("hookstream", service, hook_port, script, args)
+        emulator_cpu = cpu_seconds([emulator.popen.pid]) - emulator_cpu_before
+        metrics_after = worker_metrics(hook_port, workers)
+        calls = total(metrics_after, "sink", "write_calls") - total(metrics_before, "sink", "write_calls")
+        hook["write_calls_per_1000"] = round(calls / max(hook["requests"], 1) * 1000, 2)
+        hook["emulator_cpu_seconds_per_1000"] = round(emulator_cpu / max(hook["requests"], 1) * 1000, 3)
+        print(f"{'':<11} BigQuery write calls per 1,000 hits: {hook['write_calls_per_1000']}  "
+              f"(emulator cpu {hook['emulator_cpu_seconds_per_1000']} s/1000 hits)", flush=True)
+
+        half = fixed_rate(hook_port, hook["rps"] / 2, args.half_seconds)
+        hook["half_saturation"] = half
+        print(f"{'':<11} at half saturation ({half['target_rps']} req/s target, {half['achieved_rps']} "
+              f"achieved): p50 {half['p50_ms']} ms  p99 {half['p99_ms']} ms  errors {half['errors']}", flush=True)
+
+        final = worker_metrics(hook_port, children(service.popen.pid))
+        hook["peak_rss_mb_per_worker"] = [peak_rss_mb(pid) for pid in children(service.popen.pid)]
+        hook["workers_seen_by_metrics"] = len(final)
+        acknowledged = total(final, "hits", "written")
+        table_rows = next(iter(client.query(f"SELECT COUNT(*) AS n FROM `{PROJECT}.{STREAM.table_ref}`")
+                               .result(timeout=120)))["n"]
+        hook["acknowledged_total"] = acknowledged
+        hook["rows_in_table"] = table_rows
+        print(f"{'':<11} peak RSS per worker {hook['peak_rss_mb_per_worker']} MB; acknowledged {acknowledged}, "
+              f"rows in table {table_rows}", flush=True)
+        client.close()
+    finally:
+        for process in reversed(started):
+            process.stop()
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    ratio = round(hook["rps"] / base["rps"], 3) if base["rps"] else None
+    return {
+        "config": {"workers": args.workers, "threads": args.threads, "connections": args.connections,
+                   "seconds": args.seconds, "cores": os.cpu_count()},
+        "baseline": base, "hookstream": hook, "throughput_ratio": ratio,
+        "targets_met": {
+            "throughput_ratio_ge_0_9": ratio is not None and ratio >= 0.9,
+            "write_calls_per_1000_le_10": hook["write_calls_per_1000"] <= 10,
+            "p99_at_half_saturation_le_50ms": hook["half_saturation"]["p99_ms"] <= 50,
+            "zero_errors": hook["errors"] == 0 and hook["half_saturation"]["errors"] == 0,
+        },
+    }
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=12, help="wrk run per app (default 12)")
+    parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up per app, not counted (default 2)")
+    parser.add_argument("--half-seconds", type=float, default=10, help="fixed-rate run at half saturation")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for both apps (default 2)")
+    parser.add_argument("--threads", type=int, default=128, help="gunicorn threads per worker (default 128)")
+    parser.add_argument("--connections", type=int, default=256, help="wrk connections (default 256)")
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--keep", action="store_true", help="keep the logs and emulator data")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    if shutil.which("wrk") is None:
+        print("scripts/bench: wrk is not installed (Debian package 'wrk': apt-get install -y wrk)", file=sys.stderr)
+        return 1
+    result = run(parse_args(sys.argv[1:] if argv is None else argv))
+    print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
