@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from cdktf import App
 
 from infra.config import DeployConfig, load_config
-from infra.naming import check_deployable
+from infra.naming import REGISTRY_STACK, STREAMS_STACK, check_deployable
 from service.stream import Stream
 
 
@@ -43,7 +43,7 @@ def build_app(streams: tuple[Stream, ...] | None = None, config: DeployConfig | 
         config = load_config(os.environ if environ is None else environ, app.node.try_get_context)
     for message in auth_warnings(streams):
         warn(message)
-    from infra.stacks import REGISTRY_STACK, STREAMS_STACK, RegistryStack, StreamsStack
+    from infra.stacks import RegistryStack, StreamsStack
 
     RegistryStack(app, REGISTRY_STACK, config)
     StreamsStack(app, STREAMS_STACK, streams, config, names)

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 from service.stream import Stream, StreamDefinitionError, check_unique
 
+# The two stacks (infra/stacks.py): the image registry, and the streams.
+REGISTRY_STACK = "hookstream-registry"
+STREAMS_STACK = "hookstream"
 # The shared Artifact Registry repository for the webhook image.
 REGISTRY_REPOSITORY_ID = "hookstream"
 

@@ -16,9 +16,6 @@ from infra.naming import REGISTRY_REPOSITORY_ID, StreamNames
 from infra.stream_resources import StreamResources
 from service.stream import Stream
 
-REGISTRY_STACK = "hookstream-registry"
-STREAMS_STACK = "hookstream"
-
 
 def _use_state_bucket(stack: TerraformStack, name: str, config: DeployConfig) -> None:
     # Without a bucket cdktf keeps terraform.<stack>.tfstate locally; it holds the endpoint secrets.

@@ -1,0 +1,85 @@
+"""Helpers for the synth tests: a test deployment config, extra streams, and JSON lookups.
+
+`shipped` is the app built from infra/streams.py; `varied` covers what the shipped streams do not use
+(HMAC, Standard Webhooks and no auth, clustering, partition expiry, sizing, a second dataset).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra.config import DeployConfig
+from service.auth_config import HmacAuth, NoAuth, StandardWebhooksAuth
+from service.stream import RunOptions, Stream, TableOptions
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+CONFIG = DeployConfig(
+    project="hookstream-ci-test",
+    region="europe-west3",
+    image="europe-west3-docker.pkg.dev/hookstream-ci-test/hookstream/hookstream:test-tag",
+)
+
+VARIED_STREAMS: tuple[Stream, ...] = (
+    Stream(
+        name="shop-events", dataset="shop", table="events", time_zone="America/New_York",
+        auth=HmacAuth(header="X-Shop-Signature", encoding="base64"),
+        table_options=TableOptions(location="europe-west3", labels=(("team", "growth"),),
+                                   partition_expiration_days=400, require_partition_filter=True,
+                                   clustering=("hit_id",), deletion_protection=False),
+        run=RunOptions(min_instances=1, max_instances=3, concurrency=40, cpu="2", memory="1Gi",
+                       request_timeout_seconds=60),
+    ),
+    Stream(name="billing", dataset="shop", table="billing", auth=StandardWebhooksAuth(),
+           table_options=TableOptions(location="europe-west3", labels=(("cost-center", "b1"),))),
+    Stream(name="open-pings", dataset="pings", table="pings", auth=NoAuth()),
+)
+
+
+@dataclass
+class Synth:
+    """One synthesized app: each stack's Terraform JSON, plus what build_app warned about."""
+
+    stacks: dict[str, dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+
+    def resources(self, stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
+        """Resources of one type, keyed by construct path below the stack (e.g. 'crm-orders/crm-orders-sa')."""
+        found = self.stacks[stack].get("resource", {}).get(resource_type, {})
+        return {construct_path(key): {**body, "_key": key} for key, body in found.items()}
+
+    def resource(self, stack: str, resource_type: str, path: str) -> dict[str, Any]:
+        return self.resources(stack, resource_type)[path]
+
+    def ref(self, stack: str, resource_type: str, path: str, attribute: str) -> str:
+        """The Terraform expression that reads `attribute` of the resource at `path`."""
+        return f"${{{resource_type}.{self.resource(stack, resource_type, path)['_key']}.{attribute}}}"
+
+
+def construct_path(logical_id: str) -> str:
+    """'crm-orders_crm-orders-sa_0B09381B' -> 'crm-orders/crm-orders-sa' (Testing.synth drops the metadata).
+
+    Nested constructs get `<parent>_<id>_<hash>`; stream names and their child ids have no '_'.
+    """
+    parts = logical_id.split("_")
+    if len(parts) >= 3 and re.fullmatch(r"[0-9A-F]{8}", parts[-1]):
+        return f"{parts[0]}/{'_'.join(parts[1:-1])}"
+    return logical_id
+
+
+def synthesize(streams: tuple[Stream, ...] | None, config: DeployConfig = CONFIG) -> Synth:
+    from cdktf import TerraformStack, Testing
+
+    from infra.app import build_app
+
+    warnings: list[str] = []
+    app = build_app(streams, config, warn=warnings.append)
+    stacks = {}
+    for child in app.node.children:
+        if isinstance(child, TerraformStack):
+            stacks[child.node.id] = json.loads(Testing.synth(child))
+    return Synth(stacks, warnings)

@@ -1,0 +1,66 @@
+"""Deployment settings: from the environment or cdktf context, never hard-coded; clear errors when missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from infra.config import IMAGE_ENV, PROJECT_ENV, REGION_ENV, STATE_BUCKET_ENV, ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE = "europe-west3-docker.pkg.dev/acme-analytics/hookstream/hookstream:3f2c1ab"
+ENV = {PROJECT_ENV: "acme-analytics", REGION_ENV: "europe-west3", IMAGE_ENV: IMAGE}
+
+
+def test_reads_the_environment() -> None:
+    config = load_config(ENV)
+    assert (config.project, config.region, config.image, config.state_bucket) == (
+        "acme-analytics", "europe-west3", IMAGE, None)
+    assert load_config({**ENV, STATE_BUCKET_ENV: "acme-tfstate"}).state_bucket == "acme-tfstate"
+
+
+def test_falls_back_to_cdktf_context_and_environment_wins() -> None:
+    context = {"hookstream:project": "context-project", "hookstream:region": "us-central1",
+               "hookstream:image": "us-docker.pkg.dev/context-project/hookstream/hookstream:v1"}
+    from_context = load_config({}, context.get)
+    assert (from_context.project, from_context.region) == ("context-project", "us-central1")
+    mixed = load_config({PROJECT_ENV: "env-project"}, context.get)
+    assert (mixed.project, mixed.region) == ("env-project", "us-central1")
+
+
+def test_missing_settings_are_all_named() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config({REGION_ENV: "europe-west3"})
+    message = str(error.value)
+    assert PROJECT_ENV in message and IMAGE_ENV in message and "hookstream:project" in message
+    assert REGION_ENV not in message
+
+
+@pytest.mark.parametrize(("name", "value", "hint"), [
+    (PROJECT_ENV, "Acme_Prod", "project id"),
+    (REGION_ENV, "europe west3", "region"),
+    (IMAGE_ENV, "hookstream latest", "image reference"),
+    (STATE_BUCKET_ENV, "A", "bucket"),
+])
+def test_malformed_settings_name_the_variable_and_the_rule(name: str, value: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config({**ENV, name: value})
+    assert name in str(error.value) and repr(value) in str(error.value) and hint in str(error.value)
+
+
+def test_entry_point_fails_fast_with_the_missing_settings() -> None:
+    env = {key: value for key, value in os.environ.items()
+           if key not in (PROJECT_ENV, REGION_ENV, IMAGE_ENV, "CDKTF_CONTEXT_JSON")}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "infra"], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode != 0
+    assert f"hookstream infra: cannot synth: missing deployment settings; set {PROJECT_ENV}" in result.stderr
+    assert "Traceback" not in result.stderr
+    # Settings are checked before the provider bindings load (~15 s): a typo costs seconds, not a coffee.
+    assert time.monotonic() - started < 12

@@ -1,0 +1,289 @@
+"""What `cdktf synth` produces for each stream, read from the synthesized Terraform JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.naming import REGISTRY_REPOSITORY_ID, REGISTRY_STACK, STREAMS_STACK, StreamNames
+from infra.streams import STREAMS
+from service.schema import PARTITION_FIELD, PARTITION_TYPE, schema_json
+from service.settings import SECRETS, service_env
+from service.stream import Stream
+from tests.infra.helpers import CONFIG, VARIED_STREAMS, Synth, synthesize
+
+pytestmark = pytest.mark.synth
+
+ALL_CASES = [("shipped", stream) for stream in STREAMS] + [("varied", stream) for stream in VARIED_STREAMS]
+
+
+@pytest.fixture(params=ALL_CASES, ids=lambda case: f"{case[0]}:{case[1].name}")
+def case(request: pytest.FixtureRequest) -> tuple[Synth, Stream]:
+    which, stream = request.param
+    synth: Synth = request.getfixturevalue(which)
+    return synth, stream
+
+
+@pytest.fixture(params=[c for c in ALL_CASES if c[1].auth.mode != "none"],
+                ids=lambda case: f"{case[0]}:{case[1].name}")
+def secret_case(request: pytest.FixtureRequest) -> tuple[Synth, Stream]:
+    """Streams with an endpoint secret (every auth mode but 'none')."""
+    which, stream = request.param
+    synth: Synth = request.getfixturevalue(which)
+    return synth, stream
+
+
+def path(stream: Stream, part: str) -> str:
+    return f"{stream.name}/{stream.name}-{part}"
+
+
+def test_every_shipped_stream_gets_its_resources(shipped: Synth) -> None:
+    expected_per_stream = ["google_service_account", "google_bigquery_table", "google_bigquery_table_iam_member",
+                           "google_secret_manager_secret", "google_secret_manager_secret_version",
+                           "google_secret_manager_secret_iam_member", "random_password",
+                           "google_cloud_run_v2_service", "google_cloud_run_v2_service_iam_member"]
+    resources = shipped.stacks[STREAMS_STACK]["resource"]
+    for resource_type in expected_per_stream:
+        owners = sorted(path.split("/")[0] for path in shipped.resources(STREAMS_STACK, resource_type))
+        assert owners == sorted(stream.name for stream in STREAMS), resource_type
+    assert set(resources) == {*expected_per_stream, "google_bigquery_dataset"}
+
+
+def test_providers_and_project_come_from_config(shipped: Synth) -> None:
+    for stack in (REGISTRY_STACK, STREAMS_STACK):
+        google = shipped.stacks[stack]["provider"]["google"]
+        assert google == [{"project": CONFIG.project, "region": CONFIG.region}]
+    assert set(shipped.stacks[STREAMS_STACK]["provider"]) == {"google", "random"}
+    required = shipped.stacks[STREAMS_STACK]["terraform"]["required_providers"]
+    assert required["google"]["source"] == "google"
+    assert required["google"]["version"] == "6.50.0"
+
+
+def test_one_shared_registry_in_its_own_stack(shipped: Synth) -> None:
+    registry = shipped.stacks[REGISTRY_STACK]["resource"]
+    assert list(registry) == ["google_artifact_registry_repository"]
+    (repository,) = registry["google_artifact_registry_repository"].values()
+    assert (repository["repository_id"], repository["format"], repository["location"]) == (
+        REGISTRY_REPOSITORY_ID, "DOCKER", CONFIG.region)
+    output = shipped.stacks[REGISTRY_STACK]["output"]["image_repository"]["value"]
+    assert output.startswith(f"{CONFIG.region}-docker.pkg.dev/{CONFIG.project}/")
+
+
+def test_streams_sharing_a_dataset_create_it_once(shipped: Synth, varied: Synth) -> None:
+    (crm,) = shipped.resources(STREAMS_STACK, "google_bigquery_dataset").values()
+    assert {stream.dataset for stream in STREAMS} == {"crm"}
+    assert (crm["dataset_id"], crm["location"], crm["labels"]) == ("crm", "EU", {"source": "crm"})
+    assert crm["delete_contents_on_destroy"] is False
+    datasets = {body["dataset_id"]: body
+                for body in varied.resources(STREAMS_STACK, "google_bigquery_dataset").values()}
+    assert set(datasets) == {"shop", "pings"}
+    assert datasets["shop"]["location"] == "europe-west3"
+    assert datasets["shop"]["labels"] == {"team": "growth", "cost-center": "b1"}  # union of both streams
+    assert datasets["pings"]["location"] == "US"
+    assert all("access" not in body for body in datasets.values())  # no dataset-wide grants
+
+
+def test_table_schema_partitioning_and_options(case: tuple[Synth, Stream]) -> None:
+    synth, stream = case
+    table = synth.resource(STREAMS_STACK, "google_bigquery_table", path(stream, "table"))
+    options = stream.table_options
+    assert json.loads(table["schema"]) == schema_json()
+    assert table["table_id"] == stream.table
+    dataset_key = next(body["_key"] for body in synth.resources(STREAMS_STACK, "google_bigquery_dataset").values()
+                       if body["dataset_id"] == stream.dataset)
+    assert table["dataset_id"] == f"${{google_bigquery_dataset.{dataset_key}.dataset_id}}"
+    partitioning = table["time_partitioning"]
+    assert (partitioning["type"], partitioning["field"]) == (PARTITION_TYPE, PARTITION_FIELD) == ("DAY", "date")
+    if options.partition_expiration_days is None:
+        assert "expiration_ms" not in partitioning
+    else:
+        assert partitioning["expiration_ms"] == options.partition_expiration_days * 86_400_000
+    assert table["require_partition_filter"] is options.require_partition_filter
+    assert table.get("clustering", []) == list(options.clustering)
+    assert table["deletion_protection"] is options.deletion_protection
+    assert table["labels"] == {**dict(options.labels), "hookstream-stream": stream.name}
+
+
+def test_each_stream_has_its_own_service_account(case: tuple[Synth, Stream]) -> None:
+    synth, stream = case
+    account = synth.resource(STREAMS_STACK, "google_service_account", path(stream, "sa"))
+    assert account["account_id"] == StreamNames.of(stream).service_account_id
+    assert 6 <= len(account["account_id"]) <= 30
+
+
+def test_service_account_writes_only_its_own_table(case: tuple[Synth, Stream]) -> None:
+    synth, stream = case
+    grant = synth.resource(STREAMS_STACK, "google_bigquery_table_iam_member", path(stream, "table-writer"))
+    assert grant["role"] == "roles/bigquery.dataEditor"
+    assert grant["member"] == synth.ref(STREAMS_STACK, "google_service_account", path(stream, "sa"), "member")
+    table = path(stream, "table")
+    assert grant["table_id"] == synth.ref(STREAMS_STACK, "google_bigquery_table", table, "table_id")
+    assert grant["dataset_id"] == synth.ref(STREAMS_STACK, "google_bigquery_table", table, "dataset_id")
+    assert grant["project"] == CONFIG.project
+
+
+@pytest.mark.parametrize("which", ["shipped", "varied"])
+def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    streams = STREAMS if which == "shipped" else VARIED_STREAMS
+    for stack in synth.stacks.values():
+        types = set(stack.get("resource", {}))
+        broad = {t for t in types if t.startswith(("google_project_iam", "google_organization_iam",
+                                                   "google_folder_iam")) or t.endswith(("_iam_binding",
+                                                                                        "_iam_policy"))}
+        assert not broad, f"project/folder/org-level or authoritative IAM: {broad}"
+    grants = set()
+    for resource_type in ("google_bigquery_table_iam_member", "google_secret_manager_secret_iam_member",
+                          "google_cloud_run_v2_service_iam_member"):
+        for body in synth.resources(STREAMS_STACK, resource_type).values():
+            grants.add((resource_type, body["role"], body["member"]))
+    expected = set()
+    for stream in streams:
+        member = synth.ref(STREAMS_STACK, "google_service_account", path(stream, "sa"), "member")
+        expected.add(("google_bigquery_table_iam_member", "roles/bigquery.dataEditor", member))
+        expected.add(("google_cloud_run_v2_service_iam_member", "roles/run.invoker", "allUsers"))
+        if stream.auth.mode != "none":
+            expected.add(("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor",
+                          member))
+    assert grants == expected
+    # One grant of each kind per stream, not one shared grant.
+    table_grants = synth.resources(STREAMS_STACK, "google_bigquery_table_iam_member")
+    assert len(table_grants) == len(streams)
+
+
+def test_endpoint_secret_is_generated_at_deploy_time(secret_case: tuple[Synth, Stream]) -> None:
+    synth, stream = secret_case
+    secret = synth.resource(STREAMS_STACK, "google_secret_manager_secret", path(stream, "secret"))
+    assert secret["secret_id"] == StreamNames.of(stream).secret_id
+    assert secret["replication"] == {"auto": {}}
+    version = synth.resource(STREAMS_STACK, "google_secret_manager_secret_version", path(stream, "secret-version"))
+    assert version["secret"] == synth.ref(STREAMS_STACK, "google_secret_manager_secret", path(stream, "secret"), "id")
+    assert version["lifecycle"] == {"ignore_changes": ["enabled"]}
+    if stream.auth.mode == "standard-webhooks":
+        random_bytes = synth.resource(STREAMS_STACK, "random_bytes", path(stream, "secret-bytes"))
+        assert 24 <= random_bytes["length"] <= 64
+        assert version["secret_data"] == "whsec_" + synth.ref(
+            STREAMS_STACK, "random_bytes", path(stream, "secret-bytes"), "base64")
+    else:
+        password = synth.resource(STREAMS_STACK, "random_password", path(stream, "secret-value"))
+        assert password["length"] >= 32 and password["special"] is False
+        assert version["secret_data"] == synth.ref(
+            STREAMS_STACK, "random_password", path(stream, "secret-value"), "result")
+    reader = synth.resource(STREAMS_STACK, "google_secret_manager_secret_iam_member", path(stream, "secret-reader"))
+    assert reader["role"] == "roles/secretmanager.secretAccessor"
+    assert reader["secret_id"] == synth.ref(STREAMS_STACK, "google_secret_manager_secret", path(stream, "secret"),
+                                            "id")
+    assert reader["member"] == synth.ref(STREAMS_STACK, "google_service_account", path(stream, "sa"), "member")
+
+
+def test_no_secret_value_in_the_synthesized_json(shipped: Synth, varied: Synth) -> None:
+    for synth in (shipped, varied):
+        for version in synth.resources(STREAMS_STACK, "google_secret_manager_secret_version").values():
+            assert version["secret_data"].startswith(("${random_", "whsec_${random_"))
+
+
+def test_no_auth_stream_has_no_secret_and_warns(varied: Synth) -> None:
+    (stream,) = [s for s in VARIED_STREAMS if s.auth.mode == "none"]
+    owners = {p.split("/")[0] for t in ("google_secret_manager_secret", "random_password", "random_bytes")
+              for p in varied.resources(STREAMS_STACK, t)}
+    assert stream.name not in owners
+    service = varied.resource(STREAMS_STACK, "google_cloud_run_v2_service", path(stream, "service"))
+    names = [env["name"] for env in service["template"]["containers"][0]["env"]]
+    assert SECRETS not in names
+    assert len(varied.warnings) == 1
+    assert stream.name in varied.warnings[0] and "'none'" in varied.warnings[0]
+
+
+def test_shipped_streams_raise_no_warning(shipped: Synth) -> None:
+    assert shipped.warnings == []
+
+
+def test_cloud_run_service(case: tuple[Synth, Stream]) -> None:
+    synth, stream = case
+    service = synth.resource(STREAMS_STACK, "google_cloud_run_v2_service", path(stream, "service"))
+    run = stream.run
+    assert service["name"] == StreamNames.of(stream).cloud_run_service
+    assert len(service["name"]) <= 49
+    assert service["location"] == CONFIG.region
+    assert service["ingress"] == "INGRESS_TRAFFIC_ALL"
+    template = service["template"]
+    assert template["service_account"] == synth.ref(STREAMS_STACK, "google_service_account", path(stream, "sa"),
+                                                    "email")
+    assert template["max_instance_request_concurrency"] == run.concurrency
+    assert template["scaling"] == {"min_instance_count": run.min_instances, "max_instance_count": run.max_instances}
+    assert template["timeout"] == f"{run.request_timeout_seconds}s"
+    (container,) = template["containers"]
+    assert container["image"] == CONFIG.image
+    assert container["ports"] == {"container_port": 8080}
+    assert container["resources"]["limits"] == {"cpu": run.cpu, "memory": run.memory}
+    for probe in ("startup_probe", "liveness_probe"):
+        assert container[probe]["http_get"]["path"] == "/health", probe  # /healthz is reserved by Cloud Run
+        assert container[probe]["http_get"]["port"] == 8080
+
+
+def test_cloud_run_environment_is_what_the_service_reads(case: tuple[Synth, Stream]) -> None:
+    synth, stream = case
+    service = synth.resource(STREAMS_STACK, "google_cloud_run_v2_service", path(stream, "service"))
+    env = service["template"]["containers"][0]["env"]
+    expected = service_env(stream, CONFIG.project)
+    plain = {item["name"]: item["value"] for item in env if "value" in item}
+    assert plain == expected
+    from_secrets = {item["name"]: item["value_source"] for item in env if "value_source" in item}
+    if stream.auth.mode == "none":
+        assert from_secrets == {}
+    else:
+        assert [item["name"] for item in env] == [*expected, SECRETS]
+        secret_ref = synth.ref(STREAMS_STACK, "google_secret_manager_secret", path(stream, "secret"), "secret_id")
+        assert from_secrets == {SECRETS: {"secret_key_ref": {"secret": secret_ref, "version": "latest"}}}
+
+
+def test_cloud_run_service_waits_for_its_grants(case: tuple[Synth, Stream]) -> None:
+    synth, stream = case
+    service = synth.resource(STREAMS_STACK, "google_cloud_run_v2_service", path(stream, "service"))
+    writer = synth.resource(STREAMS_STACK, "google_bigquery_table_iam_member", path(stream, "table-writer"))
+    expected = [f"google_bigquery_table_iam_member.{writer['_key']}"]
+    if stream.auth.mode != "none":
+        reader = synth.resource(STREAMS_STACK, "google_secret_manager_secret_iam_member", path(stream, "secret-reader"))
+        version = synth.resource(STREAMS_STACK, "google_secret_manager_secret_version", path(stream, "secret-version"))
+        expected += [f"google_secret_manager_secret_iam_member.{reader['_key']}",
+                     f"google_secret_manager_secret_version.{version['_key']}"]
+    assert service["depends_on"] == expected
+
+
+def test_public_invoker(case: tuple[Synth, Stream]) -> None:
+    synth, stream = case
+    invoker = synth.resource(STREAMS_STACK, "google_cloud_run_v2_service_iam_member", path(stream, "public-invoker"))
+    assert (invoker["role"], invoker["member"]) == ("roles/run.invoker", "allUsers")
+    assert invoker["name"] == synth.ref(STREAMS_STACK, "google_cloud_run_v2_service", path(stream, "service"), "name")
+
+
+def test_outputs(case: tuple[Synth, Stream]) -> None:
+    synth, stream = case
+    names = StreamNames.of(stream)
+    outputs = synth.stacks[STREAMS_STACK]["output"]
+    uri = synth.ref(STREAMS_STACK, "google_cloud_run_v2_service", path(stream, "service"), "uri")
+    url = outputs[names.endpoint_url_output]
+    assert url["sensitive"] is True
+    if stream.auth.mode == "token":
+        secret = synth.ref(STREAMS_STACK, "random_password", path(stream, "secret-value"), "result")
+        assert url["value"] == f"{uri}/hooks/{secret}"
+    else:
+        assert url["value"] == f"{uri}/hooks"
+    table = path(stream, "table")
+    assert outputs[names.table_id_output]["value"] == (
+        f"{CONFIG.project}."
+        f"{synth.ref(STREAMS_STACK, 'google_bigquery_table', table, 'dataset_id')}."
+        f"{synth.ref(STREAMS_STACK, 'google_bigquery_table', table, 'table_id')}")
+    assert outputs[names.service_account_output]["value"] == synth.ref(
+        STREAMS_STACK, "google_service_account", path(stream, "sa"), "email")
+    assert outputs[names.table_id_output]["sensitive"] is False
+
+
+def test_state_bucket_selects_a_gcs_backend(shipped: Synth) -> None:
+    assert "backend" not in shipped.stacks[STREAMS_STACK]["terraform"]
+    with_bucket = synthesize(VARIED_STREAMS[:1], CONFIG.__class__(**{**CONFIG.__dict__,
+                                                                     "state_bucket": "hookstream-ci-state"}))
+    for stack in (REGISTRY_STACK, STREAMS_STACK):
+        backend = with_bucket.stacks[stack]["terraform"]["backend"]
+        assert backend == {"gcs": {"bucket": "hookstream-ci-state", "prefix": f"hookstream/{stack}"}}
