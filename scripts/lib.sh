@@ -20,7 +20,12 @@ ensure_venv() {
     return 0
   fi
   echo "installing hookstream[$extras] into .venv (first run takes a minute or two)..." >&2
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check -e "$REPO_ROOT[$extras]" >&2
+  # pip's output goes to a log: this machine's pip config adds a warning per package that hides real errors.
+  if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check -e "$REPO_ROOT[$extras]" > "$VENV/pip.log" 2>&1; then
+    grep -v "is ignored: it is neither a file nor a directory" "$VENV/pip.log" | tail -40 >&2
+    echo "pip install failed; full log: $VENV/pip.log" >&2
+    return 1
+  fi
   echo "$want" > "$stamp"
 }
 
