@@ -56,14 +56,14 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     if settings is None:
         configure_logging()
         settings = load_settings()
-    hit_sink = sink if sink is not None else _default_sink(settings)
-    now_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
-    zone = settings.zone
     stream = settings.stream
     try:
         verifier = make_verifier(stream.auth, settings.secrets)
     except AuthSetupError as error:
         raise SettingsError(f"hookstream service for stream {stream.name!r}: {error}") from None
+    hit_sink = sink if sink is not None else _default_sink(settings)
+    now_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+    zone = settings.zone
     if stream.auth.mode == "none":
         log.warning("auth mode 'none': anyone who knows this URL can write rows", extra={"stream": stream.name})
 
@@ -71,7 +71,8 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     # Werkzeug enforces this on Content-Length and on chunked bodies alike, before we read a byte more.
     app.config["MAX_CONTENT_LENGTH"] = stream.max_body_bytes
     app.extensions["hookstream.sink"] = hit_sink
-    install_metrics(app, stream.name, hit_sink)  # counts every hit; serves GET /metrics
+    # Counts every hit; serves GET /metrics only where asked to (locally, in tests and the benchmark).
+    install_metrics(app, stream.name, hit_sink, serve_endpoint=settings.metrics_endpoint)
 
     def read_raw_payload() -> bytes:
         if request.method == "GET":

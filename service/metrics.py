@@ -150,7 +150,7 @@ def _error_code(response: Response) -> str | None:
     return None
 
 
-def install_metrics(app: Flask, stream: str, sink: object) -> HitCounters:
+def install_metrics(app: Flask, stream: str, sink: object, serve_endpoint: bool = True) -> HitCounters:
     """Count every hit request of `app` and serve `GET /metrics`; the sink adds its own counters
     when it has a `counters` attribute (the batching sink does, test sinks need not)."""
     hits = HitCounters(stream)
@@ -189,8 +189,9 @@ def install_metrics(app: Flask, stream: str, sink: object) -> HitCounters:
                     summary_lock.release()
         return response
 
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return jsonify(snapshot())
+    if serve_endpoint:
+        @app.get("/metrics", provide_automatic_options=False)
+        def metrics() -> Response:
+            return jsonify(snapshot())
 
     return hits

@@ -28,6 +28,9 @@ AUTH = "HOOKSTREAM_AUTH"
 # The endpoint secrets: one, or several separated by spaces/newlines while a secret is rotated.
 # On Cloud Run this comes from Secret Manager; it is never logged.
 SECRETS = "HOOKSTREAM_SECRETS"
+# "1" serves GET /metrics (counters of one worker). Off on Cloud Run, where the endpoint would tell anyone
+# the business's order volume; the per-batch log lines carry the same numbers to Cloud Logging.
+METRICS_ENDPOINT = "HOOKSTREAM_METRICS_ENDPOINT"
 # Set only locally: the URL of the BigQuery emulator (the name the Google tools use for it).
 BIGQUERY_EMULATOR_HOST = "BIGQUERY_EMULATOR_HOST"
 
@@ -44,6 +47,7 @@ class ServiceSettings:
     project: str
     write_deadline_seconds: float = DEFAULT_WRITE_DEADLINE_SECONDS
     bigquery_emulator_host: str | None = None
+    metrics_endpoint: bool = False
     secrets: tuple[str, ...] = field(default=(), repr=False)  # never in a repr, hence never in a log
 
     @property
@@ -108,5 +112,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
         project=env[PROJECT],
         write_deadline_seconds=deadline,
         bigquery_emulator_host=env.get(BIGQUERY_EMULATOR_HOST) or None,
+        metrics_endpoint=env.get(METRICS_ENDPOINT, "") == "1",
         secrets=tuple(env.get(SECRETS, "").split()),
     )

@@ -12,7 +12,7 @@ import pytest
 from infra.local.processes import Process, free_port, start_emulator, start_service
 from infra.local.provision import provision
 from service.bigquery_client import make_client
-from service.settings import BIGQUERY_EMULATOR_HOST, SECRETS, service_env
+from service.settings import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, service_env
 from service.stream import Stream
 
 TEST_PROJECT = "hookstream-test"
@@ -62,7 +62,7 @@ def start_stream_service(emulator: Emulator, tmp_path: Path) -> Iterator[Service
               threads: int = 8, extra_env: dict[str, str] | None = None) -> RunningService:
         provision(emulator.client, [stream], emulator.project)
         env = {**service_env(stream, emulator.project), BIGQUERY_EMULATOR_HOST: emulator.url,
-               SECRETS: " ".join(secrets), **(extra_env or {})}
+               SECRETS: " ".join(secrets), METRICS_ENDPOINT: "1", **(extra_env or {})}
         port = free_port()
         process = start_service(stream.name, env, port, tmp_path / f"{stream.name}.log",
                                 workers=workers, threads=threads)

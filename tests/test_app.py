@@ -131,3 +131,13 @@ def test_logs_carry_stream_and_hit_id_but_never_the_payload(client: FlaskClient,
     assert records[0].stream == "orders"  # type: ignore[attr-defined]
     assert records[0].trace == "projects/p/traces/105445aa7843bc8bf206b12000100000"  # type: ignore[attr-defined]
     assert "someone" not in caplog.text
+
+
+def test_metrics_endpoint_is_off_unless_asked_for(sink: MemorySink) -> None:
+    stream = Stream(name="orders", dataset="crm", table="orders", auth=NoAuth())
+    deployed = create_app(ServiceSettings(stream=stream, project="p"), sink=sink).test_client()
+    assert deployed.get("/metrics").status_code == 404
+    local = create_app(ServiceSettings(stream=stream, project="p", metrics_endpoint=True), sink=sink).test_client()
+    local.post("/hooks", data=b"a=1")
+    body = local.get("/metrics").json
+    assert body is not None and body["hits"]["written"] == 1

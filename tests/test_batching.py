@@ -232,7 +232,8 @@ def test_which_row_errors_are_retried(text: str, transient: bool) -> None:
 def test_metrics_endpoint_counts_received_written_and_rejected(writer: FakeWriter) -> None:
     stream = Stream(name="orders", dataset="crm", table="orders", auth=NoAuth())
     sink = BatchingSink(writer, deadline_seconds=WAIT, stream="orders")
-    client: FlaskClient = create_app(ServiceSettings(stream=stream, project="p"), sink=sink).test_client()
+    client: FlaskClient = create_app(ServiceSettings(stream=stream, project="p", metrics_endpoint=True),
+                                     sink=sink).test_client()
     assert client.post("/hooks", data=b"orderId=N1").status_code == 200
     assert client.post("/hooks", data=b"").status_code == 400
     writer.fail_with = WriteFailed("the warehouse did not accept the write; retry later")

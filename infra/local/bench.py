@@ -37,7 +37,7 @@ from infra.local.processes import (
 from infra.local.provision import provision
 from service.auth_config import NoAuth
 from service.bigquery_client import make_client
-from service.settings import AUTH, BIGQUERY_EMULATOR_HOST, service_env
+from service.settings import AUTH, BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, service_env
 from service.stream import Stream
 
 PROJECT = "hookstream-bench"
@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started.append(emulator)
         client = make_client(PROJECT, emulator_url)
         provision(client, [STREAM], PROJECT)
-        env = {**service_env(STREAM, PROJECT), BIGQUERY_EMULATOR_HOST: emulator_url,
+        env = {**service_env(STREAM, PROJECT), BIGQUERY_EMULATOR_HOST: emulator_url, METRICS_ENDPOINT: "1",
                AUTH: json.dumps({"mode": "none"})}
         hook_port, base_port = free_port(), free_port()
         service = start_service(STREAM.name, env, hook_port, work / "hookstream.log",

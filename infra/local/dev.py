@@ -19,7 +19,7 @@ from infra.local.dev_secrets import load_or_create
 from infra.local.processes import REPO_ROOT, Process, StartupFailed, start_emulator, start_service, write_json
 from infra.local.provision import provision
 from service.bigquery_client import make_client
-from service.settings import BIGQUERY_EMULATOR_HOST, SECRETS, service_env
+from service.settings import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, service_env
 from service.stream import Stream
 
 LOCAL_PROJECT = "hookstream-local"
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
         for offset, stream in enumerate(streams):
             port = args.port + offset
             env = {**service_env(stream, LOCAL_PROJECT), BIGQUERY_EMULATOR_HOST: emulator_url,
-                   SECRETS: secrets.get(stream.name, "")}
+                   SECRETS: secrets.get(stream.name, ""), METRICS_ENDPOINT: "1"}
             started.append(start_service(stream.name, env, port, logs / f"{stream.name}.log", workers=2))
             endpoints[stream.name] = endpoint_url(stream, port, secrets.get(stream.name))
         write_json(args.dir / "endpoints.json", endpoints)
