@@ -94,3 +94,11 @@ def test_derived_names() -> None:
     assert (names.service_account_id, names.cloud_run_service, names.secret_id) == (
         "hooks-crm-orders", "hookstream-crm-orders", "hookstream-crm-orders-endpoint")
     assert names.endpoint_url_output == "crm_orders_endpoint_url"
+
+
+def test_synth_bench_streams_are_deployable() -> None:
+    from infra.bench import generated_streams
+
+    streams = generated_streams(50)
+    assert len(check_deployable(streams)) == 50
+    assert {stream.auth.mode for stream in streams} == {"token", "hmac", "standard-webhooks"}
