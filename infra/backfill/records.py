@@ -9,7 +9,6 @@ yields the same ids and the loader can skip what is already in the table.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import urllib.parse
 import uuid
@@ -23,8 +22,8 @@ from service.stream import Stream
 SourceFormat = Literal["csv", "ndjson"]
 PayloadFormat = Literal["form", "json"]
 
-# Fixed forever: changing it would give every record a new hit id and defeat re-run detection.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Fixed forever: changing it would give every record a new hit id and defeat re-run detection.
 HIT_ID_NAMESPACE = uuid.UUID("5d1c2a8e-3f0b-5a3c-9a53-6b2d0c7e4f11")
 
 
@@ -45,14 +44,24 @@ class Record:
 
 def read_records(stream: BinaryIO, source_format: SourceFormat) -> Iterator[Record]:
     """The records of a UTF-8 export (a byte-order mark is ignored), in file order."""
-    # newline="" lets the csv module see quoted line breaks; utf-8-sig drops Excel's BOM.
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = _csv_records(text) if source_format == "csv" else _ndjson_records(text)
-    yield from reader
+    lines = _decoded_lines(stream)
+    yield from (_csv_records(lines) if source_format == "csv" else _ndjson_records(lines))
 
 
-def _csv_records(text: io.TextIOWrapper) -> Iterator[Record]:
-    reader = csv.reader(text, strict=True)
+def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
+    # Decoding line by line (not through a TextIOWrapper's chunks) pins a bad byte to its line.
+    for number, raw in enumerate(stream, start=1):
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # the byte-order mark Excel writes
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise MalformedRecord(number, f"not UTF-8 text (byte {error.start + 1} of the line)") from None
+
+
+def _csv_records(lines: Iterator[str]) -> Iterator[Record]:
+    # csv.reader takes the lines with their line breaks, so quoted fields may span lines.
+    reader = csv.reader(lines, strict=True)
     line = 1
     try:
         header = next(reader, None)
@@ -72,25 +81,19 @@ def _csv_records(text: io.TextIOWrapper) -> Iterator[Record]:
             yield Record(start, dict(zip(names, row, strict=True)))
     except csv.Error as error:
         raise MalformedRecord(line, f"not valid CSV ({error})") from None
-    except UnicodeDecodeError:
-        raise MalformedRecord(line, "not UTF-8 text (at or after this line)") from None
 
 
-def _ndjson_records(text: io.TextIOWrapper) -> Iterator[Record]:
-    line = 0
-    try:
-        for line, raw in enumerate(text, start=1):
-            if not raw.strip():
-                continue
-            try:
-                value = json.loads(raw)
-            except ValueError as error:
-                raise MalformedRecord(line, f"not valid JSON ({error})") from None
-            if not isinstance(value, dict):
-                raise MalformedRecord(line, f"expected a JSON object per line, found {type(value).__name__}")
-            yield Record(line, value)
-    except UnicodeDecodeError:
-        raise MalformedRecord(line + 1, "not UTF-8 text (at or after this line)") from None
+def _ndjson_records(lines: Iterator[str]) -> Iterator[Record]:
+    for line, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError as error:
+            raise MalformedRecord(line, f"not valid JSON ({error})") from None
+        if not isinstance(value, dict):
+            raise MalformedRecord(line, f"expected a JSON object per line, found {type(value).__name__}")
+        yield Record(line, value)
 
 
 def encode_payload(fields: dict[str, Any], payload_format: PayloadFormat) -> str:
