@@ -2,10 +2,10 @@
 
 Starts the BigQuery emulator and one stream's gunicorn (auth off, same config as Cloud Run), and the
 baseline app (infra/local/bench_baseline.py) under the same gunicorn config, workers and threads.
-Then, on 127.0.0.1, each for a fixed time: wrk at saturation against both; a fixed-rate load at half
-of hookstream's saturation rate (wrk2 is not packaged here, so a small open-loop Python generator:
-latency counts from each request's scheduled send time, so a stall shows up as latency instead of
-hiding as a lower rate). Prints the figures; the last line is one JSON object.
+Then, on 127.0.0.1, each for a fixed time: wrk at saturation against both; then wrk paced to half of
+hookstream's saturation rate (wrk2 is not packaged here: wrk's Lua `delay` spaces each connection's
+requests, which is closed-loop, so a stall lowers the achieved rate; the achieved rate is printed
+next to the target). Prints the figures; the last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +25,12 @@ from typing import Any
 from infra.local.processes import (
     GUNICORN_CONFIG,
     Process,
-    _spawn,
-    _wait_http,
     ensure_port_free,
     free_port,
+    spawn,
     start_emulator,
     start_service,
+    wait_http,
 )
 from infra.local.provision import provision
 from service.auth_config import NoAuth
@@ -90,57 +88,19 @@ def run_wrk(port: int, script: Path, seconds: int, connections: int, threads: in
     )
 
 
-def fixed_rate(port: int, rate: float, seconds: float) -> dict[str, Any]:
-    """Open-loop load: request i is due at start + i/rate; its latency counts from then."""
-    total = int(rate * seconds)
-    senders = max(8, min(512, int(rate * 0.5)))  # enough to keep the schedule through 0.5 s stalls
-    start = time.perf_counter() + 0.5
-    lock = threading.Lock()
-    next_index = [0]
-    latencies: list[float] = []
-    errors = [0]
+PACED_CONNECTIONS = 32
 
-    def sender() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while True:
-            with lock:
-                index = next_index[0]
-                next_index[0] += 1
-            if index >= total:
-                break
-            due = start + index / rate
-            pause = due - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            ok = False
-            try:
-                connection.request("POST", "/hooks", BODY.format(n=index),
-                                   {"Content-Type": "application/x-www-form-urlencoded"})
-                response = connection.getresponse()
-                response.read()
-                ok = 200 <= response.status < 300
-            except OSError:
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            elapsed = time.perf_counter() - due
-            with lock:
-                latencies.append(elapsed)
-                errors[0] += not ok
-        connection.close()
 
-    threads = [threading.Thread(target=sender, daemon=True) for _ in range(senders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(seconds + 60)
-    wall = time.perf_counter() - start
-    latencies.sort()
-
-    def pct(q: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2) if latencies else 0.0
-
-    return {"target_rps": round(rate, 1), "achieved_rps": round(len(latencies) / wall, 1),
-            "requests": len(latencies), "p50_ms": pct(0.50), "p99_ms": pct(0.99), "errors": errors[0]}
+def paced(port: int, rate: float, seconds: int, work: Path) -> dict[str, Any]:
+    """Load at about `rate` req/s from wrk itself: each of 32 connections pauses 32/rate s between
+    requests (wrk's Lua `delay`), so the load generator costs as little CPU as at saturation."""
+    delay_ms = max(1, round(PACED_CONNECTIONS / rate * 1000))
+    script = work / "paced.lua"
+    script.write_text(WRK_SCRIPT + f"\ndelay = function() return {delay_ms} end\n")
+    result = run_wrk(port, script, seconds, PACED_CONNECTIONS, 1)
+    return {"target_rps": round(rate, 1), "achieved_rps": round(result.rps, 1), "requests": result.requests,
+            "p50_ms": round(result.p50_ms, 2), "p99_ms": round(result.p99_ms, 2),
+            "errors": result.non_2xx + result.socket_errors}
 
 
 # -- what the processes used ------------------------------------------------------------------
@@ -201,8 +161,8 @@ def start_baseline(port: int, log_path: Path, workers: int, threads: int) -> Pro
     # Same config file as hookstream; the positional app overrides its `wsgi_app`.
     argv = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG),
             "infra.local.bench_baseline:create_app()"]
-    process = _spawn("baseline", argv, log_path, env)
-    _wait_http(process, f"http://127.0.0.1:{port}/health", 30)
+    process = spawn("baseline", argv, log_path, env)
+    wait_http(process, f"http://127.0.0.1:{port}/health", 30)
     return process
 
 
@@ -258,7 +218,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{'':<11} BigQuery write calls per 1,000 hits: {hook['write_calls_per_1000']}  "
               f"(emulator cpu {hook['emulator_cpu_seconds_per_1000']} s/1000 hits)", flush=True)
 
-        half = fixed_rate(hook_port, hook["rps"] / 2, args.half_seconds)
+        half = paced(hook_port, hook["rps"] / 2, args.half_seconds, work)
         hook["half_saturation"] = half
         print(f"{'':<11} at half saturation ({half['target_rps']} req/s target, {half['achieved_rps']} "
               f"achieved): p50 {half['p50_ms']} ms  p99 {half['p99_ms']} ms  errors {half['errors']}", flush=True)
@@ -297,7 +257,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=12, help="wrk run per app (default 12)")
     parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up per app, not counted (default 2)")
-    parser.add_argument("--half-seconds", type=float, default=10, help="fixed-rate run at half saturation")
+    parser.add_argument("--half-seconds", type=int, default=10, help="paced run at half saturation (default 10)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for both apps (default 2)")
     parser.add_argument("--threads", type=int, default=128, help="gunicorn threads per worker (default 128)")
     parser.add_argument("--connections", type=int, default=256, help="wrk connections (default 256)")

@@ -62,7 +62,7 @@ def ensure_port_free(port: int, what: str) -> None:
                                 "stop whatever holds it (another scripts/dev?) or choose another port")
 
 
-def _spawn(name: str, argv: list[str], log_path: Path, env: Mapping[str, str]) -> Process:
+def spawn(name: str, argv: list[str], log_path: Path, env: Mapping[str, str]) -> Process:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = log_path.open("ab")
     popen = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=dict(env),
@@ -71,7 +71,7 @@ def _spawn(name: str, argv: list[str], log_path: Path, env: Mapping[str, str]) -
     return Process(name, popen, log_path)
 
 
-def _wait_http(process: Process, url: str, timeout: float) -> None:
+def wait_http(process: Process, url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.popen.poll() is not None:
@@ -102,9 +102,9 @@ def start_emulator(data_dir: Path, project: str, rest_port: int, grpc_port: int,
             "--grpc-host", "127.0.0.1", "--grpc-port", str(grpc_port),
             "--persistent", "--data-dir", str(data_dir), "--project", project,
             "--log-level", "warning", "--log-format", "json"]
-    process = _spawn("bigquery emulator", argv, log_path, env)
+    process = spawn("bigquery emulator", argv, log_path, env)
     url = f"http://127.0.0.1:{rest_port}"
-    _wait_http(process, f"{url}/bigquery/v2/projects/{project}/datasets", timeout)
+    wait_http(process, f"{url}/bigquery/v2/projects/{project}/datasets", timeout)
     return process, url
 
 
@@ -115,8 +115,8 @@ def start_service(name: str, env: Mapping[str, str], port: int, log_path: Path,
     service_env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(port),
                    "WEB_CONCURRENCY": str(workers), "HOOKSTREAM_THREADS": str(threads)}
     argv = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)]
-    process = _spawn(f"service {name}", argv, log_path, service_env)
-    _wait_http(process, f"http://127.0.0.1:{port}/health", timeout)
+    process = spawn(f"service {name}", argv, log_path, service_env)
+    wait_http(process, f"http://127.0.0.1:{port}/health", timeout)
     return process
 
 
