@@ -82,12 +82,18 @@ class Backfill:
         self._progress = progress or Progress(None, enabled=False)
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self._sink = BigQuerySink(client, table_id, WRITE_DEADLINE_SECONDS)
+        from google.api_core.retry import Retry
+
+        from service.bigquery_client import RETRYABLE
+
+        # The client's default retries run for 600 s; a sick emulator or API should stop the load sooner.
+        self._retry = Retry(predicate=RETRYABLE, initial=0.2, maximum=2.0, timeout=WRITE_DEADLINE_SECONDS)
 
     def run(self, source: Source) -> LoadCounts:
         from google.api_core import exceptions as api_errors
 
         try:
-            table = self._client.get_table(self._table_id, timeout=30)
+            table = self._client.get_table(self._table_id, retry=self._retry, timeout=30)
         except api_errors.NotFound:
             raise TableMissing(f"table {self._table_id} does not exist: start the local stack "
                                "(scripts/dev) or deploy the stream (cdktf deploy) first") from None
@@ -155,7 +161,7 @@ class Backfill:
         # The date condition satisfies tables that require a partition filter; no row has a NULL date.
         sql = (f"SELECT hit_id FROM `{self._table_id}` "
                "WHERE `date` >= DATE '0001-01-01' AND SUBSTR(hit_id, 15, 1) = '5'")
-        job = self._client.query(sql, timeout=30)
+        job = self._client.query(sql, retry=self._retry, job_retry=None, timeout=30)
         return {row["hit_id"] for row in job.result(timeout=QUERY_TIMEOUT_SECONDS)}
 
     def _flush(self, pending: list[tuple[int, HitRow]], counts: LoadCounts) -> None:

@@ -1,4 +1,4 @@
-"""Create each stream's dataset and table in a BigQuery (the emulator here) from the stream definitions.
+"""Create each stream's dataset, table and `<table>_latest` view (if declared) in the emulator.
 
 The table comes from service/schema.py, the same definition the service writes and the cdktf stack
 deploys. Re-running is safe: existing datasets and tables are kept, with their rows, and columns
