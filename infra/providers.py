@@ -10,7 +10,11 @@ import this module once per process, never per stream.
 
 from cdktf_cdktf_provider_google.artifact_registry_repository import ArtifactRegistryRepository
 from cdktf_cdktf_provider_google.bigquery_dataset import BigqueryDataset
-from cdktf_cdktf_provider_google.bigquery_table import BigqueryTable, BigqueryTableTimePartitioning
+from cdktf_cdktf_provider_google.bigquery_table import (
+    BigqueryTable,
+    BigqueryTableTimePartitioning,
+    BigqueryTableView,
+)
 from cdktf_cdktf_provider_google.bigquery_table_iam_member import BigqueryTableIamMember
 from cdktf_cdktf_provider_google.cloud_run_v2_service import (
     CloudRunV2Service,
@@ -47,6 +51,7 @@ __all__ = [
     "BigqueryTable",
     "BigqueryTableIamMember",
     "BigqueryTableTimePartitioning",
+    "BigqueryTableView",
     "CloudRunV2Service",
     "CloudRunV2ServiceIamMember",
     "CloudRunV2ServiceTemplate",

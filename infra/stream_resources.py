@@ -10,6 +10,7 @@ from constructs import Construct
 from infra import providers as gcp
 from infra.config import DeployConfig
 from infra.naming import StreamNames
+from service.latest_view import latest_view_id, latest_view_sql
 from service.schema import PARTITION_FIELD, PARTITION_TYPE, schema_json
 from service.settings import SECRETS, service_env
 from service.stream import Stream
@@ -41,6 +42,7 @@ class StreamResources(Construct):
         self.labels = {"hookstream-stream": stream.name}
         self.service_account = self._service_account()
         self.table = self._table(dataset)
+        self.latest_view = self._latest_view(dataset) if stream.latest is not None else None
         self.table_writer = self._table_writer()
         self.secret: gcp.SecretManagerSecret | None = None
         self.secret_value: str | None = None
@@ -82,6 +84,20 @@ class StreamResources(Construct):
             clustering=list(options.clustering) or None,
             deletion_protection=options.deletion_protection,
             labels={**dict(options.labels), **self.labels},
+        )
+
+    def _latest_view(self, dataset: gcp.BigqueryDataset) -> gcp.BigqueryTable:
+        # The same SQL the local stack creates (service/latest_view.py), built from the stream definition.
+        assert self.stream.latest is not None
+        return gcp.BigqueryTable(
+            self, f"{self.stream.name}-latest-view",
+            dataset_id=dataset.dataset_id,
+            table_id=latest_view_id(self.stream),
+            description=f"Latest row per {self.stream.latest.key} of {self.stream.table_ref} (hookstream)",
+            view=gcp.BigqueryTableView(query=latest_view_sql(self.stream, self.config.project), use_legacy_sql=False),
+            deletion_protection=False,  # a view holds no data; dropping it loses nothing
+            labels=self.labels,
+            depends_on=[self.table],
         )
 
     def _table_writer(self) -> gcp.BigqueryTableIamMember:

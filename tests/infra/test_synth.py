@@ -45,7 +45,8 @@ def test_every_shipped_stream_gets_its_resources(shipped: Synth) -> None:
                            "google_cloud_run_v2_service", "google_cloud_run_v2_service_iam_member"]
     resources = shipped.stacks[STREAMS_STACK]["resource"]
     for resource_type in expected_per_stream:
-        owners = sorted(path.split("/")[0] for path in shipped.resources(STREAMS_STACK, resource_type))
+        owners = sorted(path.split("/")[0] for path, body in shipped.resources(STREAMS_STACK, resource_type).items()
+                        if "view" not in body)  # views: test_streams_with_a_latest_view_get_the_same_sql...
         assert owners == sorted(stream.name for stream in STREAMS), resource_type
     assert set(resources) == {*expected_per_stream, "google_bigquery_dataset"}
 
@@ -287,3 +288,19 @@ def test_state_bucket_selects_a_gcs_backend(shipped: Synth) -> None:
     for stack in (REGISTRY_STACK, STREAMS_STACK):
         backend = with_bucket.stacks[stack]["terraform"]["backend"]
         assert backend == {"gcs": {"bucket": "hookstream-ci-state", "prefix": f"hookstream/{stack}"}}
+
+
+def test_streams_with_a_latest_view_get_the_same_sql_as_the_local_stack(shipped: Synth) -> None:
+    from infra.streams import STREAMS
+    from service.latest_view import latest_view_id, latest_view_sql
+
+    with_view = [stream for stream in STREAMS if stream.latest is not None]
+    assert with_view, "the example orders stream declares its payload fields"
+    views = {body["table_id"]: body for body in shipped.resources(STREAMS_STACK, "google_bigquery_table").values()
+             if "view" in body}
+    for stream in with_view:
+        view = views[latest_view_id(stream)]
+        assert view["view"] == {"query": latest_view_sql(stream, CONFIG.project), "use_legacy_sql": False}
+        table_key = shipped.resource(STREAMS_STACK, "google_bigquery_table", path(stream, "table"))["_key"]
+        assert f"google_bigquery_table.{table_key}" in view["depends_on"]
+    assert len(views) == len(with_view)
