@@ -166,3 +166,25 @@ def test_scripts_dev_runs_the_whole_stack_and_stops_cleanly(tmp_path: Path) -> N
     # A second run keeps the data and the tables (and the same secret URLs).
     second_hit, second_count = run_dev_and_send()
     assert second_count == 2 and first_hit != second_hit
+
+
+def test_a_local_table_from_an_older_row_layout_gets_the_new_columns_and_keeps_its_rows(emulator: Emulator) -> None:
+    from google.api_core.retry import Retry
+    from google.cloud import bigquery
+
+    stream = Stream(name="old", dataset="it_migrate", table="hits")
+    table_id = f"{emulator.project}.{stream.table_ref}"
+    emulator.client.create_dataset(f"{emulator.project}.{stream.dataset}", exists_ok=True)
+    old_columns = [c for c in ROW_COLUMNS if c.name != "delivery_id"]
+    emulator.client.create_table(bigquery.Table(table_id, schema=[
+        bigquery.SchemaField(c.name, c.type, mode=c.mode) for c in old_columns]))
+    old_row = {"hit_id": "h-old", "payload": "a=1", "received_at": 1603131452000, "date": "2020-10-19"}
+    bounded = Retry(timeout=20)  # the emulator answers a failed insert with a 500, which the client retries
+    assert emulator.client.insert_rows_json(table_id, [old_row], retry=bounded, timeout=10) == []
+
+    provision(emulator.client, [stream], emulator.project)
+
+    new_row = {**old_row, "hit_id": "h-new", "delivery_id": "d-1"}
+    assert emulator.client.insert_rows_json(table_id, [new_row], retry=bounded, timeout=10) == []
+    rows = {row["hit_id"]: row["delivery_id"] for row in rows_of(emulator, stream)}
+    assert rows == {"h-old": None, "h-new": "d-1"}

@@ -49,13 +49,38 @@ def provision(client: Any, streams: Iterable[Stream], project: str) -> list[str]
         wanted = table_spec(stream, project)
         table = client.create_table(wanted, exists_ok=True)
         have = {field.name for field in table.schema}
-        missing = [field for field in wanted.schema if field.name not in have]
-        if missing:
-            table.schema = [*table.schema, *missing]
-            client.update_table(table, ["schema"])
+        if any(field.name not in have for field in wanted.schema):
+            table = _rebuild_with_new_columns(client, table, wanted)
         ensure_latest_view(client, stream, project, {field.name for field in table.schema})
         table_ids.append(wanted.full_table_id if wanted.full_table_id else str(wanted.reference))
     return table_ids
+
+
+def _rebuild_with_new_columns(client: Any, table: Any, wanted: Any) -> Any:
+    """Give a local table the columns added to the row layout since it was created, keeping its rows.
+
+    BigQuery adds NULLABLE columns in place, but bqemulator 1.4 only records them in its catalog: its
+    storage keeps the old columns and every insert then fails. So, locally: copy the rows out, drop,
+    create with the current layout, put the rows back (the new columns NULL). Local tables are small.
+    """
+    from google.api_core.retry import Retry
+
+    reference = str(table.reference)
+    rows = [dict(row.items()) for row in client.list_rows(table)]
+    for row in rows:
+        for name, value in row.items():
+            if hasattr(value, "isoformat"):
+                row[name] = value.isoformat()
+    client.delete_table(reference)
+    rebuilt = client.create_table(wanted)
+    for start in range(0, len(rows), 500):
+        errors = client.insert_rows_json(reference, rows[start:start + 500], retry=Retry(timeout=30), timeout=30)
+        if errors:
+            raise RuntimeError(f"re-inserting rows into {reference} after adding columns failed: {errors[:3]}")
+    had = {column.name for column in table.schema}
+    added = [column.name for column in wanted.schema if column.name not in had]
+    print(f"{reference}: added columns {added} (kept {len(rows)} rows)")
+    return rebuilt
 
 
 def ensure_latest_view(client: Any, stream: Stream, project: str, table_columns: set[str]) -> str | None:
