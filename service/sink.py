@@ -62,7 +62,15 @@ class BigQuerySink:
         self._deadline_seconds = deadline_seconds
         # The client's default retry runs for 600 s; a CRM waits far less, so the whole write,
         # retries included, must end within the deadline and then fail loudly.
-        self._retry = Retry(predicate=RETRYABLE, initial=0.1, maximum=1.0, timeout=deadline_seconds)
+        self._retry = Retry(predicate=RETRYABLE, initial=0.1, maximum=1.0, timeout=deadline_seconds,
+                            on_error=self._log_retry)
+        self.transport_retries = 0
+
+    def _log_retry(self, error: Exception) -> None:
+        # A resent request may repeat rows the first one stored: BigQuery drops them by insertId, the
+        # emulator does not. Logged so a duplicate can be traced to its cause.
+        self.transport_retries += 1
+        log.warning("bigquery call retried", extra={"error": type(error).__name__, "table": self._table_id})
 
     def write(self, row: HitRow) -> None:
         row_errors = self.insert_rows([row])

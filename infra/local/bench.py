@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,16 +89,24 @@ def run_wrk(port: int, script: Path, seconds: int, connections: int, threads: in
     )
 
 
-PACED_CONNECTIONS = 32
+PACED_CONNECTIONS = 64
+
+
+def _paced_run(port: int, delay_ms: int, seconds: int, work: Path) -> WrkResult:
+    script = work / "paced.lua"
+    script.write_text(WRK_SCRIPT + f"\ndelay = function() return {delay_ms} end\n")
+    return run_wrk(port, script, seconds, PACED_CONNECTIONS, 1)
 
 
 def paced(port: int, rate: float, seconds: int, work: Path) -> dict[str, Any]:
-    """Load at about `rate` req/s from wrk itself: each of 32 connections pauses 32/rate s between
-    requests (wrk's Lua `delay`), so the load generator costs as little CPU as at saturation."""
-    delay_ms = max(1, round(PACED_CONNECTIONS / rate * 1000))
-    script = work / "paced.lua"
-    script.write_text(WRK_SCRIPT + f"\ndelay = function() return {delay_ms} end\n")
-    result = run_wrk(port, script, seconds, PACED_CONNECTIONS, 1)
+    """Load at about `rate` req/s from wrk itself (so the load generator costs as little CPU as at
+    saturation): each connection pauses between requests (wrk's Lua `delay`). A connection's cycle is
+    pause + latency, so a 3 s calibration run measures the latency and the pause is set to make
+    64 connections x 1 cycle/s add up to `rate`."""
+    cycle_ms = PACED_CONNECTIONS / rate * 1000
+    probe = _paced_run(port, max(1, round(cycle_ms)), 3, work)
+    latency_ms = max(0.0, PACED_CONNECTIONS / max(probe.rps, 0.1) * 1000 - cycle_ms)
+    result = _paced_run(port, max(1, round(cycle_ms - latency_ms)), seconds, work)
     return {"target_rps": round(rate, 1), "achieved_rps": round(result.rps, 1), "requests": result.requests,
             "p50_ms": round(result.p50_ms, 2), "p99_ms": round(result.p99_ms, 2),
             "errors": result.non_2xx + result.socket_errors}
@@ -223,16 +232,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{'':<11} at half saturation ({half['target_rps']} req/s target, {half['achieved_rps']} "
               f"achieved): p50 {half['p50_ms']} ms  p99 {half['p99_ms']} ms  errors {half['errors']}", flush=True)
 
+        # wrk stops with requests in flight; the server still finishes them (rows written, answers sent
+        # to closed sockets). Count once they are done, so rows and acknowledged hits can be compared.
         final = worker_metrics(hook_port, children(service.popen.pid))
+        for _ in range(15):
+            time.sleep(1)
+            settled = worker_metrics(hook_port, children(service.popen.pid))
+            if total(settled, "hits", "received") == total(final, "hits", "received"):
+                break
+            final = settled
         hook["peak_rss_mb_per_worker"] = [peak_rss_mb(pid) for pid in children(service.popen.pid)]
         hook["workers_seen_by_metrics"] = len(final)
         acknowledged = total(final, "hits", "written")
-        table_rows = next(iter(client.query(f"SELECT COUNT(*) AS n FROM `{PROJECT}.{STREAM.table_ref}`")
-                               .result(timeout=120)))["n"]
+        counts = next(iter(client.query(
+            f"SELECT COUNT(*) AS n, COUNT(DISTINCT hit_id) AS distinct_ids FROM `{PROJECT}.{STREAM.table_ref}`"
+        ).result(timeout=120)))
+        table_rows = counts["n"]
         hook["acknowledged_total"] = acknowledged
         hook["rows_in_table"] = table_rows
+        # More rows than distinct ids: a write that was retried after the emulator had stored it (BigQuery
+        # drops such repeats by insertId; the emulator does not).
+        hook["duplicate_rows"] = table_rows - counts["distinct_ids"]
+        hook["sink_row_retries"] = total(final, "sink", "row_retries")
         print(f"{'':<11} peak RSS per worker {hook['peak_rss_mb_per_worker']} MB; acknowledged {acknowledged}, "
-              f"rows in table {table_rows}", flush=True)
+              f"rows in table {table_rows} ({hook['duplicate_rows']} duplicate)", flush=True)
         client.close()
     finally:
         for process in reversed(started):
