@@ -101,12 +101,13 @@ def _paced_run(port: int, delay_ms: int, seconds: int, work: Path) -> WrkResult:
 def paced(port: int, rate: float, seconds: int, work: Path) -> dict[str, Any]:
     """Load at about `rate` req/s from wrk itself (so the load generator costs as little CPU as at
     saturation): each connection pauses between requests (wrk's Lua `delay`). A connection's cycle is
-    pause + latency, so a 3 s calibration run measures the latency and the pause is set to make
-    64 connections x 1 cycle/s add up to `rate`."""
+    pause + latency, so two 3 s calibration runs adjust the pause until 64 connections add up to `rate`."""
     cycle_ms = PACED_CONNECTIONS / rate * 1000
-    probe = _paced_run(port, max(1, round(cycle_ms)), 3, work)
-    latency_ms = max(0.0, PACED_CONNECTIONS / max(probe.rps, 0.1) * 1000 - cycle_ms)
-    result = _paced_run(port, max(1, round(cycle_ms - latency_ms)), seconds, work)
+    delay_ms = cycle_ms
+    for _ in range(2):  # latency depends on the load, so correct the pause twice
+        probe = _paced_run(port, max(1, round(delay_ms)), 3, work)
+        delay_ms += cycle_ms - PACED_CONNECTIONS / max(probe.rps, 0.1) * 1000
+    result = _paced_run(port, max(1, round(delay_ms)), seconds, work)
     return {"target_rps": round(rate, 1), "achieved_rps": round(result.rps, 1), "requests": result.requests,
             "p50_ms": round(result.p50_ms, 2), "p99_ms": round(result.p99_ms, 2),
             "errors": result.non_2xx + result.socket_errors}
