@@ -38,7 +38,8 @@ from service.bigquery_client import make_client
 from service.stream import Stream
 from service.timezones import parse_time_zone
 
-SAMPLE_CSV = Path(__file__).resolve().parents[2] / "shared" / "samples" / "crm_orders.csv"
+# A copy of the CRM export sample the product brief ships (shared/samples/crm_orders.csv), kept with the tests.
+SAMPLE_CSV = Path(__file__).resolve().parent / "data" / "crm_orders.csv"
 CRM_ORDERS = next(stream for stream in STREAMS if stream.name == "crm-orders")
 BERLIN = parse_time_zone("Europe/Berlin")
 NDJSON = (b'{"orderId": "N7", "status": "paid", "total": 10.5, "updatedAt": "2021-03-01T10:00:00Z"}\n'
