@@ -8,7 +8,7 @@ from service.latest_view import LatestView, PayloadField
 from service.stream import Stream, TableOptions, check_unique
 
 STREAMS: tuple[Stream, ...] = check_unique((
-    # Order status changes from the CRM (see shared/samples/crm_orders.csv): one row per webhook call.
+    # Order status changes from the CRM (a sample export: tests/data/crm_orders.csv): one row per webhook call.
     Stream(
         name="crm-orders",
         dataset="crm",
