@@ -12,7 +12,8 @@ wsgi_app = "service.app:create_app()"
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # Cloud Run sends up to `concurrency` requests at once; one thread each avoids queueing inside.
-threads = int(os.environ.get("HOOKSTREAM_THREADS", "32"))
+# Set per stream from its Cloud Run concurrency (service/settings.py: service_env).
+threads = int(os.environ.get("HOOKSTREAM_THREADS", "80"))
 # Cloud Run gives a container 10 s after SIGTERM: finish in-flight requests within that.
 graceful_timeout = 8
 timeout = 60
@@ -21,6 +22,10 @@ keepalive = 5
 # tests) would fight over it, and nothing here uses it.
 control_socket_disable = True
 accesslog = None  # one structured line per hit comes from the app instead
+logger_class = "service.gunicorn_logger.NoAccessLogLogger"
+# Only Google's front end reaches a Cloud Run container, and hookstream reads no X-Forwarded-* header;
+# trusting the peer also spares gunicorn parsing its IP address on every request.
+forwarded_allow_ips = "*"
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -29,7 +34,7 @@ logconfig_dict: dict[str, Any] = {
     "root": {"handlers": ["stdout"], "level": "INFO"},
     "loggers": {
         "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
-        # Off: an access line would print the request path, and a token-mode path holds the secret.
+        # Off (see service/gunicorn_logger.py): an access line would print the path, which may hold the secret.
         "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }

@@ -22,6 +22,8 @@ DATASET = "HOOKSTREAM_DATASET"
 TABLE = "HOOKSTREAM_TABLE"
 TIME_ZONE = "HOOKSTREAM_TIME_ZONE"
 MAX_BODY_BYTES = "HOOKSTREAM_MAX_BODY_BYTES"
+# Read by service/gunicorn.conf.py: one thread per request Cloud Run may send at once (its concurrency).
+THREADS = "HOOKSTREAM_THREADS"
 WRITE_DEADLINE_SECONDS = "HOOKSTREAM_WRITE_DEADLINE_SECONDS"
 # The auth mode and its non-secret settings, as JSON (service/auth_config.py).
 AUTH = "HOOKSTREAM_AUTH"
@@ -70,6 +72,7 @@ def service_env(stream: Stream, project: str) -> dict[str, str]:
         TIME_ZONE: stream.time_zone,
         MAX_BODY_BYTES: str(stream.max_body_bytes),
         AUTH: json.dumps(asdict(stream.auth), sort_keys=True),
+        THREADS: str(stream.run.concurrency),
     }
 
 

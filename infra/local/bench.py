@@ -282,9 +282,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, default=12, help="wrk run per app (default 12)")
     parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up per app, not counted (default 2)")
     parser.add_argument("--half-seconds", type=int, default=10, help="paced run at half saturation (default 10)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for both apps (default 2)")
-    parser.add_argument("--threads", type=int, default=128, help="gunicorn threads per worker (default 128)")
-    parser.add_argument("--connections", type=int, default=256, help="wrk connections (default 256)")
+    # Defaults mirror a Cloud Run instance as the stack deploys it: 1 vCPU, so one worker, and one
+    # thread per request of the default concurrency (80); wrk keeps twice that many requests open.
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers for both apps (default 1)")
+    parser.add_argument("--threads", type=int, default=80, help="gunicorn threads per worker (default 80)")
+    parser.add_argument("--connections", type=int, default=160, help="wrk connections (default 160)")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the logs and emulator data")
     return parser.parse_args(argv)
