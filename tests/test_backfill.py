@@ -1,5 +1,5 @@
 """scripts/backfill: records -> rows, and loads into the emulator from a path, s3:// (moto_server) and
-gs:// (a minimal fake of the GCS JSON API, as no GCS emulator is installed here)."""
+gs:// (gcp-storage-emulator), all real servers on loopback."""
 
 from __future__ import annotations
 
@@ -10,14 +10,11 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -194,19 +191,31 @@ def _bytes_source(data: bytes) -> Any:
     return opened()
 
 
-@pytest.fixture(scope="module")
-def moto_s3() -> Iterator[str]:
-    """A real moto_server on loopback (started here, stopped by its PID)."""
+def serve_on_loopback(command: str, *args: str) -> Iterator[str]:
+    """Run a server from the venv's bin/ on a free loopback port until the fixture ends (stopped by PID)."""
     port = free_port()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1",
-                               "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [str(Path(sys.executable).parent / command), *(a.replace("{port}", str(port)) for a in args)]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-        assert server.poll() is None and time.monotonic() < deadline, "moto_server did not start"
+        assert server.poll() is None and time.monotonic() < deadline, f"{command} did not start"
         time.sleep(0.1)
     yield f"http://127.0.0.1:{port}"
     server.terminate()
     server.wait(10)
+
+
+@pytest.fixture(scope="module")
+def moto_s3() -> Iterator[str]:
+    """A real moto_server (S3) on loopback."""
+    yield from serve_on_loopback("moto_server", "-H", "127.0.0.1", "-p", "{port}")
+
+
+@pytest.fixture(scope="module")
+def gcs_emulator() -> Iterator[str]:
+    """A real GCS emulator (gcp-storage-emulator, the JSON API in memory) on loopback."""
+    yield from serve_on_loopback("gcp-storage-emulator", "start", "--host", "127.0.0.1", "--port", "{port}",
+                                 "--in-memory")
 
 
 @pytest.mark.integration
@@ -235,59 +244,22 @@ def test_s3_export_loads_through_boto3_against_moto(
     assert "s3://crm-exports/missing.ndjson: cannot read it (NoSuchKey)" in capsys.readouterr().err
 
 
-class _FakeGcs(BaseHTTPRequestHandler):
-    """The two calls a blob read makes: object metadata, and media (with Range) ."""
-
-    objects: ClassVar[dict[tuple[str, str], bytes]] = {}
-
-    def do_GET(self) -> None:
-        url = urllib.parse.urlsplit(self.path)
-        match = re.match(r"^(?:/download)?/storage/v1/b/([^/]+)/o/([^/]+)$", url.path)
-        data = self.objects.get((match[1], urllib.parse.unquote(match[2]))) if match else None
-        if data is None:
-            self._send(404, b'{"error": {"code": 404, "message": "No such object"}}', "application/json")
-        elif "alt=media" not in url.query:
-            meta = {"kind": "storage#object", "bucket": match[1], "name": urllib.parse.unquote(match[2]),  # type: ignore[index]
-                    "size": str(len(data)), "generation": "1", "metageneration": "1"}
-            self._send(200, json.dumps(meta).encode(), "application/json")
-        else:
-            start, end = 0, len(data) - 1
-            ranged = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-            if ranged:
-                start, end = int(ranged[1]), min(int(ranged[2] or end), end)
-            self._send(206 if ranged else 200, data[start:end + 1], "application/octet-stream",
-                       {"Content-Range": f"bytes {start}-{end}/{len(data)}"} if ranged else {})
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.mark.integration
 def test_gcs_export_loads_through_the_storage_client(
-        emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    _FakeGcs.objects = {("crm-exports", "2021/orders.ndjson"): NDJSON}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeGcs)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{server.server_address[1]}")
+        emulator: Any, gcs_emulator: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage  # type: ignore[attr-defined]
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    gcs = storage.Client(project="bf-gcs", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    gcs.create_bucket("crm-exports").blob("2021/orders.ndjson").upload_from_string(NDJSON)
     stack_dir, client = local_stack(emulator, tmp_path, "bf-gcs")
-    try:
-        argv = ["--stream", "crm-orders", "--dir", str(stack_dir), "gs://crm-exports/2021/orders.ndjson"]
-        assert main(argv) == 0
-        assert "2 records read: 2 rows written" in capsys.readouterr().out
-        assert main([*argv[:-1], "gs://crm-exports/missing.ndjson"]) == 2
-        assert "gs://crm-exports/missing.ndjson: cannot read it (NotFound" in capsys.readouterr().err
-    finally:
-        server.shutdown()
-        server.server_close()
+    argv = ["--stream", "crm-orders", "--dir", str(stack_dir), "gs://crm-exports/2021/orders.ndjson"]
+    assert main(argv) == 0
+    assert "2 records read: 2 rows written" in capsys.readouterr().out
+    assert main([*argv[:-1], "gs://crm-exports/missing.ndjson"]) == 2
+    assert "gs://crm-exports/missing.ndjson: cannot read it (NotFound" in capsys.readouterr().err
     assert [json.loads(r["payload"])["orderId"] for r in table_rows(client, "bf-gcs")] == ["N7", "N8"]
 
 
