@@ -68,7 +68,8 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
         log.warning("auth mode 'none': anyone who knows this URL can write rows", extra={"stream": stream.name})
 
     app = Flask(__name__)
-    # Werkzeug enforces this on Content-Length and on chunked bodies alike, before we read a byte more.
+    # Werkzeug refuses a larger Content-Length before reading the body; chunked bodies are measured in
+    # read_raw_payload, because Werkzeug would only truncate those.
     app.config["MAX_CONTENT_LENGTH"] = stream.max_body_bytes
     app.extensions["hookstream.sink"] = hit_sink
     # Counts every hit; serves GET /metrics only where asked to (locally, in tests and the benchmark).
