@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.processes import REPO_ROOT, free_port
+from infra.local.processes import REPO_ROOT, free_port_run
 from infra.local.provision import provision
+from infra.streams import STREAMS
 from service.schema import PARTITION_FIELD, ROW_COLUMNS
 from service.stream import Stream, TableOptions
 from service.timezones import parse_time_zone
@@ -127,10 +128,10 @@ def test_rejected_calls_get_clear_errors_and_leave_the_table_empty(
 
 def test_scripts_dev_runs_the_whole_stack_and_stops_cleanly(tmp_path: Path) -> None:
     dev_dir = tmp_path / "dev"
-    env = {**os.environ, "HOOKSTREAM_DEV_DIR": str(dev_dir), "HOOKSTREAM_DEV_PORT": str(free_port()),
-           "HOOKSTREAM_DEV_EMULATOR_PORT": str(free_port())}
-    if int(env["HOOKSTREAM_DEV_PORT"]) + 1 == int(env["HOOKSTREAM_DEV_EMULATOR_PORT"]):
-        env["HOOKSTREAM_DEV_EMULATOR_PORT"] = str(free_port())
+    # scripts/dev takes consecutive ports: one per stream, and the emulator's REST port + 10 for gRPC.
+    first = free_port_run(11 + len(STREAMS))
+    env = {**os.environ, "HOOKSTREAM_DEV_DIR": str(dev_dir), "HOOKSTREAM_DEV_EMULATOR_PORT": str(first),
+           "HOOKSTREAM_DEV_PORT": str(first + 11)}
 
     def run_dev_and_send() -> tuple[str, int]:
         dev = subprocess.Popen([str(REPO_ROOT / "scripts" / "dev")], env=env, stdout=subprocess.PIPE,

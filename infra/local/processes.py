@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -28,6 +29,27 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def _bindable(port: int) -> bool:
+    # The same test gunicorn and uvicorn make: bind with SO_REUSEADDR (a port in TIME_WAIT is fine).
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_run(count: int, low: int = 20000, high: int = 30000) -> int:
+    """The first of `count` consecutive free ports (scripts/dev gives stream N the port first + N).
+
+    Drawn below Linux's ephemeral range (32768+), where free_port() and outgoing connections take theirs."""
+    for first in random.sample(range(low, high - count), 200):
+        if all(_bindable(port) for port in range(first, first + count)):
+            return first
+    raise StartupFailed(f"no {count} consecutive free ports between {low} and {high} on 127.0.0.1")
 
 
 @dataclass
@@ -56,9 +78,8 @@ class Process:
 
 def ensure_port_free(port: int, what: str) -> None:
     """Refuse to start on a port something else answers on (it would be mistaken for our server)."""
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            raise StartupFailed(f"port {port} for the {what} is already in use on 127.0.0.1; "
+    if not _bindable(port):
+        raise StartupFailed(f"port {port} for the {what} is already in use on 127.0.0.1; "
                                 "stop whatever holds it (another scripts/dev?) or choose another port")
 
 
