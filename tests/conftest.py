@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.processes import Process, free_port, start_emulator, start_service
+from infra.local.processes import Process, free_port, free_port_run, start_emulator, start_service
 from infra.local.provision import provision
 from service.bigquery_client import make_client
 from service.settings import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, service_env
@@ -32,7 +32,8 @@ class Emulator:
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """One bqemulator process (REST over HTTP on loopback) for the whole test session."""
     data_dir = tmp_path_factory.mktemp("emulator")
-    process, url = start_emulator(data_dir / "data", TEST_PROJECT, free_port(), free_port(),
+    rest_port = free_port_run(2)  # two distinct, verified ports: REST and gRPC
+    process, url = start_emulator(data_dir / "data", TEST_PROJECT, rest_port, rest_port + 1,
                                   data_dir / "emulator.log")
     emulator = Emulator(process, url, TEST_PROJECT)
     yield emulator
