@@ -19,7 +19,7 @@ from service.logs import configure_logging, trace_from_header
 from service.metrics import install_metrics
 from service.rows import build_row
 from service.settings import ServiceSettings, SettingsError, load_settings
-from service.sink import BigQuerySink, Sink, WriteFailed
+from service.sink import BigQueryRowWriter, Sink, WriteFailed
 
 log = logging.getLogger("hookstream.hits")
 
@@ -45,7 +45,7 @@ def _default_sink(settings: ServiceSettings) -> Sink:
     from service.bigquery_client import make_client
 
     client = make_client(settings.project, settings.bigquery_emulator_host)
-    writer = BigQuerySink(client, settings.table_id, settings.write_deadline_seconds)
+    writer = BigQueryRowWriter(client, settings.table_id, settings.write_deadline_seconds)
     # Group commit: concurrent hits of this process share one insertAll (service/batching.py).
     return BatchingSink(writer, settings.write_deadline_seconds, stream=settings.stream.name)
 

@@ -47,7 +47,7 @@ CALLER_GRACE_SECONDS = 2.0
 
 
 class RowWriter(Protocol):
-    """`BigQuerySink` is one: one insertAll per call, per row None (stored) or the reason it was not."""
+    """`BigQueryRowWriter` is one: one insertAll per call, per row None (stored) or the reason it was not."""
 
     def insert_rows(self, rows: Sequence[HitRow],
                     timeout_seconds: float | None = None) -> list[str | None]: ...
@@ -56,7 +56,7 @@ class RowWriter(Protocol):
 
 
 def row_reasons(error_text: str) -> list[str]:
-    """`"invalid: bad value; stopped: ..."` (BigQuerySink's format) -> `["invalid", "stopped"]`."""
+    """`"invalid: bad value; stopped: ..."` (BigQueryRowWriter's format) -> `["invalid", "stopped"]`."""
     return [part.split(":", 1)[0].strip() for part in error_text.split("; ") if part.strip()]
 
 

@@ -1,7 +1,8 @@
-"""Where rows go: BigQuery in production and locally (emulator), memory in tests of the HTTP layer.
-
-A sink's `write` returns only once the row is stored, and raises `WriteFailed` otherwise: the app
+"""Where rows go. A `Sink` (service/batching.py's BatchingSink in production, MemorySink in tests of the
+HTTP layer) returns from `write` only once the row is stored, and raises `WriteFailed` otherwise: the app
 answers 2xx only after `write` returned, so an acknowledged hit is always in the table.
+
+`BigQueryRowWriter` makes the insertAll calls the batching sink (and scripts/backfill) send.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ class MemorySink:
         pass
 
 
-class BigQuerySink:
-    """Streams each row with insertAll, `row_ids`=hit_id so BigQuery can drop a retried duplicate."""
+class BigQueryRowWriter:
+    """One insertAll per call, `row_ids`=hit_id so BigQuery can drop a retried duplicate."""
 
     def __init__(self, client: Any, table_id: str, deadline_seconds: float) -> None:
         from google.api_core.retry import Retry
@@ -64,18 +65,11 @@ class BigQuerySink:
         # retries included, must end within the deadline and then fail loudly.
         self._retry = Retry(predicate=RETRYABLE, initial=0.1, maximum=1.0, timeout=deadline_seconds,
                             on_error=self._log_retry)
-        self.transport_retries = 0
 
     def _log_retry(self, error: Exception) -> None:
         # A resent request may repeat rows the first one stored: BigQuery drops them by insertId, the
         # emulator does not. Logged so a duplicate can be traced to its cause.
-        self.transport_retries += 1
         log.warning("bigquery call retried", extra={"error": type(error).__name__, "table": self._table_id})
-
-    def write(self, row: HitRow) -> None:
-        row_errors = self.insert_rows([row])
-        if row_errors[0] is not None:
-            raise WriteFailed(f"BigQuery rejected the row: {row_errors[0]}")
 
     def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None) -> list[str | None]:
         """Insert rows in one request; per row, None if stored or the reason it was rejected.

@@ -28,7 +28,7 @@ from infra.backfill.records import (
 )
 from infra.backfill.sources import Source
 from service.rows import HitRow, build_row
-from service.sink import BigQuerySink, WriteFailed
+from service.sink import BigQueryRowWriter, WriteFailed
 from service.stream import Stream
 from service.timezones import parse_time_zone
 
@@ -81,7 +81,7 @@ class Backfill:
         self._zone = parse_time_zone(stream.time_zone)
         self._progress = progress or Progress(None, enabled=False)
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
-        self._sink = BigQuerySink(client, table_id, WRITE_DEADLINE_SECONDS)
+        self._sink = BigQueryRowWriter(client, table_id, WRITE_DEADLINE_SECONDS)
         from google.api_core.retry import Retry
 
         from service.bigquery_client import RETRYABLE
