@@ -11,12 +11,14 @@ import time
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException
 
 from service.auth import AuthFailed, AuthSetupError, RequestView, make_verifier
 from service.batching import BatchingSink
 from service.logs import configure_logging, trace_from_header
 from service.metrics import install_metrics
+from service.refusals import Rejected, error_response
+from service.request_body import decode_utf8, read_body, too_large
 from service.rows import build_row
 from service.settings import ServiceSettings, SettingsError, load_settings
 from service.sink import BigQueryRowWriter, Sink, WriteFailed
@@ -26,19 +28,17 @@ log = logging.getLogger("hookstream.hits")
 HIT_METHODS = ("GET", "POST", "PUT")
 
 
-class Rejected(Exception):
-    """A request that will not become a row; the message tells the CRM admin what to change."""
+class EndpointFlask(Flask):
+    """Flask, minus the one log line that would print the request path (and so a token in the URL)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    response = jsonify(error={"code": code, "message": message})
-    response.status_code = status
-    response.headers.update(headers or {})
-    return response
+    def log_exception(self, exc_info: Any) -> None:
+        # Flask's default logs "Exception on /hooks/<token> [POST]" with the traceback's messages. Keep
+        # what a developer needs to find the bug (class and line), not what the request carried.
+        error_class, _, trace = exc_info
+        where = None
+        while trace is not None:
+            where, trace = f"{trace.tb_frame.f_code.co_filename}:{trace.tb_lineno}", trace.tb_next
+        log.error("unhandled error", extra={"error": getattr(error_class, "__name__", "unknown"), "where": where})
 
 
 def _default_sink(settings: ServiceSettings) -> Sink:
@@ -67,10 +67,7 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     if stream.auth.mode == "none":
         log.warning("auth mode 'none': anyone who knows this URL can write rows", extra={"stream": stream.name})
 
-    app = Flask(__name__)
-    # Werkzeug refuses a larger Content-Length before reading the body; chunked bodies are measured in
-    # read_raw_payload, because Werkzeug would only truncate those.
-    app.config["MAX_CONTENT_LENGTH"] = stream.max_body_bytes
+    app = EndpointFlask(__name__)
     app.extensions["hookstream.sink"] = hit_sink
     # Counts every hit; serves GET /metrics only where asked to (locally, in tests and the benchmark).
     install_metrics(app, stream.name, hit_sink, serve_endpoint=settings.metrics_endpoint)
@@ -78,19 +75,7 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     def read_raw_payload() -> bytes:
         if request.method == "GET":
             return request.query_string
-        too_large = Rejected(413, "body_too_large",
-                             f"body is larger than this stream's limit of {stream.max_body_bytes} bytes")
-        if request.content_length is None and "wsgi.input_terminated" in request.environ:
-            # A chunked body: Werkzeug would cut it at the limit without a word, and we would store a
-            # truncated payload. Read one byte past the limit ourselves to tell "fits" from "too large".
-            body: bytes = request.environ["wsgi.input"].read(stream.max_body_bytes + 1)
-            if len(body) > stream.max_body_bytes:
-                raise too_large
-            return body
-        try:
-            return request.get_data(cache=False)
-        except RequestEntityTooLarge:
-            raise too_large from None
+        return read_body(request.environ, stream.max_body_bytes, settings.read_timeout_seconds)
 
     def decode_payload(raw: bytes) -> str:
         if not raw and request.method == "GET":
@@ -98,7 +83,7 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
         if not raw:
             raise Rejected(400, "empty_body", f"{request.method} needs a body with the data")
         try:
-            return raw.decode("utf-8")
+            return decode_utf8(raw)
         except UnicodeDecodeError as error:
             raise Rejected(400, "invalid_utf8",
                            f"body is not UTF-8 text (invalid byte at offset {error.start}); "
@@ -119,10 +104,15 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
         if path_token is not None and stream.auth.mode != "token":
             return error_response(404, "not_found", "this stream takes hits at /hooks (its secret is not in the URL)")
         try:
+            if not verifier.reads_body:
+                # A token is checked before the body is read: a stranger's request costs no body read.
+                sender = verifier.verify(RequestView(b"", request.headers, path_token, received_at_ms / 1000))
             raw = read_raw_payload()
-            # The check runs on the raw bytes, before the body is decoded, parsed or written.
-            sender = verifier.verify(RequestView(raw, request.headers, path_token, received_at_ms / 1000))
+            if verifier.reads_body:
+                # A signature is checked on the raw bytes, before the body is decoded, parsed or written.
+                sender = verifier.verify(RequestView(raw, request.headers, path_token, received_at_ms / 1000))
             payload = decode_payload(raw)
+            del raw  # only the decoded payload stays in memory while the row is written
         except AuthFailed as failed:
             log.warning("hit refused", extra={"stream": stream.name, "reason": failed.code, "status": 401,
                                               "trace": trace})
@@ -130,7 +120,9 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
         except Rejected as rejected:
             log.warning("hit rejected", extra={"stream": stream.name, "reason": rejected.code,
                                                "status": rejected.status, "trace": trace})
-            return error_response(rejected.status, rejected.code, rejected.message)
+            # After a framing error or a stalled body, where the next request would start is unknown.
+            closing = {"Connection": "close"} if rejected.status in (400, 408) else None
+            return error_response(rejected.status, rejected.code, rejected.message, closing)
         row = build_row(payload, received_at_ms, zone, delivery_id=sender.delivery_id)
         try:
             hit_sink.write(row)
@@ -162,8 +154,15 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
             return error_response(405, "method_not_allowed", "use POST, PUT or GET",
                                   {"Allow": ", ".join(HIT_METHODS)})
         if status == 413:
-            return error_response(413, "body_too_large",
-                                  f"body is larger than this stream's limit of {stream.max_body_bytes} bytes")
+            rejected = too_large(stream.max_body_bytes)
+            return error_response(rejected.status, rejected.code, rejected.message)
         return error_response(status, "http_error", error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> Response:
+        # Nothing was stored (a 2xx is only sent after the sink stored the row); say so plainly.
+        app.log_exception((type(error), error, error.__traceback__))
+        return error_response(500, "internal_error", "the hit was not stored because of an internal error; "
+                              "retry later", {"Retry-After": "5"})
 
     return app

@@ -21,6 +21,9 @@ from werkzeug.datastructures import Headers
 from service.auth_config import Auth, HmacAuth, NoAuth, StandardWebhooksAuth, TokenAuth
 
 WHSEC_PREFIX = "whsec_"
+# Key material below this is guessable or brute-forceable offline from one signed request; the
+# deploy generates 64 characters (token, HMAC) or 32 random bytes (Standard Webhooks).
+MIN_SECRET_BYTES = 16
 
 
 class AuthFailed(Exception):
@@ -53,6 +56,9 @@ class RequestView:
 
 
 class Verifier(Protocol):
+    # False when the check needs only headers and path: it then runs before the body is read.
+    reads_body: bool
+
     def verify(self, request: RequestView) -> Sender: ...
 
 
@@ -78,6 +84,8 @@ def _check_timestamp(value: str | None, header: str, tolerance: int, now: float)
 
 
 class TokenVerifier:
+    reads_body = False
+
     def __init__(self, secrets: tuple[str, ...]) -> None:
         self._tokens = [secret.encode() for secret in secrets]
 
@@ -96,6 +104,8 @@ class TokenVerifier:
 
 
 class HmacVerifier:
+    reads_body = True
+
     def __init__(self, auth: HmacAuth, secrets: tuple[str, ...]) -> None:
         self._auth = auth
         self._keys = [secret.encode() for secret in secrets]
@@ -147,6 +157,8 @@ class StandardWebhooksVerifier:
     Written here rather than taken from the `standardwebhooks` package: its `verify` parses the body
     as JSON, and CRM bodies are any text; the package is used in the tests as the reference."""
 
+    reads_body = True
+
     def __init__(self, auth: StandardWebhooksAuth, secrets: tuple[str, ...]) -> None:
         self._tolerance = auth.tolerance_seconds
         self._keys = [decode_whsec(secret) for secret in secrets]
@@ -177,6 +189,8 @@ class StandardWebhooksVerifier:
 
 
 class OpenVerifier:
+    reads_body = False
+
     def verify(self, request: RequestView) -> Sender:
         return Sender()
 
@@ -190,15 +204,32 @@ def decode_whsec(secret: str) -> bytes:
         raise AuthSetupError("a Standard Webhooks secret must look like 'whsec_<base64>'") from None
 
 
+def key_material(auth: Auth, secret: str) -> bytes:
+    """The bytes a secret contributes to the check (a whsec_ secret's base64 decoded)."""
+    if isinstance(auth, StandardWebhooksAuth):
+        return decode_whsec(secret)
+    return secret.encode()
+
+
+def check_secret_strength(auth: Auth, secrets: tuple[str, ...]) -> None:
+    """Refuse to start with a weak secret: `whsec_` with nothing after it is an empty HMAC key."""
+    for number, secret in enumerate(secrets, start=1):
+        size = len(key_material(auth, secret))
+        if size < MIN_SECRET_BYTES:
+            # The position and size only: never the value.
+            raise AuthSetupError(f"secret {number} of {len(secrets)} for auth mode {auth.mode!r} has {size} bytes "
+                                 f"of key material; at least {MIN_SECRET_BYTES} are required "
+                                 "(generate one with scripts/dev or the deploy, never by hand)")
+
+
 def make_verifier(auth: Auth, secrets: tuple[str, ...]) -> Verifier:
     """The check for a stream; refuses to start a protected stream that has no secret."""
     if isinstance(auth, NoAuth):
         return OpenVerifier()
     if not secrets:
         raise AuthSetupError(f"auth mode {auth.mode!r} needs at least one secret in HOOKSTREAM_SECRETS")
+    check_secret_strength(auth, secrets)
     if isinstance(auth, TokenAuth):
-        if any(len(secret) < 16 for secret in secrets):
-            raise AuthSetupError("endpoint tokens must be at least 16 characters long")
         return TokenVerifier(secrets)
     if isinstance(auth, HmacAuth):
         return HmacVerifier(auth, secrets)

@@ -14,7 +14,6 @@ or failed transiently are re-sent alone, with backoff, while their deadline allo
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -24,15 +23,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from service.insert_all_body import row_body_bytes
 from service.metrics import SinkCounters
 from service.rows import HitRow
 from service.sink import WriteFailed
+from service.stream import MAX_INSERT_REQUEST_BYTES
 
 log = logging.getLogger("hookstream.batching")
 
-# insertAll accepts up to 10 MB and 50,000 rows per request; stay well below both.
+# insertAll accepts up to 10 MB and 50,000 rows per request. The byte cap leaves room for the request's
+# own wrapper; every body a stream may accept fits in it after JSON escaping (service/stream.py checks
+# max_body_bytes against it), so no hit can be refused for its size after it was accepted.
 DEFAULT_MAX_ROWS = 500
-DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_BYTES = MAX_INSERT_REQUEST_BYTES
 DEFAULT_MAX_WAIT_SECONDS = 0.005
 # One call in flight per process: measured with scripts/bench, a second concurrent call halved the rows
 # per call and doubled the write calls (and the emulator's CPU, ~50 ms per call) for no throughput gain.
@@ -42,8 +45,6 @@ DEFAULT_MAX_IN_FLIGHT = 1
 TRANSIENT_ROW_REASONS = frozenset({
     "stopped", "backendError", "internalError", "timeout", "rateLimitExceeded",
 })
-# How long a caller waits beyond its deadline for the flusher's verdict before giving up on it.
-CALLER_GRACE_SECONDS = 2.0
 
 
 class RowWriter(Protocol):
@@ -74,9 +75,14 @@ class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
     failure: WriteFailed | None = None
 
-    def finish(self, failure: WriteFailed | None = None) -> None:
+    def finish(self, failure: WriteFailed | None = None) -> bool:
+        """Give the caller its verdict; only the first one counts (a stored row stays stored even if the
+        flusher crashes later in the same batch). False when the row already had one."""
+        if self.done.is_set():
+            return False
         self.failure = failure
         self.done.set()
+        return True
 
 
 class BatchingSink:
@@ -109,7 +115,7 @@ class BatchingSink:
 
     def write(self, row: HitRow) -> None:
         now = self._clock()
-        pending = _Pending(row, _row_bytes(row), now, now + self._deadline_seconds)
+        pending = _Pending(row, row_body_bytes(row), now, now + self._deadline_seconds)
         if pending.size > self._max_bytes:
             raise WriteFailed("the hit is larger than one BigQuery request may carry")
         with self._changed:
@@ -119,10 +125,11 @@ class BatchingSink:
             self._queue.append(pending)
             self._queued_bytes += pending.size
             self._changed.notify_all()
-        if not pending.done.wait(self._deadline_seconds + CALLER_GRACE_SECONDS):
-            # The flusher bounds every call by the rows' deadline, so this means it is stuck: the row
-            # may still be stored later, which is safe (no 2xx), but the sender must not wait forever.
-            raise WriteFailed("the warehouse did not answer in time; retry later")
+        # No timeout here: a 503 tells the sender the row was not stored, so the caller waits for the real
+        # end of the write that carries its row. The writer bounds each call by the rows' deadline
+        # (service/sink.py), so this wait ends about then; giving up earlier could answer 503 for a row
+        # that is stored a moment later, and the sender's retry would become a duplicate.
+        pending.done.wait()
         if pending.failure is not None:
             raise pending.failure
 
@@ -133,7 +140,7 @@ class BatchingSink:
             self._changed.notify_all()
             threads = list(self._threads)
         for thread in threads:
-            thread.join(self._deadline_seconds + CALLER_GRACE_SECONDS)
+            thread.join(self._deadline_seconds + 2.0)
         self._writer.close()
 
     # -- the flushers ------------------------------------------------------------------------------
@@ -245,11 +252,7 @@ class BatchingSink:
         })
 
     def _fail(self, rows: list[_Pending], kind: str, failure: WriteFailed) -> None:
-        self.counters.record_failed(kind, len(rows))
-        for pending in rows:
-            pending.finish(failure)
-
-
-def _row_bytes(row: HitRow) -> int:
-    # What the row adds to the insertAll request body: its JSON plus the insertId wrapper.
-    return len(json.dumps(row, ensure_ascii=False).encode("utf-8")) + 64
+        # Rows that already have a verdict (stored earlier in this batch) keep it and are not counted again.
+        failed = sum(pending.finish(failure) for pending in rows)
+        if failed:
+            self.counters.record_failed(kind, failed)

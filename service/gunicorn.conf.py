@@ -9,7 +9,8 @@ from typing import Any
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 wsgi_app = "service.app:create_app()"
-worker_class = "gthread"
+# gthread with a time limit on reading request headers (service/gunicorn_worker.py).
+worker_class = "service.gunicorn_worker.BoundedReadsWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # Cloud Run sends up to `concurrency` requests at once; one thread each avoids queueing inside.
 # Set per stream from its Cloud Run concurrency (service/settings.py: service_env).
@@ -30,10 +31,16 @@ logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "service.logs.JsonFormatter"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    # gunicorn's error lines quote request lines and URIs, which may hold the endpoint secret.
+    "filters": {"redact_request": {"()": "service.gunicorn_logger.RedactRequestFilter"}},
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
+        "gunicorn_stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout",
+                            "filters": ["redact_request"]},
+    },
     "root": {"handlers": ["stdout"], "level": "INFO"},
     "loggers": {
-        "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        "gunicorn.error": {"handlers": ["gunicorn_stdout"], "level": "INFO", "propagate": False},
         # Off (see service/gunicorn_logger.py): an access line would print the path, which may hold the secret.
         "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },

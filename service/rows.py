@@ -31,3 +31,4 @@ def build_row(payload: str, received_at_ms: int, zone: tzinfo, hit_id: str | Non
         date=local_date(received_at_ms, zone).isoformat(),
         delivery_id=delivery_id,
     )
+

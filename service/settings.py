@@ -33,10 +33,14 @@ SECRETS = "HOOKSTREAM_SECRETS"
 # "1" serves GET /metrics (counters of one worker). Off on Cloud Run, where the endpoint would tell anyone
 # the business's order volume; the per-batch log lines carry the same numbers to Cloud Logging.
 METRICS_ENDPOINT = "HOOKSTREAM_METRICS_ENDPOINT"
+# Seconds a request's headers (each read) and its whole body may take to arrive (default 10); read by
+# service/gunicorn_worker.py for the headers and by the app for the body.
+READ_TIMEOUT_SECONDS = "HOOKSTREAM_READ_TIMEOUT_SECONDS"
 # Set only locally: the URL of the BigQuery emulator (the name the Google tools use for it).
 BIGQUERY_EMULATOR_HOST = "BIGQUERY_EMULATOR_HOST"
 
 DEFAULT_WRITE_DEADLINE_SECONDS = 10.0
+DEFAULT_READ_TIMEOUT_SECONDS = 10.0
 
 
 class SettingsError(RuntimeError):
@@ -50,6 +54,7 @@ class ServiceSettings:
     write_deadline_seconds: float = DEFAULT_WRITE_DEADLINE_SECONDS
     bigquery_emulator_host: str | None = None
     metrics_endpoint: bool = False
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
     secrets: tuple[str, ...] = field(default=(), repr=False)  # never in a repr, hence never in a log
 
     @property
@@ -106,15 +111,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
             auth=_auth_from_json(env.get(AUTH, '{"mode": "token"}')),
         )
         deadline = float(env.get(WRITE_DEADLINE_SECONDS, DEFAULT_WRITE_DEADLINE_SECONDS))
+        read_timeout = float(env.get(READ_TIMEOUT_SECONDS, DEFAULT_READ_TIMEOUT_SECONDS))
     except ValueError as error:
         raise SettingsError(f"hookstream service: {error}") from error
-    if deadline <= 0:
-        raise SettingsError(f"hookstream service: {WRITE_DEADLINE_SECONDS} must be > 0, got {deadline}")
+    for name, seconds in ((WRITE_DEADLINE_SECONDS, deadline), (READ_TIMEOUT_SECONDS, read_timeout)):
+        if seconds <= 0:
+            raise SettingsError(f"hookstream service: {name} must be > 0, got {seconds}")
     return ServiceSettings(
         stream=stream,
         project=env[PROJECT],
         write_deadline_seconds=deadline,
         bigquery_emulator_host=env.get(BIGQUERY_EMULATOR_HOST) or None,
         metrics_endpoint=env.get(METRICS_ENDPOINT, "") == "1",
+        read_timeout_seconds=read_timeout,
         secrets=tuple(env.get(SECRETS, "").split()),
     )

@@ -21,12 +21,24 @@ DATASET_OR_TABLE_ID = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
 LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 
-# insertAll requests are capped at 10 MB; json.dumps escapes a control byte as six characters, so a
-# 1 MiB body always fits in one request even in the worst case.
+# insertAll requests are capped at 10 MB; hookstream sends at most this much in one request.
+MAX_INSERT_REQUEST_BYTES = 9_000_000
+# JSON escapes a control byte as six characters (\u0001), the worst case of any byte.
+JSON_ESCAPE_WORST_FACTOR = 6
+# hit_id, received_at, date and a delivery id (a header, at most 8 KiB before escaping) around the payload.
+ROW_OVERHEAD_BYTES = 64 * 1024
+# So a 1 MiB body escapes to at most 6 MiB + 64 KiB, which fits in one request whatever its bytes are:
+# a body the stream accepts can always be written (tests/test_integration.py sends exactly that).
 MAX_BODY_LIMIT = 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 CLUSTERABLE_COLUMNS = ("hit_id", "payload")
+
+# Peak memory of one hit in flight, as a multiple of its body: measured at most 3x for the worst bodies
+# (emoji, control characters; `scripts/bench-memory`), plus headroom for the HTTP stack's buffers.
+MEMORY_PER_BODY_FACTOR = 4
+# One gunicorn arbiter and worker with the app loaded and idle, rounded up from the bench's RSS figures.
+BASE_PROCESS_MEMORY_MIB = 160
 
 
 class StreamDefinitionError(ValueError):
@@ -111,6 +123,7 @@ class Stream:
                 raise StreamDefinitionError(self.name, field_name, value, rule)
         self._check_table_options(self.table_options)
         self._check_run_options(self.run)
+        self._check_memory_fits_concurrent_bodies()
 
     @property
     def table_ref(self) -> str:
@@ -138,6 +151,16 @@ class Stream:
         self._check("table_options.location", options.location, bool(options.location.strip()),
                     "name a BigQuery location such as 'US', 'EU' or 'europe-west3'")
 
+    def _check_memory_fits_concurrent_bodies(self) -> None:
+        # Cloud Run kills an instance that exceeds its memory, failing every request in it: make sure
+        # `concurrency` hits at the body limit fit.
+        needed_mib = BASE_PROCESS_MEMORY_MIB + -(-self.run.concurrency * self.max_body_bytes
+                                                 * MEMORY_PER_BODY_FACTOR // 2**20)
+        self._check("run.memory", self.run.memory, memory_mib(self.run.memory) >= needed_mib,
+                    f"{self.run.concurrency} concurrent hits of up to {self.max_body_bytes} bytes need about "
+                    f"{needed_mib}Mi ({BASE_PROCESS_MEMORY_MIB}Mi for the process + concurrency x max_body_bytes x "
+                    f"{MEMORY_PER_BODY_FACTOR}); raise run.memory, or lower run.concurrency or max_body_bytes")
+
     def _check_run_options(self, run: RunOptions) -> None:
         self._check("run.min_instances", run.min_instances, 0 <= run.min_instances <= 100,
                     "use 0-100")
@@ -152,6 +175,12 @@ class Stream:
                     "use a size such as '512Mi' or '1Gi'")
         self._check("run.request_timeout_seconds", run.request_timeout_seconds,
                     5 <= run.request_timeout_seconds <= 3600, "use 5-3600 seconds")
+
+
+def memory_mib(size: str) -> int:
+    """'512Mi' -> 512, '2Gi' -> 2048 (the forms RunOptions.memory accepts)."""
+    number, unit = int(size[:-2]), size[-2:]
+    return number * 1024 if unit == "Gi" else number
 
 
 def check_unique(streams: tuple[Stream, ...]) -> tuple[Stream, ...]:

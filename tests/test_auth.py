@@ -224,6 +224,31 @@ def test_protected_modes_refuse_to_start_without_a_usable_secret() -> None:
     assert "not-base64" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("auth", "weak_secret"),
+    [
+        (TokenAuth(), "fifteen-chars!!"),
+        (GITHUB, "fifteen-chars!!"),
+        # `whsec_` with nothing after it decodes to an empty HMAC key: anyone could sign with it.
+        (StandardWebhooksAuth(), "whsec_"),
+        (StandardWebhooksAuth(), "whsec_" + base64.b64encode(b"15 bytes of key").decode()),
+    ],
+    ids=["token", "hmac", "whsec-empty", "whsec-15-bytes"],
+)
+def test_every_protected_mode_refuses_a_weak_secret_at_start_up(auth: Any, weak_secret: str) -> None:
+    stream = Stream(name="orders", dataset="crm", table="orders", auth=auth)
+    strong = "whsec_" + base64.b64encode(b"16 bytes of key!").decode() if auth.mode == "standard-webhooks" \
+        else "sixteen-chars!!!"
+    create_app(ServiceSettings(stream=stream, project="p", secrets=(strong,)), sink=MemorySink())  # starts
+    with pytest.raises(SettingsError) as caught:
+        # A weak secret next to a strong one is refused too: during a rotation both are live.
+        create_app(ServiceSettings(stream=stream, project="p", secrets=(strong, weak_secret)), sink=MemorySink())
+    message = str(caught.value)
+    assert "'orders'" in message and "at least 16" in message and "secret 2 of 2" in message
+    if weak_secret != "whsec_":
+        assert weak_secret not in message
+
+
 # --- Through the HTTP layer: 401 with a JSON error, nothing written -----------------------------
 
 def app_client(auth: Any, secrets: tuple[str, ...]) -> tuple[FlaskClient, MemorySink]:

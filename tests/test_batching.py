@@ -249,3 +249,84 @@ def test_metrics_endpoint_counts_received_written_and_rejected(writer: FakeWrite
     assert body["sink"]["write_calls"] == 2
     assert body["sink"]["rows_written"] == 1
     sink.close()
+
+
+class OverrunningWriter:
+    """Takes longer than the time it is given, then stores the rows: a sick network or client library."""
+
+    def __init__(self, overrun_seconds: float) -> None:
+        self.overrun_seconds = overrun_seconds
+        self.stored: list[str] = []
+
+    def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None) -> list[str | None]:
+        assert timeout_seconds is not None
+        threading.Event().wait(timeout_seconds + self.overrun_seconds)
+        self.stored.extend(row["hit_id"] for row in rows)
+        return [None] * len(rows)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_caller_is_never_told_not_stored_for_a_row_that_is_stored_later() -> None:
+    # The writer overruns the deadline by 3 s and then stores the row. Answering 503 at the deadline
+    # (plus any grace shorter than the overrun) would make the sender retry into a duplicate.
+    writer = OverrunningWriter(overrun_seconds=3.0)
+    sink = BatchingSink(writer, deadline_seconds=0.5, max_in_flight=1)
+    row = make_row("late but stored")
+    sink.write(row)  # returns only once the write really ended, and did not raise: the row is stored
+    assert writer.stored == [row["hit_id"]]
+    sink.close()
+
+
+class CrashingOnRetryWriter:
+    """Stores the first row of the first call and asks for the rest again, then raises on the retry
+    (as a credentials refresh error would)."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None) -> list[str | None]:
+        self.calls.append([row["payload"] for row in rows])
+        if len(self.calls) > 1:
+            raise RuntimeError("credentials refresh failed")
+        return [None] + ["backendError: try again"] * (len(rows) - 1)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_crash_after_part_of_a_batch_was_stored_fails_only_the_rest(pool: ThreadPoolExecutor) -> None:
+    writer = CrashingOnRetryWriter()
+    gate = FakeWriter()  # holds the first call so that the three rows below share the second one
+    gate.hold.clear()
+
+    class TwoPhase:
+        def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None) -> list[str | None]:
+            if rows[0]["payload"] == "opener":
+                return gate.insert_rows(rows, timeout_seconds)
+            return writer.insert_rows(rows, timeout_seconds)
+
+        def close(self) -> None:
+            pass
+
+    sink = BatchingSink(TwoPhase(), deadline_seconds=WAIT, max_in_flight=1)
+    opener = start_writes(pool, sink, ["opener"])
+    assert gate.entered.wait(WAIT)
+    futures = start_writes(pool, sink, ["a"])
+    wait_until_queued(sink, 1)
+    futures += start_writes(pool, sink, ["b"])
+    wait_until_queued(sink, 2)
+    futures += start_writes(pool, sink, ["c"])
+    wait_until_queued(sink, 3)
+    gate.hold.set()
+    assert outcome(opener[0]) == "ok"
+    results = [outcome(f) for f in futures]
+    # The crash happened, on the retry of the two rows that were not stored by the first call.
+    assert writer.calls == [["a", "b", "c"], ["b", "c"]]
+    assert results == ["ok", "failed: internal error while writing (RuntimeError)",
+                       "failed: internal error while writing (RuntimeError)"]
+    counters = sink.counters.snapshot()
+    assert counters["rows_written"] == 2  # the opener and "a", each once
+    assert counters["rows_failed"] == {"crash": 2}
+    sink.close()

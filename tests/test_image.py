@@ -98,3 +98,36 @@ def test_the_image_layout_starts_and_serves_with_the_deployed_environment(tmp_pa
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert lines and all("severity" in line and "message" in line for line in lines)
     assert "a-secret-for-the-image-test-0123" not in output
+
+
+def resolve_zones_in_image_layout(app: Path, zones: list[str], hide_tzdata: bool) -> subprocess.CompletedProcess[str]:
+    """Resolve `zones` with the image's modules only and the system zone database out of reach."""
+    blocker = ("class NoTzdata:\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               "        if name == 'tzdata' or name.startswith('tzdata.'): raise ImportError('hidden')\n"
+               "sys.meta_path.insert(0, NoTzdata())\n") if hide_tzdata else ""
+    script = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in repr(f)]\n"
+              + blocker +
+              "from service.timezones import parse_time_zone\n"
+              f"for zone in {zones!r}:\n"
+              "    print(zone, parse_time_zone(zone))\n")
+    empty_zone_dir = app.parent / "no-zoneinfo"
+    empty_zone_dir.mkdir(exist_ok=True)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(app), "PYTHONNOUSERSITE": "1",
+           # zoneinfo looks here instead of /usr/share/zoneinfo: as on a base image without tzdata.
+           "PYTHONTZPATH": str(empty_zone_dir)}
+    return subprocess.run([sys.executable, "-c", script], cwd=app, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_time_zones_resolve_in_the_image_without_a_system_zone_database(tmp_path: Path) -> None:
+    app = image_app_dir(tmp_path)
+    zones = sorted({stream.time_zone for stream in STREAMS if "/" in stream.time_zone} | {"US/Central"})
+    assert "Europe/Berlin" in zones
+    # The fault first: with neither the system database nor the package, the names do not resolve.
+    hidden = resolve_zones_in_image_layout(app, zones, hide_tzdata=True)
+    assert hidden.returncode != 0 and "UnknownTimeZoneError" in hidden.stderr, hidden.stdout + hidden.stderr
+    # The runtime dependencies (what the image's `pip install .` installs) bring the zones along.
+    resolved = resolve_zones_in_image_layout(app, zones, hide_tzdata=False)
+    assert resolved.returncode == 0, resolved.stderr
+    assert resolved.stdout.splitlines() == [f"{zone} {zone}" for zone in zones]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import time
 from datetime import datetime
@@ -145,6 +146,8 @@ def test_scripts_dev_runs_the_whole_stack_and_stops_cleanly(tmp_path: Path) -> N
                 time.sleep(0.3)
             endpoints = json.loads(endpoints_file.read_text())
             assert set(endpoints) >= {"crm-orders", "crm-leads"}
+            # The URLs hold the endpoint secrets: readable by their owner only, like secrets.json.
+            assert stat.S_IMODE(endpoints_file.stat().st_mode) == 0o600
             status, answer = curl("-d", "orderId=N1&status=delivered&total=120.13&userId=U1",
                                   endpoints["crm-orders"])
             assert status == 200, answer

@@ -40,3 +40,19 @@ def test_trace_header_parsing() -> None:
         "projects/p/traces/105445aa7843bc8bf206b12000100000"
     assert trace_from_header(None, "p") is None
     assert trace_from_header("not a trace!/1", "p") is None
+
+
+def test_gunicorn_error_lines_lose_request_lines_paths_and_query_strings() -> None:
+    from service.gunicorn_logger import redact
+
+    secret = "tok-0123456789abcdef"
+    lines = [
+        f"Invalid request from ip=127.0.0.1: Invalid HTTP request line: 'POST /hooks/{secret} X'",
+        f"Error handling request POST /hooks/{secret}",
+        f"Error handling request /hooks?token={secret}",
+        f"Invalid request from ip=127.0.0.1: No more data after: b'{secret}'",
+    ]
+    for line in lines:
+        assert secret not in redact(line), line
+    assert redact("Invalid request from ip=10.0.0.1: Invalid HTTP Version: (9, 9)") == \
+        "Invalid request from ip=10.0.0.1: Invalid HTTP Version: (9, 9)"

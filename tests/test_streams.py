@@ -71,3 +71,19 @@ def test_the_service_reads_back_exactly_what_the_deploy_writes(stream: Stream) -
     assert settings.table_id == f"my-project.{stream.dataset}.{stream.table}"
     for name in ("name", "dataset", "table", "time_zone", "max_body_bytes", "auth"):
         assert getattr(settings.stream, name) == getattr(stream, name)
+
+
+def test_cloud_run_memory_must_hold_every_concurrent_hit_at_the_body_limit() -> None:
+    # 160 MiB for the process + 80 x 1 MiB x 4 = 480 MiB: fits the default 512Mi...
+    Stream(name="orders", dataset="crm", table="orders", max_body_bytes=1024 * 1024,
+           run=RunOptions(concurrency=80, memory="512Mi"))
+    # ...but not 256Mi, nor 512Mi at 200 concurrent hits (960 MiB).
+    for run in (RunOptions(concurrency=80, memory="256Mi"), RunOptions(concurrency=200, memory="512Mi")):
+        with pytest.raises(StreamDefinitionError) as caught:
+            Stream(name="orders", dataset="crm", table="orders", max_body_bytes=1024 * 1024, run=run)
+        message = str(caught.value)
+        assert message.startswith(f"stream 'orders': run.memory='{run.memory}' is invalid: ")
+        assert "raise run.memory, or lower run.concurrency or max_body_bytes" in message
+    # Smaller bodies need less: 200 concurrent hits of 256 KiB fit in 512Mi (160 + 200 MiB).
+    Stream(name="orders", dataset="crm", table="orders", max_body_bytes=256 * 1024,
+           run=RunOptions(concurrency=200, memory="512Mi"))

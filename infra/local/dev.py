@@ -72,7 +72,8 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
                    SECRETS: secrets.get(stream.name, ""), METRICS_ENDPOINT: "1"}
             started.append(start_service(stream.name, env, port, logs / f"{stream.name}.log", workers=2))
             endpoints[stream.name] = endpoint_url(stream, port, secrets.get(stream.name))
-        write_json(args.dir / "endpoints.json", endpoints)
+        # The URLs carry the endpoint secrets (token mode): owner-only, like secrets.json.
+        write_json(args.dir / "endpoints.json", endpoints, private=True)
     except StartupFailed as error:
         print(f"scripts/dev: {error}", file=sys.stderr)
         _stop_all(started)

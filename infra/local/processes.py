@@ -141,8 +141,13 @@ def start_service(name: str, env: Mapping[str, str], port: int, log_path: Path,
     return process
 
 
-def write_json(path: Path, data: object) -> None:
+def write_json(path: Path, data: object, private: bool = False) -> None:
+    """Replace `path` atomically; `private` files (they hold secrets) are readable by their owner only,
+    from the moment they exist."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(data, indent=2) + "\n")
     tmp.replace(path)
