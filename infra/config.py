@@ -17,12 +17,18 @@ PROJECT_ENV = "HOOKSTREAM_GCP_PROJECT"
 REGION_ENV = "HOOKSTREAM_REGION"
 IMAGE_ENV = "HOOKSTREAM_IMAGE"
 STATE_BUCKET_ENV = "HOOKSTREAM_STATE_BUCKET"
+WRITER_ROLE_ID_ENV = "HOOKSTREAM_WRITER_ROLE_ID"
+# The project's custom role that lets a stream's account insert rows (infra/stacks.py). The id is fixed
+# so every deploy updates the same role; a deleted role's id stays taken for 7 to 37 days, so a
+# redeploy in that window needs another id (docs/deploy.md, "The writer role").
+DEFAULT_WRITER_ROLE_ID = "hookstreamRowWriter"
 
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 # registry host / path [: tag] [@ digest]; a typo here would only surface as a failed Cloud Run revision.
 IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9_.-]{1,128})?(@sha256:[0-9a-f]{64})?$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+ROLE_ID = re.compile(r"^[A-Za-z0-9_.]{3,64}$")
 
 
 class ConfigError(ValueError):
@@ -54,6 +60,8 @@ SETTINGS = (
             "(scripts/build-image prints it)"),
     Setting("state_bucket", STATE_BUCKET_ENV, "hookstream:stateBucket", "my-analytics-prod-tfstate", BUCKET,
             "a Cloud Storage bucket name for Terraform state", required=False),
+    Setting("writer_role_id", WRITER_ROLE_ID_ENV, "hookstream:writerRoleId", "hookstreamRowWriter2", ROLE_ID,
+            "a custom role id: 3-64 letters, digits, '_' or '.' (no '-')", required=False),
 )
 
 
@@ -66,6 +74,7 @@ class DeployConfig:
     image: str
     # Terraform state holds the generated endpoint secrets: keep it in a bucket, not on a laptop.
     state_bucket: str | None = None
+    writer_role_id: str = DEFAULT_WRITER_ROLE_ID
 
     def __post_init__(self) -> None:
         problems = []
@@ -105,4 +114,5 @@ def load_config(environ: Mapping[str, str], context: ContextLookup | None = None
         region=str(values["region"]),
         image=str(values["image"]),
         state_bucket=values["state_bucket"],
+        writer_role_id=values["writer_role_id"] or DEFAULT_WRITER_ROLE_ID,
     )

@@ -32,6 +32,7 @@ from cdktf_cdktf_provider_google.cloud_run_v2_service import (
     CloudRunV2ServiceTemplateScaling,
 )
 from cdktf_cdktf_provider_google.cloud_run_v2_service_iam_member import CloudRunV2ServiceIamMember
+from cdktf_cdktf_provider_google.project_iam_custom_role import ProjectIamCustomRole
 from cdktf_cdktf_provider_google.provider import GoogleProvider
 from cdktf_cdktf_provider_google.secret_manager_secret import (
     SecretManagerSecret,
@@ -67,6 +68,7 @@ __all__ = [
     "CloudRunV2ServiceTemplateContainersStartupProbeHttpGet",
     "CloudRunV2ServiceTemplateScaling",
     "GoogleProvider",
+    "ProjectIamCustomRole",
     "RandomBytes",
     "RandomPassword",
     "RandomProvider",

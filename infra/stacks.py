@@ -14,6 +14,7 @@ from infra import providers as gcp
 from infra.config import DeployConfig
 from infra.naming import REGISTRY_REPOSITORY_ID, StreamNames
 from infra.stream_resources import StreamResources
+from infra.writer_role import TABLE_WRITER_PERMISSIONS
 from service.stream import Stream
 
 
@@ -52,12 +53,28 @@ class StreamsStack(TerraformStack):
         _use_state_bucket(self, id, config)
         gcp.GoogleProvider(self, "google", project=config.project, region=config.region)
         gcp.RandomProvider(self, "random")
+        self.writer_role = self._writer_role(config)
         self.datasets = self._datasets(streams)
         self.streams = {
             stream.name: StreamResources(self, stream.name, stream, config, self.datasets[stream.dataset],
-                                         names[stream.name])
+                                         names[stream.name], self.writer_role)
             for stream in streams
         }
+
+    def _writer_role(self, config: DeployConfig) -> gcp.ProjectIamCustomRole:
+        # One role per deployment (a role lives in the project; granting it happens per table, in
+        # StreamResources). Creating it needs roles/iam.roleAdmin for the deployer (docs/deploy.md).
+        return gcp.ProjectIamCustomRole(
+            self, "writer-role",
+            project=config.project,
+            role_id=config.writer_role_id,
+            title="hookstream row writer",
+            description="Insert rows into a table (BigQuery insertAll) and nothing else: no reading, "
+                        "no schema change, no delete. Granted per table to each hookstream stream's "
+                        "service account.",
+            permissions=list(TABLE_WRITER_PERMISSIONS),
+            stage="GA",
+        )
 
     def _datasets(self, streams: tuple[Stream, ...]) -> dict[str, gcp.BigqueryDataset]:
         # Several streams may share a dataset: create each once (naming.check_dataset_agreement made

@@ -19,7 +19,6 @@ from service.stream import Stream
 CONTAINER_PORT = 8080
 # Liveness only (service/app.py); not /healthz, a path Cloud Run reserves for itself.
 HEALTH_PATH = "/health"
-TABLE_WRITER_ROLE = "roles/bigquery.dataEditor"
 SECRET_READER_ROLE = "roles/secretmanager.secretAccessor"
 INVOKER_ROLE = "roles/run.invoker"
 # Token and HMAC secrets: 64 alphanumerics (~380 bits); no symbols, so a token survives any URL or CRM form.
@@ -36,9 +35,10 @@ class StreamResources(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, stream: Stream, config: DeployConfig,
-                 dataset: gcp.BigqueryDataset, names: StreamNames) -> None:
+                 dataset: gcp.BigqueryDataset, names: StreamNames, writer_role: gcp.ProjectIamCustomRole) -> None:
         super().__init__(scope, id)
         self.stream, self.config, self.names = stream, config, names
+        self.writer_role = writer_role
         self.labels = {"hookstream-stream": stream.name}
         self.service_account = self._service_account()
         self.table = self._table(dataset)
@@ -101,13 +101,15 @@ class StreamResources(Construct):
         )
 
     def _table_writer(self) -> gcp.BigqueryTableIamMember:
-        # Table-level, not dataset- or project-level: the stream can write its own table and nothing else.
+        # Table-level, not dataset- or project-level, and the custom writer role (insertAll only, see
+        # infra/writer_role.py), not roles/bigquery.dataEditor: the stream can add rows to its own table and
+        # can neither read them nor touch any other table.
         return gcp.BigqueryTableIamMember(
             self, f"{self.stream.name}-table-writer",
             project=self.config.project,
             dataset_id=self.table.dataset_id,
             table_id=self.table.table_id,
-            role=TABLE_WRITER_ROLE,
+            role=self.writer_role.name,
             member=self.service_account.member,
         )
 

@@ -30,3 +30,33 @@ ensure_venv() {
 }
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+
+# checkov gets a virtual environment of its own: checkov 3.3.30 pins packaging<24 and boto3==1.35.49,
+# while google-cloud-bigquery needs packaging>=24.2 and the backfill pins boto3 1.44.8, so pip cannot
+# install it next to the project. Its pin lives in pyproject.toml, [dependency-groups] checkov.
+CHECKOV_VENV="$REPO_ROOT/.venv-checkov"
+CHECKOV="$CHECKOV_VENV/bin/checkov"
+
+ensure_checkov_venv() {
+  local stamp="$CHECKOV_VENV/.hookstream-installed"
+  local requirements
+  requirements="$("$(command -v python3.11 || command -v python3)" -c '
+import sys, tomllib
+print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["dependency-groups"]["checkov"]))' "$REPO_ROOT/pyproject.toml")"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$requirements" ] && [ -x "$CHECKOV" ]; then
+    return 0
+  fi
+  if [ ! -x "$CHECKOV_VENV/bin/python" ]; then
+    echo "creating $CHECKOV_VENV for checkov..." >&2
+    "$(command -v python3.11 || command -v python3)" -m venv "$CHECKOV_VENV"
+  fi
+  echo "installing $(echo "$requirements" | tr '\n' ' ')into .venv-checkov..." >&2
+  # shellcheck disable=SC2086  # one requirement per line, none with spaces
+  if ! "$CHECKOV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check $requirements \
+      > "$CHECKOV_VENV/pip.log" 2>&1; then
+    grep -v "is ignored: it is neither a file nor a directory" "$CHECKOV_VENV/pip.log" | tail -40 >&2
+    echo "pip install of checkov failed; full log: $CHECKOV_VENV/pip.log" >&2
+    return 1
+  fi
+  echo "$requirements" > "$stamp"
+}

@@ -10,6 +10,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from infra.config import DeployConfig
@@ -83,3 +84,12 @@ def synthesize(streams: tuple[Stream, ...] | None, config: DeployConfig = CONFIG
         if isinstance(child, TerraformStack):
             stacks[child.node.id] = json.loads(Testing.synth(child))
     return Synth(stacks, warnings)
+
+
+def synthesize_to_files(streams: tuple[Stream, ...] | None, outdir: Path,
+                        config: DeployConfig = CONFIG) -> dict[str, Path]:
+    """What `cdktf synth` writes (with cdktf's "//" metadata): stack name -> its cdk.tf.json."""
+    from infra.app import build_app
+
+    build_app(streams, config, outdir=str(outdir), warn=lambda message: None).synth()
+    return {path.parent.name: path for path in sorted(outdir.glob("stacks/*/cdk.tf.json"))}

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import IMAGE_ENV, PROJECT_ENV, REGION_ENV, STATE_BUCKET_ENV, ConfigError, load_config
+from infra.config import (
+    IMAGE_ENV,
+    PROJECT_ENV,
+    REGION_ENV,
+    STATE_BUCKET_ENV,
+    WRITER_ROLE_ID_ENV,
+    ConfigError,
+    load_config,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "europe-west3-docker.pkg.dev/acme-analytics/hookstream/hookstream:3f2c1ab"
@@ -22,6 +30,13 @@ def test_reads_the_environment() -> None:
     assert (config.project, config.region, config.image, config.state_bucket) == (
         "acme-analytics", "europe-west3", IMAGE, None)
     assert load_config({**ENV, STATE_BUCKET_ENV: "acme-tfstate"}).state_bucket == "acme-tfstate"
+
+
+def test_writer_role_id_has_a_stable_default_and_can_be_moved() -> None:
+    # Every deploy must update the same role; another id is only for a redeploy while the old one is reserved.
+    assert load_config(ENV).writer_role_id == "hookstreamRowWriter"
+    assert load_config({**ENV, WRITER_ROLE_ID_ENV: "hookstreamRowWriter2"}).writer_role_id == "hookstreamRowWriter2"
+    assert load_config(ENV, {"hookstream:writerRoleId": "hooksWriterB"}.get).writer_role_id == "hooksWriterB"
 
 
 def test_falls_back_to_cdktf_context_and_environment_wins() -> None:
@@ -46,6 +61,7 @@ def test_missing_settings_are_all_named() -> None:
     (REGION_ENV, "europe west3", "region"),
     (IMAGE_ENV, "hookstream latest", "image reference"),
     (STATE_BUCKET_ENV, "A", "bucket"),
+    (WRITER_ROLE_ID_ENV, "hookstream-row-writer", "custom role id"),
 ])
 def test_malformed_settings_name_the_variable_and_the_rule(name: str, value: str, hint: str) -> None:
     with pytest.raises(ConfigError) as error:

@@ -48,7 +48,7 @@ def test_every_shipped_stream_gets_its_resources(shipped: Synth) -> None:
         owners = sorted(path.split("/")[0] for path, body in shipped.resources(STREAMS_STACK, resource_type).items()
                         if "view" not in body)  # views: test_streams_with_a_latest_view_get_the_same_sql...
         assert owners == sorted(stream.name for stream in STREAMS), resource_type
-    assert set(resources) == {*expected_per_stream, "google_bigquery_dataset"}
+    assert set(resources) == {*expected_per_stream, "google_bigquery_dataset", "google_project_iam_custom_role"}
 
 
 def test_providers_and_project_come_from_config(shipped: Synth) -> None:
@@ -113,10 +113,27 @@ def test_each_stream_has_its_own_service_account(case: tuple[Synth, Stream]) -> 
     assert 6 <= len(account["account_id"]) <= 30
 
 
+@pytest.mark.parametrize("which", ["shipped", "varied"])
+def test_one_writer_role_that_can_only_insert_rows(which: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    (role,) = synth.resources(STREAMS_STACK, "google_project_iam_custom_role").values()
+    # insertAll needs bigquery.tables.updateData; the service never reads the table (test_writer_permissions).
+    assert role["permissions"] == ["bigquery.tables.updateData"]
+    assert (role["role_id"], role["project"], role["stage"]) == ("hookstreamRowWriter", CONFIG.project, "GA")
+    assert "google_project_iam_custom_role" not in synth.stacks[REGISTRY_STACK].get("resource", {})
+
+
+def test_writer_role_id_comes_from_config() -> None:
+    other = synthesize(VARIED_STREAMS[:1], CONFIG.__class__(**{**CONFIG.__dict__,
+                                                               "writer_role_id": "hookstreamRowWriter2"}))
+    (role,) = other.resources(STREAMS_STACK, "google_project_iam_custom_role").values()
+    assert role["role_id"] == "hookstreamRowWriter2"
+
+
 def test_service_account_writes_only_its_own_table(case: tuple[Synth, Stream]) -> None:
     synth, stream = case
     grant = synth.resource(STREAMS_STACK, "google_bigquery_table_iam_member", path(stream, "table-writer"))
-    assert grant["role"] == "roles/bigquery.dataEditor"
+    assert grant["role"] == synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "writer-role", "name")
     assert grant["member"] == synth.ref(STREAMS_STACK, "google_service_account", path(stream, "sa"), "member")
     table = path(stream, "table")
     assert grant["table_id"] == synth.ref(STREAMS_STACK, "google_bigquery_table", table, "table_id")
@@ -129,7 +146,8 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(which)
     streams = STREAMS if which == "shipped" else VARIED_STREAMS
     for stack in synth.stacks.values():
-        types = set(stack.get("resource", {}))
+        # The custom role is a definition, not a grant: it gives nobody anything until bound to a table.
+        types = set(stack.get("resource", {})) - {"google_project_iam_custom_role"}
         broad = {t for t in types if t.startswith(("google_project_iam", "google_organization_iam",
                                                    "google_folder_iam")) or t.endswith(("_iam_binding",
                                                                                         "_iam_policy"))}
@@ -139,10 +157,12 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
                           "google_cloud_run_v2_service_iam_member"):
         for body in synth.resources(STREAMS_STACK, resource_type).values():
             grants.add((resource_type, body["role"], body["member"]))
+    assert not any(role.startswith("roles/bigquery.") for _, role, _ in grants), grants
+    writer_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "writer-role", "name")
     expected = set()
     for stream in streams:
         member = synth.ref(STREAMS_STACK, "google_service_account", path(stream, "sa"), "member")
-        expected.add(("google_bigquery_table_iam_member", "roles/bigquery.dataEditor", member))
+        expected.add(("google_bigquery_table_iam_member", writer_role, member))
         expected.add(("google_cloud_run_v2_service_iam_member", "roles/run.invoker", "allUsers"))
         if stream.auth.mode != "none":
             expected.add(("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor",
