@@ -122,7 +122,7 @@ class StreamResources(Construct):
         stitch = self.stream.stitch
         assert stitch is not None and self.latest_view is not None
         project = self.config.project
-        views = (
+        views: tuple[tuple[str, str, str, str, list[ITerraformDependable]], ...] = (
             ("attributed-view", attributed_view_id(self.stream), attributed_view_sql(self.stream, project),
              f"Orders of {self.stream.table_ref} stitched to GA4 purchases in {stitch.dataset} (hookstream)",
              [self.latest_view]),

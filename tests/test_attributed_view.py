@@ -184,7 +184,7 @@ def test_attributed_view_and_channel_report_over_the_synthetic_export(emulator: 
     ]  # N3 (created 2020-01-20) is before the window: not in the report
 
     # A two-day window reads neither the 40-day-old table nor today-3's: N1 loses its web side.
-    short = dataclasses.replace(stream, stitch=dataclasses.replace(stream.stitch, lookback_days=2))
+    short = dataclasses.replace(stream, stitch=GA4Export(dataset=ga4_dataset, lookback_days=2))
     short_rows = attributed(emulator, short, attributed_view_sql(short, emulator.project))
     assert {order: row["match_status"] for order, row in short_rows.items()} == {
         "N1": "crm_only", "N2": "matched", "N3": "crm_only", "N4": "crm_only", "W1": "web_only", "W2": "web_only"}
