@@ -32,7 +32,7 @@ def test_both_views_are_deployed_with_the_local_stacks_sql(stitched: Synth) -> N
     attributed, report = views["orders_attributed"], views["orders_revenue_by_channel"]
     assert attributed["view"] == {"query": attributed_view_sql(STITCHED, CONFIG.project), "use_legacy_sql": False}
     assert report["view"] == {"query": revenue_by_channel_sql(STITCHED, CONFIG.project), "use_legacy_sql": False}
-    query = attributed["view"]["query"]  # type: ignore[index]
+    query = attributed["view"]["query"]
     assert "FROM `acme-marketing.analytics_987.events_*` AS e" in query
     assert "FROM `hookstream-ci-test.crm.orders_latest` AS l" in query
     assert attributed["deletion_protection"] is False
