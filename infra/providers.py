@@ -10,6 +10,10 @@ import this module once per process, never per stream.
 
 from cdktf_cdktf_provider_google.artifact_registry_repository import ArtifactRegistryRepository
 from cdktf_cdktf_provider_google.bigquery_dataset import BigqueryDataset
+from cdktf_cdktf_provider_google.bigquery_dataset_access import BigqueryDatasetAccessA as BigqueryDatasetAccess
+from cdktf_cdktf_provider_google.bigquery_dataset_access import (
+    BigqueryDatasetAccessViewA as BigqueryDatasetAccessView,
+)
 from cdktf_cdktf_provider_google.bigquery_table import (
     BigqueryTable,
     BigqueryTableTimePartitioning,
@@ -49,6 +53,8 @@ from cdktf_cdktf_provider_random.provider import RandomProvider
 __all__ = [
     "ArtifactRegistryRepository",
     "BigqueryDataset",
+    "BigqueryDatasetAccess",
+    "BigqueryDatasetAccessView",
     "BigqueryTable",
     "BigqueryTableIamMember",
     "BigqueryTableTimePartitioning",

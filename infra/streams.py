@@ -31,6 +31,18 @@ STREAMS: tuple[Stream, ...] = check_unique((
             key="orderId",
             version_field="updatedAt",
         ),
+        # Attributed revenue (docs/analysts.md): stitch the latest orders to your GA4 BigQuery export to
+        # get crm.orders_attributed and crm.orders_revenue_by_channel. Not on by default: the views and
+        # their authorization need a real export dataset in your project, and `cdktf deploy` fails on a
+        # dataset that does not exist. Try it locally first with `scripts/dev --ga4-sample`.
+        # stitch=GA4Export(
+        #     dataset="analytics_123456789",            # your GA4 property's export dataset
+        #     project=None,                             # None: the deploy project
+        #     lookback_days=30,                         # read only today's and the 30 previous days' tables
+        #     match="transaction_id",                   # orderId = ecommerce.transaction_id ("user_id": userId)
+        #     counts=("delivered", "completed", "paid"),
+        #     does_not_count=("refunded", "cancelled"),
+        # ),
     ),
     # Lead updates; the sales team's day starts in Moscow time.
     Stream(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from service.attributed_view import GA4Export, stitch_problems
 from service.auth_config import Auth, TokenAuth, auth_problems
 from service.latest_view import LatestView, latest_view_problems
 from service.timezones import UnknownTimeZoneError, parse_time_zone
@@ -89,6 +90,8 @@ class Stream:
     run: RunOptions = field(default_factory=RunOptions)
     # The payload fields behind the `<table>_latest` view (service/latest_view.py); None: no view.
     latest: LatestView | None = None
+    # The GA4 export its latest orders are stitched to (service/attributed_view.py); None: no such views.
+    stitch: GA4Export | None = None
 
     def __post_init__(self) -> None:
         self._check(
@@ -120,6 +123,9 @@ class Stream:
             raise StreamDefinitionError(self.name, field_name, value, rule)
         if self.latest is not None:
             for field_name, value, rule in latest_view_problems(self.latest, self.table):
+                raise StreamDefinitionError(self.name, field_name, value, rule)
+        if self.stitch is not None:
+            for field_name, value, rule in stitch_problems(self.stitch, self.latest, self.table):
                 raise StreamDefinitionError(self.name, field_name, value, rule)
         self._check_table_options(self.table_options)
         self._check_run_options(self.run)

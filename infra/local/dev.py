@@ -8,6 +8,8 @@ prints and writes the endpoint URLs, then runs until Ctrl-C or SIGTERM and stops
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime as dt
 import os
 import signal
 import sys
@@ -16,11 +18,14 @@ from pathlib import Path
 from types import FrameType
 
 from infra.local.dev_secrets import load_or_create
+from infra.local.ga4_sample import SAMPLE_STITCH, load_sample
 from infra.local.processes import REPO_ROOT, Process, StartupFailed, start_emulator, start_service, write_json
 from infra.local.provision import provision
+from service.attributed_view import attributed_view_id, ga4_project, revenue_by_channel_view_id
 from service.bigquery_client import make_client
 from service.settings import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, service_env
 from service.stream import Stream
+from service.timezones import parse_time_zone
 
 LOCAL_PROJECT = "hookstream-local"
 
@@ -34,7 +39,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--emulator-port", type=int,
                         default=int(os.environ.get("HOOKSTREAM_DEV_EMULATOR_PORT", "9050")),
                         help="REST port of the BigQuery emulator (gRPC uses this + 10)")
+    parser.add_argument("--ga4-sample", action="store_true",
+                        help="load a synthetic GA4 export and create the attributed-revenue views (a stream "
+                             "with a latest view but no stitch is stitched to the sample, locally only)")
     return parser.parse_args(argv)
+
+
+def with_sample_stitch(streams: tuple[Stream, ...]) -> tuple[Stream, ...]:
+    """Streams that declare a latest view but no GA4 stitch get the sample's, for this local run only."""
+    return tuple(dataclasses.replace(s, stitch=SAMPLE_STITCH) if s.latest is not None and s.stitch is None else s
+                 for s in streams)
+
+
+def load_ga4_samples(client: object, streams: tuple[Stream, ...], project: str) -> list[Stream]:
+    """Load the synthetic export into each stitched stream's GA4 dataset, dated from the stream's today."""
+    stitched = [s for s in streams if s.stitch is not None]
+    for stream in stitched:
+        assert stream.stitch is not None
+        zone = parse_time_zone(stream.stitch.time_zone or stream.time_zone)
+        tables = load_sample(client, ga4_project(stream, project), stream.stitch.dataset,
+                             dt.datetime.now(zone).date(), stream.table_options.location)
+        print(f"synthetic GA4 export: {len(tables)} tables in {ga4_project(stream, project)}.{stream.stitch.dataset}")
+    return stitched
 
 
 def endpoint_url(stream: Stream, port: int, secret: str | None) -> str:
@@ -59,8 +85,11 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
                                                 args.emulator_port + 10, logs / "emulator.log")
         started.append(emulator)
         client = make_client(LOCAL_PROJECT, emulator_url)
+        if args.ga4_sample:
+            streams = with_sample_stitch(streams)
         for table_id in provision(client, streams, LOCAL_PROJECT):
             print(f"table ready: {table_id}")
+        stitched = load_ga4_samples(client, streams, LOCAL_PROJECT) if args.ga4_sample else []
         client.close()
         write_json(args.dir / "stack.json", {"project": LOCAL_PROJECT, "emulator_url": emulator_url})
 
@@ -86,8 +115,13 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
     first = next(iter(streams))
     print(f"\nTry:\n  curl -d 'orderId=N1&status=delivered&total=120.13&userId=U1' '{endpoints[first.name]}'\n"
           f"  scripts/send --stream {first.name} 'orderId=N1&status=delivered'   (signs for any auth mode)\n"
-          f"  scripts/query 'SELECT * FROM {first.table_ref} ORDER BY received_at DESC LIMIT 5'\n"
-          f"Logs: {os.path.relpath(logs)}/. Stop with Ctrl-C.", flush=True)
+          f"  scripts/query 'SELECT * FROM {first.table_ref} ORDER BY received_at DESC LIMIT 5'", flush=True)
+    for stream in stitched:
+        print(f"  scripts/backfill --stream {stream.name} --received-at-column updatedAt tests/data/crm_orders.csv\n"
+              f"  scripts/query 'SELECT * FROM {stream.dataset}.{attributed_view_id(stream)} ORDER BY order_id'\n"
+              f"  scripts/query 'SELECT * FROM {stream.dataset}.{revenue_by_channel_view_id(stream)} ORDER BY day'",
+              flush=True)
+    print(f"Logs: {os.path.relpath(logs)}/. Stop with Ctrl-C.", flush=True)
 
     while not stop.wait(1.0):
         dead = [p for p in started if p.popen.poll() is not None]

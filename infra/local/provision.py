@@ -1,4 +1,5 @@
-"""Create each stream's dataset, table and `<table>_latest` view (if declared) in the emulator.
+"""Create each stream's dataset, table and `<table>_latest` view (if declared) in the emulator, and the
+`<table>_attributed` / `<table>_revenue_by_channel` views of a stream stitched to a GA4 export.
 
 The table comes from service/schema.py, the same definition the service writes and the cdktf stack
 deploys. Re-running is safe: existing datasets and tables are kept, with their rows, and columns
@@ -10,6 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from service.attributed_view import (
+    attributed_view_id,
+    attributed_view_sql,
+    revenue_by_channel_sql,
+    revenue_by_channel_view_id,
+)
 from service.latest_view import DELIVERY_ID_COLUMN, latest_view_id, latest_view_sql
 from service.schema import PARTITION_FIELD, ROW_COLUMNS
 from service.stream import Stream
@@ -52,6 +59,7 @@ def provision(client: Any, streams: Iterable[Stream], project: str) -> list[str]
         if any(field.name not in have for field in wanted.schema):
             table = _rebuild_with_new_columns(client, table, wanted)
         ensure_latest_view(client, stream, project, {field.name for field in table.schema})
+        ensure_attributed_views(client, stream, project)
         table_ids.append(wanted.full_table_id if wanted.full_table_id else str(wanted.reference))
     return table_ids
 
@@ -100,3 +108,32 @@ def ensure_latest_view(client: Any, stream: Stream, project: str, table_columns:
         existing.view_query = view.view_query
         client.update_table(existing, ["view_query"])
     return str(view.reference)
+
+
+def ensure_attributed_views(client: Any, stream: Stream, project: str) -> list[str]:
+    """Create or update the stream's GA4-stitched views (service/attributed_view.py); [] without a stitch.
+
+    The emulator, unlike BigQuery, accepts a view whose GA4 tables do not exist yet; querying it then
+    fails with "not found" until an export (or `scripts/dev --ga4-sample`) is loaded.
+    """
+    if stream.stitch is None:
+        return []
+    from google.cloud import bigquery
+
+    views = (
+        (attributed_view_id(stream), attributed_view_sql(stream, project),
+         f"Orders of {stream.table_ref} stitched to GA4 purchases of {stream.stitch.dataset} (hookstream)"),
+        (revenue_by_channel_view_id(stream), revenue_by_channel_sql(stream, project),
+         f"Web vs CRM-confirmed orders and revenue per day and channel, {stream.table_ref} (hookstream)"),
+    )
+    created = []
+    for view_id, sql, description in views:
+        view = bigquery.Table(f"{project}.{stream.dataset}.{view_id}")
+        view.view_query = sql
+        view.description = description
+        existing = client.create_table(view, exists_ok=True)
+        if existing.view_query != sql:
+            existing.view_query = sql
+            client.update_table(existing, ["view_query"])
+        created.append(str(view.reference))
+    return created

@@ -1,0 +1,67 @@
+"""The GA4-stitched views in the cdktf stack: same SQL as the local stack, authorized on the GA4 dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from infra.streams import STREAMS
+from service.attributed_view import GA4Export, attributed_view_sql, revenue_by_channel_sql
+from tests.infra.helpers import CONFIG, Synth, synthesize
+
+pytestmark = pytest.mark.synth
+STREAMS_STACK = "hookstream"
+CRM_ORDERS = next(stream for stream in STREAMS if stream.name == "crm-orders")
+STITCHED = dataclasses.replace(CRM_ORDERS, stitch=GA4Export(dataset="analytics_987", project="acme-marketing"))
+
+
+@pytest.fixture(scope="module")
+def stitched() -> Synth:
+    return synthesize((STITCHED,))
+
+
+def views_by_id(synth: Synth) -> dict[str, dict[str, object]]:
+    return {body["table_id"]: body for body in synth.resources(STREAMS_STACK, "google_bigquery_table").values()
+            if "view" in body}
+
+
+def test_both_views_are_deployed_with_the_local_stacks_sql(stitched: Synth) -> None:
+    views = views_by_id(stitched)
+    assert sorted(views) == ["orders_attributed", "orders_latest", "orders_revenue_by_channel"]
+    attributed, report = views["orders_attributed"], views["orders_revenue_by_channel"]
+    assert attributed["view"] == {"query": attributed_view_sql(STITCHED, CONFIG.project), "use_legacy_sql": False}
+    assert report["view"] == {"query": revenue_by_channel_sql(STITCHED, CONFIG.project), "use_legacy_sql": False}
+    query = attributed["view"]["query"]
+    assert "FROM `acme-marketing.analytics_987.events_*` AS e" in query
+    assert "FROM `hookstream-ci-test.crm.orders_latest` AS l" in query
+    assert attributed["deletion_protection"] is False
+    latest = stitched.resource(STREAMS_STACK, "google_bigquery_table", "crm-orders/crm-orders-latest-view")
+    attributed_key = stitched.resource(STREAMS_STACK, "google_bigquery_table",
+                                       "crm-orders/crm-orders-attributed-view")["_key"]
+    assert f"google_bigquery_table.{latest['_key']}" in attributed["depends_on"]  # type: ignore[operator]
+    assert f"google_bigquery_table.{attributed_key}" in report["depends_on"]  # type: ignore[operator]
+
+
+def test_each_view_is_authorized_on_the_ga4_dataset_and_nothing_else_is_granted(stitched: Synth) -> None:
+    grants = stitched.resources(STREAMS_STACK, "google_bigquery_dataset_access")
+    assert sorted(grants) == ["crm-orders/crm-orders-attributed-view-ga4-access",
+                              "crm-orders/crm-orders-revenue-by-channel-view-ga4-access"]
+    for suffix in ("attributed-view", "revenue-by-channel-view"):
+        grant = grants[f"crm-orders/crm-orders-{suffix}-ga4-access"]
+        view_key = stitched.resource(STREAMS_STACK, "google_bigquery_table", f"crm-orders/crm-orders-{suffix}")["_key"]
+        view = f"google_bigquery_table.{view_key}"
+        assert {k: v for k, v in grant.items() if not k.startswith("_")} == {
+            "project": "acme-marketing",
+            "dataset_id": "analytics_987",
+            "view": {"project_id": CONFIG.project, "dataset_id": f"${{{view}.dataset_id}}",
+                     "table_id": f"${{{view}.table_id}}"},
+        }
+    resource_types = set(stitched.stacks[STREAMS_STACK]["resource"])
+    # No role on the GA4 dataset or project for anyone: only the two views may read it.
+    assert not any(t.startswith(("google_bigquery_dataset_iam", "google_project_iam")) for t in resource_types)
+
+
+def test_the_shipped_stack_has_no_ga4_grant(shipped: Synth) -> None:
+    assert shipped.resources(STREAMS_STACK, "google_bigquery_dataset_access") == {}
+    assert sorted(views_by_id(shipped)) == ["orders_latest"]
