@@ -13,6 +13,7 @@ service's log, and whether /health still answers. What a correct service does:
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -157,6 +158,7 @@ class Verdict:
     health_after: bool = False
     by_class: dict[str, ClassFigures] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    problems_by_class: dict[str, list[str]] = field(default_factory=dict)  # "" for the service as a whole
     token_log_lines: list[str] = field(default_factory=list)  # masked
 
     @property
@@ -180,6 +182,7 @@ class Verdict:
         if outcome is not None:
             self.by_class[outcome.case.fault].problems += 1
         self.problems.append(text)
+        self.problems_by_class.setdefault(outcome.case.fault if outcome is not None else "", []).append(text)
 
 
 def status_label(outcome: Outcome) -> str:
@@ -238,9 +241,9 @@ def judge(outcomes: list[Outcome], rows: Sequence[tuple[str, str | None]], log_t
         if owner is None:
             verdict.rows_from_refused += 1
             found = MARKER.search(payload or "")
-            source = by_number.get(int(found.group(1))) if found else None
+            source = by_number.get(int(found.group(1))) if found else _sent_in(outcomes, payload or "")
             origin = (f"{source.case.describe(token)} answered {status_label(source)}" if source is not None
-                      else "no case's marker in its payload")
+                      else "no case's marker in its payload (a body cut inside it?)")
             verdict.problem(source, f"row {hit_id} belongs to no acknowledged storable request: {origin}; "
                                     f"stored payload {_masked((payload or '').encode(), token)}")
         elif payload != owner.case.payload:
@@ -256,6 +259,14 @@ def judge(outcomes: list[Outcome], rows: Sequence[tuple[str, str | None]], log_t
     if not health_after:
         verdict.problem(None, "the service did not answer GET /health after the barrage")
     return verdict
+
+
+def _sent_in(outcomes: list[Outcome], payload: str) -> Outcome | None:
+    """The case whose bytes hold a stored payload that lost its marker (a body cut short), if it is unique."""
+    if len(payload) < 20:
+        return None
+    holders = [outcome for outcome in outcomes if payload.encode() in outcome.case.wire]
+    return holders[0] if len(holders) == 1 else None
 
 
 def _masked(data: bytes, token: str) -> str:
@@ -278,8 +289,8 @@ def table_rows(client: Any, table_id: str) -> list[tuple[str, str | None]]:
     return [(str(row["hit_id"]), row["payload"]) for row in result]
 
 
-def report(verdict: Verdict, max_problems: int = 30) -> str:
-    """The figures as a table: overall, then per fault class, then the first problems."""
+def report(verdict: Verdict, per_class: int = 3) -> str:
+    """The figures as a table: overall, then per fault class, then the first problems of each class."""
     lines = [f"{'figure':<28} value"]
     for name, value in verdict.figures().items():
         lines.append(f"{name:<28} {value}")
@@ -290,6 +301,17 @@ def report(verdict: Verdict, max_problems: int = 30) -> str:
         lines.append(f"{name:<34} {figures.cases:>6} {figures.problems:>8}  {statuses}")
     if verdict.problems:
         lines.append("")
-        lines.append(f"problems ({len(verdict.problems)}; first {min(max_problems, len(verdict.problems))}):")
-        lines.extend(f"  {problem}" for problem in verdict.problems[:max_problems])
+        lines.append(f"problems ({len(verdict.problems)}; at most {per_class} per fault class):")
+        for name, problems in sorted(verdict.problems_by_class.items()):
+            lines.append(f" {name or 'the service'} ({len(problems)}):")
+            lines.extend(f"  {problem}" for problem in problems[:per_class])
+    if verdict.token_log_lines:
+        lines.append("")
+        lines.append(f"log lines holding the token ({len(verdict.token_log_lines)}; distinct messages):")
+        lines.extend(f"  {line}" for line in sorted(set(map(_without_numbers, verdict.token_log_lines))))
     return "\n".join(lines)
+
+
+def _without_numbers(line: str) -> str:
+    # Log lines differ only by case markers and addresses; one of each kind is enough for a person.
+    return re.sub(r"hs\d+hs", "hs<n>hs", line)
