@@ -1,4 +1,5 @@
-"""gunicorn's threaded worker, with a time limit on reading a request's headers.
+"""gunicorn's threaded worker, with a time limit on reading a request's headers, and no 5xx for a
+request the sender got wrong.
 
 gthread waits up to 5 s for a new connection's first byte, but then reads the headers with a blocking
 socket and no limit: a client that sends half a request line and stops holds one of the instance's
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from gunicorn.http.errors import InvalidHeader, UnsupportedTransferCoding
 from gunicorn.workers.gthread import ThreadWorker
 
 from service.settings import DEFAULT_READ_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
@@ -43,3 +45,11 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
             conn.init = init_with_read_timeout
             conn.hookstream_bounded = True
         return super().handle(conn)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        # gunicorn answers 501 to a Transfer-Encoding it does not know (`xchunked`, `chunked;q=1`), as
+        # RFC 9112 suggests. To a CRM a 5xx means "the server failed, retry": this request will fail
+        # the same way every time, so it is the sender's 400.
+        if isinstance(exc, UnsupportedTransferCoding):
+            exc = InvalidHeader("Transfer-Encoding")
+        super().handle_error(req, client, addr, exc)
