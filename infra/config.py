@@ -144,8 +144,9 @@ def load_config(environ: Mapping[str, str], context: ContextLookup | None = None
     return _shell_config(environ, context)
 
 
-def _environment_config(environ: Mapping[str, str], context: ContextLookup | None,
-                        environments: Sequence[Environment]) -> DeployConfig:
+def select_environment(environ: Mapping[str, str], context: ContextLookup | None,
+                       environments: Sequence[Environment]) -> Environment:
+    """The environment HOOKSTREAM_ENV (or context) names; the only one needs no name, two or more do."""
     by_name = {environment.name: environment for environment in environments}
     if len(by_name) != len(environments):
         raise ConfigError("infra/environments.py names an environment twice")
@@ -167,6 +168,12 @@ def _environment_config(environ: Mapping[str, str], context: ContextLookup | Non
     if conflicts:
         raise ConfigError(f"{', '.join(conflicts)} in the shell contradict environment {environment.name!r} "
                           "in infra/environments.py, which sets them: unset them")
+    return environment
+
+
+def _environment_config(environ: Mapping[str, str], context: ContextLookup | None,
+                        environments: Sequence[Environment]) -> DeployConfig:
+    environment = select_environment(environ, context, environments)
     image = environ.get(IMAGE_ENV) or (context("hookstream:image") if context else None)
     if not image:
         raise ConfigError(f"missing deployment settings; set {IMAGE_ENV} to the image scripts/build-image "
