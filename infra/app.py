@@ -45,6 +45,6 @@ def build_app(streams: tuple[Stream, ...] | None = None, config: DeployConfig | 
         warn(message)
     from infra.stacks import RegistryStack, StreamsStack
 
-    RegistryStack(app, REGISTRY_STACK, config)
-    StreamsStack(app, STREAMS_STACK, streams, config, names)
+    RegistryStack(app, config.stack_name(REGISTRY_STACK), config)
+    StreamsStack(app, config.stack_name(STREAMS_STACK), streams, config, names)
     return app

@@ -1,15 +1,20 @@
 """Where the deployment lives: project, region, image, state bucket. Never hard-coded in the stack.
 
-Each setting comes from the environment (`HOOKSTREAM_GCP_PROJECT`, ...) or, failing that, from cdktf
-context (`"context": {"hookstream:project": ...}` in cdktf.json). The environment wins because it is
-per-invocation (a CI job, a shell), while cdktf.json is committed and shared. A missing or malformed
-setting fails synth before any resource is built, naming what to set.
+Two ways to say it:
+- Environments (`infra/environments.py`): the same reviewed streams deployed to several projects
+  (staging, production), each with its own project, region, state, stack names, minimum instances and
+  alert recipients. `HOOKSTREAM_ENV` (or context `hookstream:env`) names the one to synthesize; with
+  more than one configured, synth refuses to guess. Only the image comes from the shell, per build.
+- No environments configured: one deployment, each setting from the shell (`HOOKSTREAM_GCP_PROJECT`,
+  ...) or, failing that, from cdktf context (`"context": {"hookstream:project": ...}` in cdktf.json).
+
+A missing or malformed setting fails synth before any resource is built, naming what to set.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 # Not HOOKSTREAM_PROJECT: that name is the service's own setting (service/settings.py).
@@ -22,6 +27,8 @@ WRITER_ROLE_ID_ENV = "HOOKSTREAM_WRITER_ROLE_ID"
 # so every deploy updates the same role; a deleted role's id stays taken for 7 to 37 days, so a
 # redeploy in that window needs another id (docs/deploy.md, "The writer role").
 DEFAULT_WRITER_ROLE_ID = "hookstreamRowWriter"
+ENV_NAME_ENV = "HOOKSTREAM_ENV"
+ENV_NAME_CONTEXT = "hookstream:env"
 
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
@@ -29,6 +36,9 @@ REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9_.-]{1,128})?(@sha256:[0-9a-f]{64})?$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 ROLE_ID = re.compile(r"^[A-Za-z0-9_.]{3,64}$")
+# Part of stack names, state prefixes and cdktf.out/<env>: short, lowercase.
+ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class ConfigError(ValueError):
@@ -75,9 +85,24 @@ class DeployConfig:
     # Terraform state holds the generated endpoint secrets: keep it in a bucket, not on a laptop.
     state_bucket: str | None = None
     writer_role_id: str = DEFAULT_WRITER_ROLE_ID
+    # None: the single deployment of the shell's settings (stacks 'hookstream-registry', 'hookstream').
+    environment: str | None = None
+    # Overrides every stream's RunOptions.min_instances here (e.g. 0 in staging); None keeps the streams'.
+    min_instances: int | None = None
+    # Who gets an email when a stream's endpoint answers 5xx (its writes to BigQuery are failing).
+    alert_emails: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
+        where = f"environment {self.environment!r} in infra/environments.py" if self.environment else "config"
+        if self.environment is not None and not ENVIRONMENT_NAME.match(self.environment):
+            problems.append(f"environment name {self.environment!r} is invalid: use 1-20 lowercase letters, "
+                            "digits or '-', starting with a letter (it becomes part of stack names)")
+        if self.min_instances is not None and not 0 <= self.min_instances <= 100:
+            problems.append(f"{where}: min_instances={self.min_instances!r} is invalid: use 0-100 or None")
+        bad_emails = [email for email in self.alert_emails if not EMAIL.match(email)]
+        if bad_emails:
+            problems.append(f"{where}: alert_emails {bad_emails!r} are not email addresses")
         for setting in SETTINGS:
             value = getattr(self, setting.field)
             if value is None and not setting.required:
@@ -91,11 +116,81 @@ class DeployConfig:
     def registry_host(self) -> str:
         return f"{self.region}-docker.pkg.dev"
 
+    def stack_name(self, base: str) -> str:
+        """'hookstream' -> 'hookstream-staging': separate Terraform state (local file or bucket prefix)."""
+        return f"{base}-{self.environment}" if self.environment else base
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One deployment of the reviewed streams (see infra/environments.py)."""
+
+    name: str
+    project: str
+    region: str
+    state_bucket: str | None = None
+    min_instances: int | None = None
+    alert_emails: tuple[str, ...] = ()
+
+    def config(self, image: str) -> DeployConfig:
+        return DeployConfig(project=self.project, region=self.region, image=image,
+                            state_bucket=self.state_bucket, environment=self.name,
+                            min_instances=self.min_instances, alert_emails=self.alert_emails)
+
 
 ContextLookup = Callable[[str], object]
 
 
-def load_config(environ: Mapping[str, str], context: ContextLookup | None = None) -> DeployConfig:
+def load_config(environ: Mapping[str, str], context: ContextLookup | None = None,
+                environments: Sequence[Environment] | None = None) -> DeployConfig:
+    """The named environment's settings, or (none configured) every setting from `environ` / context."""
+    if environments is None:
+        from infra.environments import ENVIRONMENTS
+
+        environments = ENVIRONMENTS
+    if environments:
+        return _environment_config(environ, context, environments)
+    return _shell_config(environ, context)
+
+
+def select_environment(environ: Mapping[str, str], context: ContextLookup | None,
+                       environments: Sequence[Environment]) -> Environment:
+    """The environment HOOKSTREAM_ENV (or context) names; the only one needs no name, two or more do."""
+    by_name = {environment.name: environment for environment in environments}
+    if len(by_name) != len(environments):
+        raise ConfigError("infra/environments.py names an environment twice")
+    name = environ.get(ENV_NAME_ENV) or (context(ENV_NAME_CONTEXT) if context else None)
+    if not name:
+        if len(environments) > 1:
+            raise ConfigError(f"{len(environments)} environments are configured ({', '.join(by_name)}): "
+                              f"name the one to synthesize with {ENV_NAME_ENV}, e.g. "
+                              f"{ENV_NAME_ENV}={environments[0].name} (scripts/release --env does this)")
+        name = environments[0].name
+    if name not in by_name:
+        raise ConfigError(f"{ENV_NAME_ENV}={name!r} is not an environment in infra/environments.py; "
+                          f"use one of: {', '.join(by_name)}")
+    environment = by_name[str(name)]
+    # A setting exported for another environment must not silently lose (or win): refuse the mix-up.
+    conflicts = [f"{env}={environ[env]!r}" for env, value in (
+        (PROJECT_ENV, environment.project), (REGION_ENV, environment.region),
+        (STATE_BUCKET_ENV, environment.state_bucket)) if environ.get(env) and environ[env] != value]
+    if conflicts:
+        raise ConfigError(f"{', '.join(conflicts)} in the shell contradict environment {environment.name!r} "
+                          "in infra/environments.py, which sets them: unset them")
+    return environment
+
+
+def _environment_config(environ: Mapping[str, str], context: ContextLookup | None,
+                        environments: Sequence[Environment]) -> DeployConfig:
+    environment = select_environment(environ, context, environments)
+    image = environ.get(IMAGE_ENV) or (context("hookstream:image") if context else None)
+    if not image:
+        raise ConfigError(f"missing deployment settings; set {IMAGE_ENV} to the image scripts/build-image "
+                          f"printed for environment {environment.name!r}")
+    return environment.config(str(image))
+
+
+def _shell_config(environ: Mapping[str, str], context: ContextLookup | None) -> DeployConfig:
     """Read every setting from `environ`, else from cdktf context; list all missing ones at once."""
     values: dict[str, str | None] = {}
     missing = []

@@ -36,6 +36,13 @@ from cdktf_cdktf_provider_google.cloud_run_v2_service import (
     CloudRunV2ServiceTemplateScaling,
 )
 from cdktf_cdktf_provider_google.cloud_run_v2_service_iam_member import CloudRunV2ServiceIamMember
+from cdktf_cdktf_provider_google.monitoring_alert_policy import (
+    MonitoringAlertPolicy,
+    MonitoringAlertPolicyConditions,
+    MonitoringAlertPolicyConditionsConditionThreshold,
+    MonitoringAlertPolicyConditionsConditionThresholdAggregations,
+)
+from cdktf_cdktf_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
 from cdktf_cdktf_provider_google.project_iam_custom_role import ProjectIamCustomRole
 from cdktf_cdktf_provider_google.provider import GoogleProvider
 from cdktf_cdktf_provider_google.secret_manager_secret import (
@@ -74,6 +81,11 @@ __all__ = [
     "CloudRunV2ServiceTemplateContainersStartupProbeHttpGet",
     "CloudRunV2ServiceTemplateScaling",
     "GoogleProvider",
+    "MonitoringAlertPolicy",
+    "MonitoringAlertPolicyConditions",
+    "MonitoringAlertPolicyConditionsConditionThreshold",
+    "MonitoringAlertPolicyConditionsConditionThresholdAggregations",
+    "MonitoringNotificationChannel",
     "ProjectIamCustomRole",
     "RandomBytes",
     "RandomPassword",

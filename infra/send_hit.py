@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 from infra.local.processes import REPO_ROOT
+from infra.stream_list import load_streams
 from service.auth import decode_whsec
 from service.auth_config import Auth, HmacAuth, StandardWebhooksAuth, TokenAuth
 from service.stream import Stream
@@ -58,10 +59,9 @@ def _mask(text: str, secret: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from infra.streams import STREAMS
-
+    streams = load_streams("scripts/send")
     parser = argparse.ArgumentParser(prog="scripts/send", description=__doc__.splitlines()[0])
-    parser.add_argument("--stream", required=True, choices=[s.name for s in STREAMS])
+    parser.add_argument("--stream", required=True, choices=[s.name for s in streams])
     parser.add_argument("body", help="the body to send, or @FILE to send a file's bytes")
     parser.add_argument("--url", help="endpoint URL (default: the local one from .dev/endpoints.json)")
     parser.add_argument("--content-type", help="default: application/json for a body starting with '{', "
@@ -69,11 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="POST", choices=("POST", "PUT"))
     parser.add_argument("--dir", type=Path, default=Path(os.environ.get("HOOKSTREAM_DEV_DIR", REPO_ROOT / ".dev")))
     args = parser.parse_args(argv)
-    stream: Stream = next(s for s in STREAMS if s.name == args.stream)
+    stream: Stream = next(s for s in streams if s.name == args.stream)
 
     body = Path(args.body[1:]).read_bytes() if args.body.startswith("@") else args.body.encode()
     url = args.url
     secret = os.environ.get("HOOKSTREAM_SECRET", "")
+    if url is not None and not secret and stream.auth.mode != "none":
+        # The local secret would be wrong for any other endpoint: say so instead of sending a doomed call.
+        print(f"scripts/send: --url given but HOOKSTREAM_SECRET is not set: set it to the secret of "
+              f"{stream.name!r} at that endpoint (auth mode {stream.auth.mode!r}), e.g. "
+              f"HOOKSTREAM_SECRET=... scripts/send --stream {stream.name} --url URL BODY", file=sys.stderr)
+        return 2
     if url is None or not secret:
         try:
             url = url or json.loads((args.dir / "endpoints.json").read_text())[stream.name]

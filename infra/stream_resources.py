@@ -232,7 +232,9 @@ class StreamResources(Construct):
                 max_instance_request_concurrency=run.concurrency,
                 timeout=f"{run.request_timeout_seconds}s",
                 scaling=gcp.CloudRunV2ServiceTemplateScaling(
-                    min_instance_count=run.min_instances, max_instance_count=run.max_instances),
+                    min_instance_count=run.min_instances if self.config.min_instances is None
+                    else self.config.min_instances,  # the environment's override (e.g. 0 in staging)
+                    max_instance_count=run.max_instances),
                 labels=self.labels,
                 containers=[gcp.CloudRunV2ServiceTemplateContainers(
                     image=self.config.image,

@@ -15,8 +15,11 @@ ensure_venv() {
     echo "creating $VENV (python3.11)..." >&2
     "$(command -v python3.11 || command -v python3)" -m venv "$VENV"
   fi
-  # A stamp for the full dev set also covers the smaller 'local' set.
-  if [ -f "$stamp" ] && { [ "$(cat "$stamp")" = "$want" ] || [ "$(cat "$stamp")" = "dev ${want#* }" ]; }; then
+  # A stamp for the full dev set covers every smaller set; 'local,infra' (scripts/deploy-tools) covers 'local'.
+  local have=""
+  [ -f "$stamp" ] && have="$(cat "$stamp")"
+  if [ "$have" = "$want" ] || [ "$have" = "dev ${want#* }" ] \
+     || { [ "$extras" = local ] && [ "$have" = "local,infra ${want#* }" ]; }; then
     return 0
   fi
   echo "installing hookstream[$extras] into .venv (first run takes a minute or two)..." >&2

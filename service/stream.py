@@ -112,7 +112,7 @@ class Stream:
         try:
             parse_time_zone(self.time_zone)
         except UnknownTimeZoneError as error:
-            raise StreamDefinitionError(self.name, "time_zone", self.time_zone, str(error)) from error
+            raise StreamDefinitionError(self.name, "time_zone", self.time_zone, str(error)) from None
         self._check(
             "max_body_bytes",
             self.max_body_bytes,

@@ -26,11 +26,12 @@ def parse_time_zone(value: str) -> tzinfo:
         return timezone(-offset if fixed["sign"] == "-" else offset)
     try:
         return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as error:
+    except (ZoneInfoNotFoundError, ValueError):
+        # from None: zoneinfo's own error ends in "No module named 'tzdata'", which misleads.
         raise UnknownTimeZoneError(
             f"{value!r} is neither an IANA time zone name (such as 'Europe/Berlin') "
             "nor a fixed offset (such as '+03:00')"
-        ) from error
+        ) from None
 
 
 def local_date(received_at_ms: int, zone: tzinfo) -> date:

@@ -267,6 +267,6 @@ def test_cli_says_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["--stream", "nope", "--dir", str(tmp_path), str(SAMPLE_CSV)]) == 2
     assert "no stream named 'nope'" in capsys.readouterr().err
     assert main(["--stream", "crm-orders", "--dir", str(tmp_path), str(SAMPLE_CSV)]) == 2
-    assert "no local stack found" in capsys.readouterr().err
+    assert "the local stack is not running" in capsys.readouterr().err
     assert main(["--stream", "crm-orders", "--dir", str(tmp_path), "export.txt"]) == 2
     assert "--format csv or ndjson" in capsys.readouterr().err

@@ -8,17 +8,18 @@ credentials (or the emulator named by BIGQUERY_EMULATOR_HOST, as the Google tool
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from infra.backfill.load import Backfill, LoadOptions, LoadStopped, TableMissing
+from infra.backfill.load import Backfill, ColumnMissing, LoadOptions, LoadStopped, TableMissing
 from infra.backfill.progress import Progress
 from infra.backfill.records import PayloadFormat, SourceFormat
 from infra.backfill.sources import SourceError, open_source
 from infra.local.processes import REPO_ROOT
+from infra.local.stack_file import StackNotRunning, running_stack
+from infra.stream_list import load_streams
 from service.bigquery_client import make_client
 from service.stream import Stream
 
@@ -55,13 +56,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def find_stream(name: str) -> Stream:
-    from infra.streams import STREAMS
-
-    for stream in STREAMS:
+    streams = load_streams("scripts/backfill")
+    for stream in streams:
         if stream.name == name:
             return stream
     raise LookupError(f"no stream named {name!r} in infra/streams.py; streams: "
-                      f"{', '.join(s.name for s in STREAMS)}")
+                      f"{', '.join(s.name for s in streams)}")
 
 
 def source_format(args: argparse.Namespace) -> SourceFormat:
@@ -80,13 +80,11 @@ def connect(args: argparse.Namespace) -> tuple[Any, str, str]:
         emulator = os.environ.get("BIGQUERY_EMULATOR_HOST") or None
         where = f"emulator at {emulator}" if emulator else "BigQuery"
         return make_client(args.project, emulator), args.project, f"{where}, project {args.project}"
-    stack_file = args.dir / "stack.json"
-    if not stack_file.exists():
-        raise LookupError(f"no local stack found ({stack_file} is missing): start it with scripts/dev, "
-                          "or pass --project to load into BigQuery")
-    stack = json.loads(stack_file.read_text())
-    return (make_client(stack["project"], stack["emulator_url"]), stack["project"],
-            f"local emulator at {stack['emulator_url']}")
+    try:
+        stack = running_stack(args.dir)
+    except StackNotRunning as error:
+        raise LookupError(f"{error.args[0]}; or pass --project to load into BigQuery") from None
+    return make_client(stack.project, stack.emulator_url), stack.project, f"local emulator at {stack.emulator_url}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         with open_source(args.source) as source:
             loader = Backfill(client, stream, table_id, options, Progress(source.size))
             counts = loader.run(source)
-    except (SourceError, TableMissing) as error:
+    except (SourceError, TableMissing, ColumnMissing) as error:
         print(f"scripts/backfill: {error}", file=sys.stderr)
         return EXIT_USAGE
     except LoadStopped as stopped:
@@ -117,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STOPPED
     finally:
         client.close()
-    print(f"{'dry run: ' if args.dry_run else ''}{counts.summary()}")
+    print(counts.summary(dry_run=args.dry_run))
     return 0
 
 

@@ -52,8 +52,9 @@ class LoadCounts:
     already_loaded: int = 0   # records whose hit id was in the table before this run
     repeated: int = 0         # records identical to an earlier record of this source
 
-    def summary(self) -> str:
-        return (f"{self.records:,} records read: {self.written:,} rows written, "
+    def summary(self, dry_run: bool = False) -> str:
+        written = f"would write {self.written:,} rows" if dry_run else f"{self.written:,} rows written"
+        return (f"{'dry run, nothing written: ' if dry_run else ''}{self.records:,} records read: {written}, "
                 f"{self.already_loaded:,} already loaded, {self.repeated:,} repeated in the source")
 
 
@@ -67,6 +68,10 @@ class LoadStopped(Exception):
 
 class TableMissing(Exception):
     pass
+
+
+class ColumnMissing(Exception):
+    """--received-at-column names a column the export does not have."""
 
 
 class Backfill:
@@ -107,6 +112,8 @@ class Backfill:
         try:
             for record in read_records(cast(BinaryIO, io.BufferedReader(counting)),
                                        self._options.source_format):
+                if counts.records == 0:
+                    self._check_received_at_column(source.uri, record)
                 row = self._row(record, columns, load_started_ms)
                 counts.records += 1
                 if row["hit_id"] in loaded:
@@ -132,6 +139,14 @@ class Backfill:
         self._progress.update(counting.bytes_read, counts.records, counts.written, force=True)
         self._progress.finish()
         return counts
+
+    def _check_received_at_column(self, uri: str, first: Record) -> None:
+        # A CSV's columns are its header: a misspelt flag is a usage error, not a bad line 2. NDJSON
+        # records may differ, so the first record stands for the file; a later record without it is malformed.
+        column = self._options.received_at_column
+        if column is not None and column not in first.fields:
+            raise ColumnMissing(f"--received-at-column {column}: {uri} has no column {column!r}; its columns "
+                                f"are: {', '.join(first.fields)}")
 
     def _row(self, record: Record, columns: set[str], load_started_ms: int) -> HitRow:
         fields = record.fields

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import fcntl
 import os
 import signal
 import sys
@@ -21,6 +22,8 @@ from infra.local.dev_secrets import load_or_create
 from infra.local.ga4_sample import SAMPLE_STITCH, load_sample
 from infra.local.processes import REPO_ROOT, Process, StartupFailed, start_emulator, start_service, write_json
 from infra.local.provision import provision
+from infra.local.stack_file import STACK_FILE, stack_record
+from infra.stream_list import load_streams
 from service.attributed_view import attributed_view_id, ga4_project, revenue_by_channel_view_id
 from service.bigquery_client import make_client
 from service.settings import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, service_env
@@ -91,7 +94,7 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
             print(f"table ready: {table_id}")
         stitched = load_ga4_samples(client, streams, LOCAL_PROJECT) if args.ga4_sample else []
         client.close()
-        write_json(args.dir / "stack.json", {"project": LOCAL_PROJECT, "emulator_url": emulator_url})
+        write_json(args.dir / STACK_FILE, stack_record(LOCAL_PROJECT, emulator_url))
 
         secrets = load_or_create(args.dir / "secrets.json", streams)
         endpoints: dict[str, str] = {}
@@ -105,7 +108,12 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
         write_json(args.dir / "endpoints.json", endpoints, private=True)
     except StartupFailed as error:
         print(f"scripts/dev: {error}", file=sys.stderr)
+        if "Could not set lock" in str(error):  # DuckDB: another emulator still has this data directory
+            print(f"scripts/dev: {args.dir} is locked by another emulator (a scripts/dev that was killed leaves "
+                  "its emulator running: stop that process), or set HOOKSTREAM_DEV_DIR to another directory.",
+                  file=sys.stderr)
         _stop_all(started)
+        (args.dir / STACK_FILE).unlink(missing_ok=True)
         return 1
 
     print("\nhookstream is running locally. Endpoints (also in "
@@ -128,10 +136,12 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
         if dead:
             print(f"scripts/dev: {dead[0].name} exited unexpectedly:\n{dead[0].log_tail()}", file=sys.stderr)
             _stop_all(started)
+            (args.dir / STACK_FILE).unlink(missing_ok=True)
             return 1
     print("\nstopping...", flush=True)
     _stop_all(started)
     (args.dir / "endpoints.json").unlink(missing_ok=True)
+    (args.dir / STACK_FILE).unlink(missing_ok=True)
     print("stopped.")
     return 0
 
@@ -142,10 +152,33 @@ def _stop_all(started: list[Process]) -> None:
         process.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    from infra.streams import STREAMS
+def lock_dev_dir(dev_dir: Path) -> int | None:
+    """Hold `dev_dir` for this process (released when it exits), or None if another scripts/dev holds it.
 
-    return run(parse_args(sys.argv[1:] if argv is None else argv), STREAMS)
+    Two stacks on one directory would share the emulator's DuckDB files, which DuckDB refuses."""
+    dev_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dev_dir / "dev.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def main(argv: list[str] | None = None) -> int:
+    streams = load_streams("scripts/dev")
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if lock_dev_dir(args.dir) is None:
+        holder = (args.dir / "dev.lock").read_text().strip() or "?"
+        print(f"scripts/dev: another scripts/dev (pid {holder}) is using {args.dir} (its emulator data is "
+              "locked). Stop that one, or run a second stack elsewhere: set HOOKSTREAM_DEV_DIR to another "
+              "directory, and HOOKSTREAM_DEV_PORT and HOOKSTREAM_DEV_EMULATOR_PORT to free ports.",
+              file=sys.stderr)
+        return 1
+    return run(args, streams)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ import datetime
 import decimal
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from infra.local.processes import REPO_ROOT
+from infra.local.stack_file import StackNotRunning, running_stack
 from service.bigquery_client import make_client
 
 
@@ -43,6 +45,21 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_widt
     return "\n".join(out)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# DuckDB's "LINE 1: <sql>" and its caret quote the emulator's translation of the query, not the query
+# typed: their position would point at the wrong place.
+_TRANSLATED_SQL = re.compile(r"\n*LINE \d+: .*(\n *\^)?", re.DOTALL)
+
+
+def query_error_message(error: Any, colour: bool) -> str:
+    """The error once: the API's first error (its `message` repeats it with the job id), cleaned up."""
+    errors = getattr(error, "errors", None) or []
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    message = str(first.get("message") or getattr(error, "message", None) or error)
+    message = _TRANSLATED_SQL.sub("", message).strip()
+    return message if colour else _ANSI.sub("", message)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/query", description=__doc__.splitlines()[0])
     parser.add_argument("sql", help="standard SQL; name tables as dataset.table")
@@ -50,13 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=("auto", "json", "table"), default="auto")
     args = parser.parse_args(argv)
 
-    stack_file = args.dir / "stack.json"
-    if not stack_file.exists():
-        print(f"scripts/query: no local stack found ({stack_file} is missing); start it with scripts/dev",
+    try:
+        stack = running_stack(args.dir)
+    except StackNotRunning as error:
+        print(f"scripts/query: {error}; or point --dir (HOOKSTREAM_DEV_DIR) at a running stack's directory",
               file=sys.stderr)
         return 2
-    stack = json.loads(stack_file.read_text())
-    client = make_client(stack["project"], stack["emulator_url"])
+    client = make_client(stack.project, stack.emulator_url)
     from google.api_core import exceptions as api_errors
     from google.cloud import bigquery
 
@@ -64,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = client.query(args.sql, job_config=config, timeout=30).result(timeout=60)
     except api_errors.GoogleAPIError as error:
-        message = getattr(error, "message", str(error))
-        print(f"scripts/query: the query failed: {message}", file=sys.stderr)
+        print(f"scripts/query: the query failed: {query_error_message(error, sys.stderr.isatty())}",
+              file=sys.stderr)
         return 1
     except OSError as error:
-        print(f"scripts/query: cannot reach the emulator at {stack['emulator_url']} ({error}); "
+        print(f"scripts/query: cannot reach the emulator at {stack.emulator_url} ({error}); "
               "is scripts/dev running?", file=sys.stderr)
         return 2
     columns = [field.name for field in result.schema]
