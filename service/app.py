@@ -94,6 +94,8 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     @app.route("/hooks", methods=HIT_METHODS, provide_automatic_options=False)
     @app.route("/hooks/", methods=HIT_METHODS, provide_automatic_options=False)
     @app.route("/hooks/<path_token>", methods=HIT_METHODS, provide_automatic_options=False)
+    # A token URL pasted with a trailing slash works too (Werkzeug would answer 308, which CRMs don't follow).
+    @app.route("/hooks/<path_token>/", methods=HIT_METHODS, provide_automatic_options=False, strict_slashes=False)
     def receive_hit(path_token: str | None = None) -> Response:
         received_at_ms = now_ms()
         started = time.perf_counter()

@@ -294,3 +294,13 @@ def test_mode_none_warns_at_start(caplog: pytest.LogCaptureFixture) -> None:
     client, _ = app_client(NoAuth(), ())
     assert "anyone who knows this URL can write rows" in caplog.text
     assert client.post("/hooks", data=b"a=1").status_code == 200
+
+
+def test_a_token_url_with_a_trailing_slash_is_accepted() -> None:
+    client, sink = app_client(TokenAuth(), (SECRET,))
+    response = client.post(f"/hooks/{SECRET}/", data=b"orderId=N1")
+    assert response.status_code == 200, response.get_data()
+    assert [row["payload"] for row in sink.rows] == ["orderId=N1"]
+    # ...and the wrong token with a slash is still a 401, not a redirect.
+    assert client.post("/hooks/wrong-token-0123456789/", data=b"orderId=N1").status_code == 401
+    assert len(sink.rows) == 1
