@@ -40,7 +40,9 @@ def build_app(streams: tuple[Stream, ...] | None = None, config: DeployConfig | 
     names = check_deployable(streams)
     app = App(outdir=outdir) if outdir else App()
     if config is None:
-        config = load_config(os.environ if environ is None else environ, app.node.try_get_context)
+        from infra.environments import ENVIRONMENTS
+
+        config = load_config(os.environ if environ is None else environ, app.node.try_get_context, ENVIRONMENTS)
     for message in auth_warnings(streams):
         warn(message)
     from infra.stacks import RegistryStack, StreamsStack

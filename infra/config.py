@@ -142,12 +142,10 @@ ContextLookup = Callable[[str], object]
 
 
 def load_config(environ: Mapping[str, str], context: ContextLookup | None = None,
-                environments: Sequence[Environment] | None = None) -> DeployConfig:
-    """The named environment's settings, or (none configured) every setting from `environ` / context."""
-    if environments is None:
-        from infra.environments import ENVIRONMENTS
-
-        environments = ENVIRONMENTS
+                environments: Sequence[Environment] = ()) -> DeployConfig:
+    """The named environment's settings (`environments`: infra/environments.py's list, passed in by the
+    app so this module does not import the list that imports it), or, with none configured, every
+    setting from `environ` / context."""
     if environments:
         return _environment_config(environ, context, environments)
     return _shell_config(environ, context)

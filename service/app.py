@@ -18,7 +18,7 @@ from service.batching import BatchingSink
 from service.logs import configure_logging, trace_from_header
 from service.metrics import install_metrics
 from service.refusals import Rejected, error_response
-from service.request_body import decode_utf8, read_body, too_large
+from service.request_body import decode_utf8, read_body
 from service.rows import build_row
 from service.settings import ServiceSettings, SettingsError, load_settings
 from service.sink import BigQueryRowWriter, Sink, WriteFailed
@@ -155,9 +155,6 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
         if status == 405:
             return error_response(405, "method_not_allowed", "use POST, PUT or GET",
                                   {"Allow": ", ".join(HIT_METHODS)})
-        if status == 413:
-            rejected = too_large(stream.max_body_bytes)
-            return error_response(rejected.status, rejected.code, rejected.message)
         return error_response(status, "http_error", error.description or error.name)
 
     @app.errorhandler(Exception)

@@ -8,13 +8,13 @@ the table holds no row for a refused request, and that the endpoint secret never
 from __future__ import annotations
 
 import json
-import socket
-import time
 from dataclasses import dataclass
 
 import pytest
 import requests
 
+from infra.local.framing import Case, Ending, Expect, Piece
+from infra.local.framing_barrage import send_case
 from service.auth_config import NoAuth, TokenAuth
 from service.settings import READ_TIMEOUT_SECONDS
 from service.stream import MAX_BODY_LIMIT, Stream
@@ -27,7 +27,7 @@ TOKEN = "framing-test-token-0123456789abcdef"
 PATIENCE_SECONDS = 15.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Answer:
     status: int | None  # None: the connection closed without an HTTP answer
     body: bytes
@@ -40,35 +40,14 @@ class Answer:
             return None
 
 
-def exchange(port: int, *parts: bytes, pause: float = 0.0, half_close: bool = True,
-             patience: float = PATIENCE_SECONDS) -> Answer:
-    """Send `parts` (with `pause` seconds between them), optionally half-close, then read the answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=patience) as sock:
-        for number, part in enumerate(parts):
-            if number and pause:
-                time.sleep(pause)
-            sock.sendall(part)
-        if half_close:
-            sock.shutdown(socket.SHUT_WR)
-        received = b""
-        try:
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                received += chunk
-                if b"\r\n\r\n" in received:
-                    head, _, body = received.partition(b"\r\n\r\n")
-                    length = [line.split(b":", 1)[1] for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:")]
-                    if length and len(body) >= int(length[0]):
-                        break
-        except ConnectionResetError:
-            pass
-    if not received:
-        return Answer(None, b"")
-    head, _, body = received.partition(b"\r\n\r\n")
-    return Answer(int(head.split(b" ", 2)[1]), body)
+def exchange(port: int, *parts: bytes, half_close: bool = True) -> Answer:
+    """Send `parts` on a new connection, optionally half-close, then read the answer (the barrage's sender)."""
+    case = Case(0, "hardening", tuple(Piece(part) for part in parts),
+                Ending.HALF_CLOSE if half_close else Ending.READ, Expect.REFUSE, None)
+    outcome = send_case(port, case, timeout=PATIENCE_SECONDS)
+    # A hang is a failure here, never "closed without an answer": the old code never answered these.
+    assert not outcome.timed_out, f"no answer and no close within {PATIENCE_SECONDS} s"
+    return Answer(outcome.status, outcome.answer)
 
 
 def rows_of(emulator: Emulator, stream: Stream) -> list[dict[str, object]]:
