@@ -8,4 +8,4 @@ COPY service/ service/
 RUN pip install .
 USER nobody
 # Cloud Run sets $PORT; gunicorn.conf.py binds it and handles SIGTERM gracefully.
-CMD ["gunicorn", "--config", "service/gunicorn.conf.py"]
+CMD ["gunicorn", "--config", "service/runtime/gunicorn.conf.py"]

@@ -1,1 +1,1 @@
-"""hookstream's infrastructure: the reviewed stream list and the CDK-for-Terraform app built from it."""
+"""The deploy code: the reviewed stream list (streams.py, environments.py) and the cdktf app built from it."""

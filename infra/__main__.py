@@ -4,7 +4,7 @@ import sys
 
 from infra.app import build_app
 from infra.config import ConfigError
-from service.stream import StreamDefinitionError
+from service.model.stream import StreamDefinitionError
 
 if __name__ == "__main__":
     try:

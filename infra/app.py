@@ -10,7 +10,7 @@ from cdktf import App
 
 from infra.config import DeployConfig, load_config
 from infra.naming import REGISTRY_STACK, STREAMS_STACK, check_deployable
-from service.stream import Stream
+from service.model.stream import Stream
 
 
 def _print_warning(message: str) -> None:

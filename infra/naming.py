@@ -1,6 +1,6 @@
 """Cloud resource names derived from a stream's name, and the rules the provider bindings do not check.
 
-service/stream.py already validates what a reviewer writes (name, dataset, table, time zone, limits).
+service/model/stream.py already validates what a reviewer writes (name, dataset, table, time zone, limits).
 This module checks only what the stack derives from it, so that a change of prefix or of the stream
 name rules fails synth with the stream and the field named, instead of failing half-way through
 `cdktf deploy` with a Google API error.
@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from service.stream import Stream, StreamDefinitionError, check_unique
+from infra.stream_rules import checked_streams
+from service.model.stream import Stream, StreamDefinitionError
 
 # The two stacks (infra/stacks.py): the image registry, and the streams.
 REGISTRY_STACK = "hookstream-registry"
@@ -106,7 +107,7 @@ def check_dataset_agreement(streams: Iterable[Stream]) -> None:
 
 def check_deployable(streams: tuple[Stream, ...]) -> dict[str, StreamNames]:
     """Validate everything the stack derives from `streams`; returns their names, by stream name."""
-    check_unique(streams)
+    checked_streams(streams)
     check_dataset_agreement(streams)
     names: dict[str, StreamNames] = {}
     owner_of: dict[str, str] = {}

@@ -15,7 +15,7 @@ from infra.config import DeployConfig
 from infra.naming import REGISTRY_REPOSITORY_ID, StreamNames
 from infra.stream_resources import StreamResources
 from infra.writer_role import TABLE_WRITER_PERMISSIONS
-from service.stream import Stream
+from service.model.stream import Stream
 
 
 def _use_state_bucket(stack: TerraformStack, name: str, config: DeployConfig) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.stream import Stream, StreamDefinitionError
+from service.model.stream import Stream, StreamDefinitionError
 
 
 def load_streams(prog: str) -> tuple[Stream, ...]:

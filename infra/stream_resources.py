@@ -10,21 +10,21 @@ from constructs import Construct
 from infra import providers as gcp
 from infra.config import DeployConfig
 from infra.naming import StreamNames
-from service.attributed_view import (
+from infra.views.attributed import (
     attributed_view_id,
     attributed_view_sql,
     ga4_project,
     revenue_by_channel_sql,
     revenue_by_channel_view_id,
 )
-from service.latest_view import latest_view_id, latest_view_sql
-from service.schema import PARTITION_FIELD, PARTITION_TYPE, schema_json
-from service.settings import SECRETS, service_env
-from service.stream import Stream
+from infra.views.latest import latest_view_id, latest_view_sql
+from service.model.schema import PARTITION_FIELD, PARTITION_TYPE, schema_json
+from service.model.stream import Stream
+from service.runtime.settings import SECRETS, service_env
 
-# Cloud Run passes this as $PORT; service/gunicorn.conf.py binds whatever $PORT says.
+# Cloud Run passes this as $PORT; service/runtime/gunicorn.conf.py binds whatever $PORT says.
 CONTAINER_PORT = 8080
-# Liveness only (service/app.py); not /healthz, a path Cloud Run reserves for itself.
+# Liveness only (service/runtime/app.py); not /healthz, a path Cloud Run reserves for itself.
 HEALTH_PATH = "/health"
 SECRET_READER_ROLE = "roles/secretmanager.secretAccessor"
 INVOKER_ROLE = "roles/run.invoker"
@@ -98,7 +98,7 @@ class StreamResources(Construct):
         )
 
     def _latest_view(self, dataset: gcp.BigqueryDataset) -> gcp.BigqueryTable:
-        # The same SQL the local stack creates (service/latest_view.py), built from the stream definition.
+        # The same SQL the local stack creates (infra/views/latest.py), built from the stream definition.
         assert self.stream.latest is not None
         return gcp.BigqueryTable(
             self, f"{self.stream.name}-latest-view",
@@ -112,7 +112,7 @@ class StreamResources(Construct):
         )
 
     def _attributed_views(self, dataset: gcp.BigqueryDataset) -> None:
-        """The GA4-stitched views (service/attributed_view.py), each authorized on the GA4 export dataset.
+        """The GA4-stitched views (infra/views/attributed.py), each authorized on the GA4 export dataset.
 
         Authorized views: an analyst needs read access to the stream's dataset only, never to the raw
         GA4 export; the views' SQL (fixed in code review) is what reaches it. The deploying identity

@@ -4,10 +4,11 @@ Each entry is validated when this module is imported: a typo in a dataset id, an
 two streams writing one table fail `scripts/test`, `scripts/dev` and `cdktf synth` alike.
 """
 
-from service.latest_view import LatestView, PayloadField
-from service.stream import Stream, TableOptions, check_unique
+from infra.stream_rules import checked_streams
+from service.model.latest import LatestView, PayloadField
+from service.model.stream import Stream, TableOptions
 
-STREAMS: tuple[Stream, ...] = check_unique((
+STREAMS: tuple[Stream, ...] = checked_streams((
     # Order status changes from the CRM (a sample export: tests/data/crm_orders.csv): one row per webhook call.
     Stream(
         name="crm-orders",

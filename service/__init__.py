@@ -1,1 +1,1 @@
-"""hookstream's webhook service and the stream model it shares with the infrastructure."""
+"""What the Cloud Run image holds: the stream model (service/model) and the runtime (service/runtime)."""

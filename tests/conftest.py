@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from infra.local.processes import Process, free_port, free_port_run, start_emulator, start_service
-from infra.local.provision import provision
-from service.bigquery_client import make_client
-from service.settings import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, service_env
-from service.stream import Stream
+from service.model.stream import Stream
+from service.runtime.bigquery_client import make_client
+from service.runtime.settings import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, service_env
+from tools.local.processes import Process, free_port, free_port_run, start_emulator, start_service
+from tools.local.provision import provision
 
 TEST_PROJECT = "hookstream-test"
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import DeployConfig
-from service.auth_config import HmacAuth, NoAuth, StandardWebhooksAuth
-from service.stream import RunOptions, Stream, TableOptions
+from service.model.auth_settings import HmacAuth, NoAuth, StandardWebhooksAuth
+from service.model.stream import RunOptions, Stream, TableOptions
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from infra.streams import STREAMS
-from service.attributed_view import GA4Export, attributed_view_sql, revenue_by_channel_sql
+from infra.views.attributed import attributed_view_sql, revenue_by_channel_sql
+from service.model.stitch import GA4Export
 from tests.infra.helpers import CONFIG, Synth, synthesize
 
 pytestmark = pytest.mark.synth

@@ -1,4 +1,4 @@
-"""checkov on both synthesized stacks: every failure is fixed or accepted in infra/checkov_scan.py with a reason."""
+"""checkov on both synthesized stacks: every failure is fixed or accepted in tools/checkov_scan.py with a reason."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.checkov_scan import ACCEPTED_FINDINGS, CHECKOV, report_lines, scan
 from infra.naming import REGISTRY_STACK, STREAMS_STACK
 from tests.infra.helpers import VARIED_STREAMS, synthesize_to_files
+from tools.checkov_scan import ACCEPTED_FINDINGS, CHECKOV, report_lines, scan
 
 pytestmark = [
     pytest.mark.synth,

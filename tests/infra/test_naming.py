@@ -15,7 +15,7 @@ from infra.naming import (
     check_service_account_id,
 )
 from infra.streams import STREAMS
-from service.stream import Stream, StreamDefinitionError, TableOptions
+from service.model.stream import Stream, StreamDefinitionError, TableOptions
 
 
 def test_shortest_and_longest_stream_names_give_valid_names() -> None:
@@ -97,7 +97,7 @@ def test_derived_names() -> None:
 
 
 def test_synth_bench_streams_are_deployable() -> None:
-    from infra.bench import generated_streams
+    from tools.bench.synth import generated_streams
 
     streams = generated_streams(50)
     assert len(check_deployable(streams)) == 50

@@ -96,7 +96,7 @@ def test_every_commit_gets_its_own_tag(checkout: Path, tmp_path: Path) -> None:
         "--format=value\\(image_summary.digest\\)",
         f"{REGISTRY}:{first}",
     ]
-    (checkout / "service" / "app.py").write_text((checkout / "service" / "app.py").read_text() + "\n# v2\n")
+    (checkout / "service" / "runtime" / "app.py").write_text((checkout / "service" / "runtime" / "app.py").read_text() + "\n# v2\n")
     second = commit_all(checkout, "second")
     # The old image still exported in the shell (what the README told people to do) must not be reused.
     result = run(checkout, tmp_path, "build-image", ["--dry-run"],
@@ -123,11 +123,11 @@ def test_docker_builder_pushes_the_commit_tag(checkout: Path, tmp_path: Path) ->
 def test_uncommitted_changes_are_refused_even_with_an_image_exported(
         checkout: Path, tmp_path: Path, exported_image: bool) -> None:
     commit = git(checkout, "rev-parse", "HEAD")
-    (checkout / "service" / "app.py").write_text("# local edit\n")
+    (checkout / "service" / "runtime" / "app.py").write_text("# local edit\n")
     env = {**PROJECT_ENV, **({"HOOKSTREAM_IMAGE": f"{REGISTRY}:{commit}"} if exported_image else {})}
     result = run(checkout, tmp_path, "build-image", ["--dry-run"], env)
     assert result.returncode == 1
-    assert "uncommitted changes in tracked files" in result.stderr and "service/app.py" in result.stderr
+    assert "uncommitted changes in tracked files" in result.stderr and "service/runtime/app.py" in result.stderr
     assert result.stdout == ""
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from infra.naming import REGISTRY_REPOSITORY_ID, REGISTRY_STACK, STREAMS_STACK, StreamNames
 from infra.streams import STREAMS
-from service.schema import PARTITION_FIELD, PARTITION_TYPE, schema_json
-from service.settings import SECRETS, service_env
-from service.stream import Stream
+from service.model.schema import PARTITION_FIELD, PARTITION_TYPE, schema_json
+from service.model.stream import Stream
+from service.runtime.settings import SECRETS, service_env
 from tests.infra.helpers import CONFIG, VARIED_STREAMS, Synth, synthesize
 
 pytestmark = pytest.mark.synth
@@ -312,7 +312,7 @@ def test_state_bucket_selects_a_gcs_backend(shipped: Synth) -> None:
 
 def test_streams_with_a_latest_view_get_the_same_sql_as_the_local_stack(shipped: Synth) -> None:
     from infra.streams import STREAMS
-    from service.latest_view import latest_view_id, latest_view_sql
+    from infra.views.latest import latest_view_id, latest_view_sql
 
     with_view = [stream for stream in STREAMS if stream.latest is not None]
     assert with_view, "the example orders stream declares its payload fields"

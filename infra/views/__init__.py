@@ -1,0 +1,1 @@
+"""The SQL of the views a stream declares, built once for the cdktf stack and the local stack alike."""

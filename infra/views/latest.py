@@ -1,0 +1,123 @@
+"""The `<table>_latest` view: one row per key with the payload's declared fields as typed columns.
+
+A stream may declare the fields its CRM sends (`LatestView` in infra/streams.py). From that declaration
+`latest_view_sql` builds the view's SQL, once, for both the cdktf stack (a `google_bigquery_table` with
+a `view` block) and the local stack (tools/local/provision.py), so the two cannot drift.
+
+What the SQL does, per row of the raw table:
+- tells a JSON body (first non-blank character `{`) from a form-urlencoded body or GET query string;
+- JSON: `JSON_VALUE(payload, '$.<name>')`; form: the first `<name>=value` pair, with `+` read as a
+  space and runs of `%XX` escapes decoded as UTF-8 bytes (a stray `%` is kept as is);
+- casts with SAFE_CAST, so a value that does not parse becomes NULL instead of failing the query;
+- keeps, per key, the row with the greatest version (the version field, or received_at where the
+  version is missing or unparsable), then the latest received_at, then the greatest hit_id, so the
+  winner never depends on scan order and a re-sent duplicate cannot change the result.
+With a `delivery_id` column, rows of one delivery (a CRM retry) collapse to their first receipt first.
+
+The SQL sticks to constructs that run both in BigQuery and in bqemulator (which translates BigQuery
+SQL to DuckDB), so the tests run the very text that is deployed.
+"""
+
+from __future__ import annotations
+
+from service.model.ids import PROJECT_ID, table_path
+from service.model.latest import VIEW_SUFFIX, PayloadField
+from service.model.schema import DATE, DELIVERY_ID, HIT_ID, PAYLOAD, RECEIVED_AT
+from service.model.stream import Stream
+
+
+def latest_view_id(stream: Stream) -> str:
+    """The view's table id, next to the stream's table in the same dataset."""
+    return f"{stream.table}{VIEW_SUFFIX}"
+
+
+def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = True) -> str:
+    """The view's standard SQL for `stream` in `project`.
+
+    `delivery_id_column` says whether the table has the `delivery_id` column: every table created from
+    service/model/schema.py has; the local stack passes what an older table it finds actually has.
+    """
+    view = stream.latest
+    if view is None:
+        raise ValueError(f"stream {stream.name!r} declares no latest view (Stream.latest is None)")
+    if not PROJECT_ID.match(project):
+        raise ValueError(f"project {project!r} is not a Google Cloud project id")
+    table = f"`{table_path(project, stream.dataset, stream.table)}`"
+    system = [HIT_ID.name, RECEIVED_AT.name, DATE.name]
+
+    if delivery_id_column:
+        # A retried delivery is the same change received again: keep its first receipt only.
+        hits = (f"  SELECT {_columns([*system, PAYLOAD.name])}\n"
+                f"  FROM {table}\n"
+                f"  WHERE TRUE\n"
+                f"  QUALIFY ROW_NUMBER() OVER (\n"
+                f"    PARTITION BY COALESCE(`{DELIVERY_ID.name}`, `{HIT_ID.name}`)\n"
+                f"    ORDER BY `{RECEIVED_AT.name}` ASC, `{HIT_ID.name}` ASC) = 1")
+    else:
+        hits = f"  SELECT {_columns([*system, PAYLOAD.name])}\n  FROM {table}"
+
+    # Each field is located once (JSON path and form pair), then decoded and cast: one regex per field.
+    located = ",\n".join(
+        f"    SAFE.JSON_VALUE(`{PAYLOAD.name}`, '$.{f.name}') AS `{_json(f)}`,\n"
+        f"    REGEXP_EXTRACT(`{PAYLOAD.name}`, r'(?:^|&){f.name}=([^&]*)') AS `{_form(f)}`"
+        for f in view.fields)
+    extracted = (f"  SELECT {_columns(system)},\n"
+                 f"    STARTS_WITH(LTRIM(`{PAYLOAD.name}`), '{{') AS `_is_json`,\n"
+                 f"{located}\n"
+                 f"  FROM hits")
+    typed = ",\n".join(f"    {_typed(f)} AS `{f.name}`" for f in view.fields)
+    parsed = f"  SELECT {_columns(system)},\n{typed}\n  FROM extracted"
+
+    received = f"TIMESTAMP_MILLIS(`{RECEIVED_AT.name}`)"
+    if view.version_field is None:
+        version = received
+    elif view.field(view.version_field).type == "DATE":
+        version = f"COALESCE(TIMESTAMP(`{view.version_field}`), {received})"  # midnight UTC of that day
+    else:
+        version = f"COALESCE(`{view.version_field}`, {received})"
+    outputs = _columns([f.name for f in view.fields] + system)
+    return (f"WITH hits AS (\n{hits}\n),\n"
+            f"extracted AS (\n{extracted}\n),\n"
+            f"parsed AS (\n{parsed}\n)\n"
+            f"SELECT {outputs}\n"
+            f"FROM parsed\n"
+            f"WHERE `{view.key}` IS NOT NULL\n"
+            f"QUALIFY ROW_NUMBER() OVER (\n"
+            f"  PARTITION BY `{view.key}`\n"
+            f"  ORDER BY {version} DESC, `{RECEIVED_AT.name}` DESC, `{HIT_ID.name}` DESC) = 1\n")
+
+
+def _columns(names: list[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
+def _json(field: PayloadField) -> str:
+    return f"_json_{field.name}"
+
+
+def _form(field: PayloadField) -> str:
+    return f"_form_{field.name}"
+
+
+def _typed(field: PayloadField) -> str:
+    """The field's value: the JSON value for a JSON body, else the decoded form value; then cast."""
+    text = f"IF(`_is_json`, `{_json(field)}`, {_url_decoded(f'`{_form(field)}`')})"
+    if field.type == "STRING":
+        return text
+    return f"SAFE_CAST({text} AS {field.type})"
+
+
+def _url_decoded(value: str) -> str:
+    """SQL that decodes `+` and %XX escapes of a form value (BigQuery has no URL-decode function).
+
+    Runs of %XX become bytes and then UTF-8 text, so multi-byte characters (%C3%BC) decode whole; a
+    stray '%' is kept and a run that is not valid UTF-8 gets U+FFFD, never an error. The subquery only
+    runs for values that contain '%'.
+    """
+    spaced = f"REPLACE({value}, '+', ' ')"
+    return (f"IF(STRPOS({value}, '%') = 0, {spaced}, (\n"
+            "      SELECT STRING_AGG(IF(part != '%' AND STARTS_WITH(part, '%'),\n"
+            "          SAFE_CONVERT_BYTES_TO_STRING(FROM_HEX(REPLACE(part, '%', ''))), part),\n"
+            "        '' ORDER BY pos)\n"
+            f"      FROM UNNEST(REGEXP_EXTRACT_ALL({spaced}, r'(?:%[0-9A-Fa-f]{{2}})+|[^%]+|%'))\n"
+            "        AS part WITH OFFSET AS pos))")

@@ -1,0 +1,167 @@
+"""The webhook endpoint: one Flask app serves one stream (gunicorn runs `service.runtime.app:create_app()`).
+
+A request becomes a row only through `receive_hit`: read the raw body within the stream's limit,
+refuse what cannot be stored, write, and answer 2xx only once the sink says the row is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from service.runtime.auth import AuthFailed, AuthSetupError, RequestView, make_verifier
+from service.runtime.batching import BatchingSink
+from service.runtime.logs import configure_logging, trace_from_header
+from service.runtime.metrics import install_metrics
+from service.runtime.refusals import Rejected, error_response
+from service.runtime.request_body import decode_utf8, read_body
+from service.runtime.rows import build_row
+from service.runtime.settings import ServiceSettings, SettingsError, load_settings
+from service.runtime.sink import BigQueryRowWriter, Sink, WriteFailed
+
+log = logging.getLogger("hookstream.hits")
+
+HIT_METHODS = ("GET", "POST", "PUT")
+
+
+class EndpointFlask(Flask):
+    """Flask, minus the one log line that would print the request path (and so a token in the URL)."""
+
+    def log_exception(self, exc_info: Any) -> None:
+        # Flask's default logs "Exception on /hooks/<token> [POST]" with the traceback's messages. Keep
+        # what a developer needs to find the bug (class and line), not what the request carried.
+        error_class, _, trace = exc_info
+        where = None
+        while trace is not None:
+            where, trace = f"{trace.tb_frame.f_code.co_filename}:{trace.tb_lineno}", trace.tb_next
+        log.error("unhandled error", extra={"error": getattr(error_class, "__name__", "unknown"), "where": where})
+
+
+def _default_sink(settings: ServiceSettings) -> Sink:
+    from service.runtime.bigquery_client import make_client
+
+    client = make_client(settings.project, settings.bigquery_emulator_host)
+    writer = BigQueryRowWriter(client, settings.table_id, settings.write_deadline_seconds)
+    # Group commit: concurrent hits of this process share one insertAll (service/runtime/batching.py).
+    return BatchingSink(writer, settings.write_deadline_seconds, stream=settings.stream.name)
+
+
+def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None,
+               clock_ms: Any = None) -> Flask:
+    """Build the app for one stream. With no arguments: settings from the environment, BigQuery sink."""
+    if settings is None:
+        configure_logging()
+        settings = load_settings()
+    stream = settings.stream
+    try:
+        verifier = make_verifier(stream.auth, settings.secrets)
+    except AuthSetupError as error:
+        raise SettingsError(f"hookstream service for stream {stream.name!r}: {error}") from None
+    hit_sink = sink if sink is not None else _default_sink(settings)
+    now_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+    zone = settings.zone
+    if stream.auth.mode == "none":
+        log.warning("auth mode 'none': anyone who knows this URL can write rows", extra={"stream": stream.name})
+
+    app = EndpointFlask(__name__)
+    app.extensions["hookstream.sink"] = hit_sink
+    # Counts every hit; serves GET /metrics only where asked to (locally, in tests and the benchmark).
+    install_metrics(app, stream.name, hit_sink, serve_endpoint=settings.metrics_endpoint)
+
+    def read_raw_payload() -> bytes:
+        if request.method == "GET":
+            return request.query_string
+        return read_body(request.environ, stream.max_body_bytes, settings.read_timeout_seconds)
+
+    def decode_payload(raw: bytes) -> str:
+        if not raw and request.method == "GET":
+            raise Rejected(400, "empty_query", "GET needs a query string with the data, e.g. ?orderId=N1&status=paid")
+        if not raw:
+            raise Rejected(400, "empty_body", f"{request.method} needs a body with the data")
+        try:
+            return decode_utf8(raw)
+        except UnicodeDecodeError as error:
+            raise Rejected(400, "invalid_utf8",
+                           f"body is not UTF-8 text (invalid byte at offset {error.start}); "
+                           "send text (form, JSON, XML) encoded as UTF-8") from None
+
+    # No automatic OPTIONS answer: a CRM does not send CORS preflights, and an unexpected 200 without
+    # a hit_id would read as "stored".
+    @app.route("/hooks", methods=HIT_METHODS, provide_automatic_options=False)
+    @app.route("/hooks/", methods=HIT_METHODS, provide_automatic_options=False)
+    @app.route("/hooks/<path_token>", methods=HIT_METHODS, provide_automatic_options=False)
+    # A token URL pasted with a trailing slash works too (Werkzeug would answer 308, which CRMs don't follow).
+    @app.route("/hooks/<path_token>/", methods=HIT_METHODS, provide_automatic_options=False, strict_slashes=False)
+    def receive_hit(path_token: str | None = None) -> Response:
+        received_at_ms = now_ms()
+        started = time.perf_counter()
+        trace = trace_from_header(request.headers.get("X-Cloud-Trace-Context"), settings.project)
+        if request.method not in HIT_METHODS:  # Flask adds HEAD to GET routes; a HEAD must not write.
+            return error_response(405, "method_not_allowed", "use POST, PUT or GET",
+                                  {"Allow": ", ".join(HIT_METHODS)})
+        if path_token is not None and stream.auth.mode != "token":
+            return error_response(404, "not_found", "this stream takes hits at /hooks (its secret is not in the URL)")
+        try:
+            if not verifier.reads_body:
+                # A token is checked before the body is read: a stranger's request costs no body read.
+                sender = verifier.verify(RequestView(b"", request.headers, path_token, received_at_ms / 1000))
+            raw = read_raw_payload()
+            if verifier.reads_body:
+                # A signature is checked on the raw bytes, before the body is decoded, parsed or written.
+                sender = verifier.verify(RequestView(raw, request.headers, path_token, received_at_ms / 1000))
+            payload = decode_payload(raw)
+            del raw  # only the decoded payload stays in memory while the row is written
+        except AuthFailed as failed:
+            log.warning("hit refused", extra={"stream": stream.name, "reason": failed.code, "status": 401,
+                                              "trace": trace})
+            return error_response(401, failed.code, failed.message)
+        except Rejected as rejected:
+            log.warning("hit rejected", extra={"stream": stream.name, "reason": rejected.code,
+                                               "status": rejected.status, "trace": trace})
+            # After a framing error or a stalled body, where the next request would start is unknown.
+            closing = {"Connection": "close"} if rejected.status in (400, 408) else None
+            return error_response(rejected.status, rejected.code, rejected.message, closing)
+        row = build_row(payload, received_at_ms, zone, delivery_id=sender.delivery_id)
+        try:
+            hit_sink.write(row)
+        except WriteFailed as failed:
+            log.error("hit not stored", extra={"stream": stream.name, "hit_id": row["hit_id"],
+                                               "reason": failed.detail, "trace": trace})
+            return error_response(503, "not_stored", f"the hit was not stored: {failed.detail}",
+                                  {"Retry-After": str(failed.retry_after_seconds)})
+        log.info("hit stored", extra={
+            "stream": stream.name, "hit_id": row["hit_id"], "bytes": len(payload),
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2), "trace": trace,
+        })
+        return jsonify(status="stored", hit_id=row["hit_id"], stream=stream.name)
+
+    @app.get("/health", provide_automatic_options=False)
+    def health() -> Response:
+        # Liveness only: it must stay green while BigQuery is down, or Cloud Run would restart
+        # instances that are answering 503 correctly.
+        return jsonify(status="ok", stream=stream.name)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        if status == 404:
+            # The path is not echoed: it may hold a mistyped secret.
+            return error_response(404, "not_found", "no endpoint at this path; send hits to the endpoint URL "
+                                  "from the deploy output (.../hooks)")
+        if status == 405:
+            return error_response(405, "method_not_allowed", "use POST, PUT or GET",
+                                  {"Allow": ", ".join(HIT_METHODS)})
+        return error_response(status, "http_error", error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> Response:
+        # Nothing was stored (a 2xx is only sent after the sink stored the row); say so plainly.
+        app.log_exception((type(error), error, error.__traceback__))
+        return error_response(500, "internal_error", "the hit was not stored because of an internal error; "
+                              "retry later", {"Retry-After": "5"})
+
+    return app

@@ -1,0 +1,55 @@
+"""gunicorn settings shared by the Cloud Run image, scripts/dev and the tests.
+
+Threads, not processes, carry concurrency: a hit spends its time waiting on BigQuery, and threads in
+one process can later share one write (group commit).
+"""
+
+import os
+from typing import Any
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
+wsgi_app = "service.runtime.app:create_app()"
+# gthread with a time limit on reading request headers (service/runtime/gunicorn_worker.py).
+worker_class = "service.runtime.gunicorn_worker.BoundedReadsWorker"
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+# Cloud Run sends up to `concurrency` requests at once; one thread each avoids queueing inside.
+# Set per stream from its Cloud Run concurrency (service/runtime/settings.py: service_env).
+threads = int(os.environ.get("HOOKSTREAM_THREADS", "80"))
+# Cloud Run gives a container 10 s after SIGTERM: finish in-flight requests within that.
+graceful_timeout = 8
+timeout = 60
+keepalive = 5
+# gunicorn 25+ opens a runtime control socket at one fixed path per user; several local services (and
+# tests) would fight over it, and nothing here uses it.
+control_socket_disable = True
+accesslog = None  # one structured line per hit comes from the app instead
+logger_class = "service.runtime.gunicorn_logger.NoAccessLogLogger"
+# Only Google's front end reaches a Cloud Run container, and hookstream reads no X-Forwarded-* header;
+# trusting the peer also spares gunicorn parsing its IP address on every request.
+forwarded_allow_ips = "*"
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "service.runtime.logs.JsonFormatter"}},
+    # gunicorn's error lines quote request lines and URIs, which may hold the endpoint secret.
+    "filters": {"redact_request": {"()": "service.runtime.gunicorn_logger.RedactRequestFilter"}},
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
+        "gunicorn_stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout",
+                            "filters": ["redact_request"]},
+    },
+    "root": {"handlers": ["stdout"], "level": "INFO"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["gunicorn_stdout"], "level": "INFO", "propagate": False},
+        # Off (see service/runtime/gunicorn_logger.py): an access line would print the path, which may hold the secret.
+        "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+    },
+}
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """On SIGTERM gunicorn stops taking requests and lets running ones finish; then release the sink."""
+    app = getattr(worker, "wsgi", None)
+    sink = getattr(app, "extensions", {}).get("hookstream.sink") if app is not None else None
+    if sink is not None:
+        sink.close()

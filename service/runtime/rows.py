@@ -1,0 +1,34 @@
+"""Turn one received request into the row the table stores (layout: service/model/schema.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import tzinfo
+from typing import TypedDict
+
+from service.model.timezones import local_date
+
+
+class HitRow(TypedDict):
+    hit_id: str
+    payload: str
+    received_at: int
+    date: str
+    delivery_id: str | None
+
+
+def new_hit_id() -> str:
+    return str(uuid.uuid4())
+
+
+def build_row(payload: str, received_at_ms: int, zone: tzinfo, hit_id: str | None = None,
+              delivery_id: str | None = None) -> HitRow:
+    """The row for a hit received at `received_at_ms` (Unix ms), dated in the stream's time zone."""
+    return HitRow(
+        hit_id=hit_id or new_hit_id(),
+        payload=payload,
+        received_at=received_at_ms,
+        date=local_date(received_at_ms, zone).isoformat(),
+        delivery_id=delivery_id,
+    )
+

@@ -1,0 +1,104 @@
+"""Where rows go. A `Sink` (service/runtime/batching.py's BatchingSink in production, tests/fakes.py's MemorySink in
+tests of the HTTP layer) returns from `write` only once the row is stored, and raises `WriteFailed` otherwise: the app
+answers 2xx only after `write` returned, so an acknowledged hit is always in the table.
+
+`BigQueryRowWriter` makes the insertAll calls the batching sink (and scripts/backfill) send.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from service.runtime.insert_all_body import InsertAllBody
+from service.runtime.rows import HitRow
+
+log = logging.getLogger(__name__)
+
+# An attempt with less time than this left cannot succeed against a real warehouse; fail instead.
+MIN_ATTEMPT_SECONDS = 0.05
+
+
+class WriteFailed(Exception):
+    """The row was not stored. `detail` is safe to show to the sender (no payload, no secret)."""
+
+    def __init__(self, detail: str, retry_after_seconds: int = 5) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after_seconds = retry_after_seconds
+
+
+class Sink(Protocol):
+    def write(self, row: HitRow) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class BigQueryRowWriter:
+    """One insertAll per call, `row_ids`=hit_id so BigQuery can drop a retried duplicate.
+
+    Every attempt, retries included, ends within the time the caller gives: the client library's own
+    retry loop is off (it only checks its deadline between attempts, and gives each attempt the full
+    timeout), and each attempt's HTTP timeout is the time left. A caller that answers 503 after this
+    returns can be sure no attempt of this call is still running."""
+
+    def __init__(self, client: Any, table_id: str, deadline_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._client = client
+        self._table_id = table_id
+        project, dataset, table = table_id.split(".")
+        self._table_path = f"/projects/{project}/datasets/{dataset}/tables/{table}"
+        self._deadline_seconds = deadline_seconds
+        self._clock = clock
+
+    def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None) -> list[str | None]:
+        """Insert rows in one request; per row, None if stored or the reason it was rejected.
+
+        `timeout_seconds` bounds the call, retries included (default: the sink's deadline): a batching
+        caller passes what is left of its oldest row's deadline."""
+        from google.api_core import exceptions as api_errors
+
+        from service.runtime.bigquery_client import RETRYABLE
+
+        budget = self._deadline_seconds if timeout_seconds is None else timeout_seconds
+        deadline = self._clock() + budget
+        backoff = 0.1
+        while True:
+            remaining = deadline - self._clock()
+            if remaining <= MIN_ATTEMPT_SECONDS:
+                raise WriteFailed("the warehouse did not accept the write in time; retry later")
+            try:
+                errors = self._insert_all(rows, remaining)
+                break
+            except (api_errors.GoogleAPIError, OSError) as error:
+                if not RETRYABLE(error) or deadline - self._clock() <= backoff + MIN_ATTEMPT_SECONDS:
+                    # Messages from the API name the table, never the payload; keep only the class.
+                    log.error("bigquery write failed", extra={"error": type(error).__name__, "rows": len(rows)})
+                    raise WriteFailed("the warehouse did not accept the write; retry later") from error
+                # A resent request may repeat rows the first one stored: BigQuery drops them by insertId,
+                # the emulator does not. Logged so a duplicate can be traced to its cause.
+                log.warning("bigquery call retried", extra={"error": type(error).__name__, "table": self._table_id})
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+        reasons: list[str | None] = [None] * len(rows)
+        for entry in errors:
+            messages = "; ".join(
+                f"{e.get('reason', 'error')}: {e.get('message', '')}".strip() for e in entry.get("errors", [])
+            )
+            reasons[int(entry["index"])] = messages or "rejected"
+        return reasons
+
+    def _insert_all(self, rows: Sequence[HitRow], timeout: float) -> list[dict[str, Any]]:
+        """The insertAll call `Client.insert_rows_json` makes, with the body streamed in pieces
+        (service/runtime/insert_all_body.py) instead of escaped whole twice: through the client's own
+        authorized connection, so endpoint, credentials and user agent are the client's."""
+        response = self._client._connection.api_request(
+            method="POST", path=f"{self._table_path}/insertAll", data=InsertAllBody(rows),
+            content_type="application/json", timeout=timeout)
+        errors: list[dict[str, Any]] = response.get("insertErrors", [])
+        return errors
+
+    def close(self) -> None:
+        self._client.close()

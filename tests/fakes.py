@@ -1,0 +1,26 @@
+"""Fakes for tests whose point is elsewhere than the warehouse (the HTTP layer, auth checks)."""
+
+from __future__ import annotations
+
+import threading
+
+from service.runtime.rows import HitRow
+from service.runtime.sink import WriteFailed
+
+
+class MemorySink:
+    """Keeps rows in a list; can be told to fail, to test what the sender sees when a write fails."""
+
+    def __init__(self) -> None:
+        self.rows: list[HitRow] = []
+        self.fail_with: WriteFailed | None = None
+        self._lock = threading.Lock()
+
+    def write(self, row: HitRow) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        with self._lock:
+            self.rows.append(row)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,228 @@
+"""The `<table>_latest` view: the declaration's rules, the SQL builder, and the view in the emulator
+over backfilled history plus live hits sent through a real gunicorn endpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import json
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.streams import STREAMS
+from infra.views.latest import latest_view_id, latest_view_sql
+from service.model.auth_settings import HmacAuth
+from service.model.latest import LatestView, PayloadField
+from service.model.schema import ROW_COLUMNS
+from service.model.stream import Stream, StreamDefinitionError
+from tools.backfill.load import Backfill, LoadOptions
+from tools.backfill.sources import open_source
+from tools.local.provision import ensure_latest_view
+
+# A copy of the CRM export sample the product brief ships (shared/samples/crm_orders.csv), kept with the tests.
+SAMPLE_CSV = Path(__file__).resolve().parents[1] / "data" / "crm_orders.csv"
+CRM_ORDERS = next(stream for stream in STREAMS if stream.name == "crm-orders")
+UTC = dt.UTC
+
+
+def orders_view(**overrides: Any) -> LatestView:
+    settings: dict[str, Any] = {
+        "fields": (PayloadField("orderId"), PayloadField("status"), PayloadField("total", "NUMERIC"),
+                   PayloadField("updatedAt", "TIMESTAMP")),
+        "key": "orderId", "version_field": "updatedAt", **overrides}
+    return LatestView(**settings)
+
+
+# --- the declaration -------------------------------------------------------------------------------
+
+def test_crm_orders_declares_the_sample_fields_keyed_by_order_and_versioned_by_update() -> None:
+    view = CRM_ORDERS.latest
+    assert view is not None
+    assert {(f.name, f.type) for f in view.fields} == {
+        ("orderId", "STRING"), ("status", "STRING"), ("total", "NUMERIC"), ("currency", "STRING"),
+        ("userId", "STRING"), ("createdAt", "TIMESTAMP"), ("updatedAt", "TIMESTAMP")}
+    assert (view.key, view.version_field) == ("orderId", "updatedAt")
+    assert latest_view_id(CRM_ORDERS) == "orders_latest"
+
+
+@pytest.mark.parametrize(
+    ("view", "field", "hint"),
+    [
+        (orders_view(fields=()), "latest.fields", "non-empty"),
+        (orders_view(fields=(PayloadField("orderId"), PayloadField("total", "MONEY"))),  # type: ignore[arg-type]
+         "latest.fields[1].type", "NUMERIC"),
+        (orders_view(fields=(PayloadField("orderId"), PayloadField("order-id"))), "latest.fields[1].name", "letters"),
+        (orders_view(fields=(PayloadField("orderId"), PayloadField("OrderID"))), "latest.fields[1].name",
+         "case-insensitive"),
+        (orders_view(fields=(PayloadField("orderId"), PayloadField("received_at"))), "latest.fields[1].name",
+         "column of that name"),
+        (orders_view(key="order_id"), "latest.key", "declared fields"),
+        (orders_view(key="total"), "latest.key", "STRING, INT64"),
+        (orders_view(version_field="changedAt"), "latest.version_field", "declared fields"),
+        (orders_view(version_field="status"), "latest.version_field", "TIMESTAMP, DATE"),
+    ],
+)
+def test_a_bad_view_declaration_names_stream_field_value_and_rule(view: LatestView, field: str,
+                                                                   hint: str) -> None:
+    with pytest.raises(StreamDefinitionError) as caught:
+        Stream(name="orders", dataset="crm", table="orders", latest=view)
+    assert "stream 'orders'" in str(caught.value)
+    assert caught.value.field_name == field
+    assert hint in str(caught.value)
+
+
+# --- the SQL builder -------------------------------------------------------------------------------
+
+def test_sql_reads_the_stream_table_and_returns_fields_then_row_columns() -> None:
+    stream = Stream(name="orders", dataset="crm", table="orders", latest=orders_view())
+    sql = latest_view_sql(stream, "my-project", delivery_id_column=False)
+    assert "FROM `my-project.crm.orders`" in sql
+    assert "SELECT `orderId`, `status`, `total`, `updatedAt`, `hit_id`, `received_at`, `date`\nFROM parsed" in sql
+    assert "SAFE_CAST(" in sql and "AS NUMERIC) AS `total`" in sql
+    assert "SAFE.JSON_VALUE(`payload`, '$.status')" in sql
+    assert "r'(?:^|&)status=([^&]*)'" in sql
+    assert "ORDER BY COALESCE(`updatedAt`, TIMESTAMP_MILLIS(`received_at`)) DESC, `received_at` DESC, " \
+           "`hit_id` DESC" in sql
+    assert latest_view_sql(stream, "my-project", delivery_id_column=False) == sql  # stable: no diff on synth
+
+
+def test_sql_collapses_deliveries_only_when_the_table_has_the_column() -> None:
+    stream = Stream(name="orders", dataset="crm", table="orders", latest=orders_view())
+    assert "delivery_id" not in latest_view_sql(stream, "my-project", delivery_id_column=False)
+    collapsed = latest_view_sql(stream, "my-project", delivery_id_column=True)
+    assert "PARTITION BY COALESCE(`delivery_id`, `hit_id`)" in collapsed
+    # The deployed table has the column (service/model/schema.py), so the deployed view collapses deliveries.
+    assert "PARTITION BY COALESCE(`delivery_id`, `hit_id`)" in latest_view_sql(stream, "my-project")
+
+
+def test_version_ordering_falls_back_to_received_at() -> None:
+    no_version = Stream(name="o", dataset="d", table="t", latest=orders_view(version_field=None))
+    assert "ORDER BY TIMESTAMP_MILLIS(`received_at`) DESC" in latest_view_sql(no_version, "my-project")
+    by_day = Stream(name="o", dataset="d", table="t", latest=LatestView(
+        fields=(PayloadField("id", "INT64"), PayloadField("day", "DATE")), key="id", version_field="day"))
+    assert "COALESCE(TIMESTAMP(`day`), TIMESTAMP_MILLIS(`received_at`))" in latest_view_sql(by_day, "my-project")
+
+
+def test_sql_refuses_a_stream_without_a_view_and_a_bad_project() -> None:
+    with pytest.raises(ValueError, match="declares no latest view"):
+        latest_view_sql(Stream(name="o", dataset="d", table="t"), "my-project")
+    with pytest.raises(ValueError, match="project"):
+        latest_view_sql(CRM_ORDERS, "p`; DROP TABLE x; --")
+
+
+# --- in the emulator -------------------------------------------------------------------------------
+
+SECRET = "view-test-secret-0123456789"
+
+
+def lowered(row: dict[str, Any]) -> dict[str, Any]:
+    # bqemulator returns column names lower-cased (DuckDB); BigQuery keeps orderId.
+    return {name.lower(): value for name, value in row.items()}
+
+
+def view_rows(emulator: Any, stream: Stream) -> dict[str, dict[str, Any]]:
+    rows = emulator.query(f"SELECT * FROM `{emulator.project}.{stream.dataset}.{latest_view_id(stream)}`")
+    return {row["orderid"]: row for row in map(lowered, rows)}
+
+
+def send(url: str, body: str, delivery_id: str, content_type: str = "application/x-www-form-urlencoded") -> str:
+    data = body.encode()
+    signature = hmac.new(SECRET.encode(), data, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(url, data=data, method="POST", headers={
+        "Content-Type": content_type, "X-Signature": signature, "X-Delivery-Id": delivery_id})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.load(response)
+    assert answer["status"] == "stored"
+    hit_id: str = answer["hit_id"]
+    return hit_id
+
+
+def backfill_sample(emulator: Any, stream: Stream) -> Any:
+    table_id = f"{emulator.project}.{stream.dataset}.{stream.table}"
+    options = LoadOptions(source_format="csv", payload_format="form", received_at_column="updatedAt")
+    with open_source(str(SAMPLE_CSV)) as source:
+        return Backfill(emulator.client, stream, table_id, options).run(source)
+
+
+@pytest.mark.integration
+def test_view_gives_latest_status_types_and_nulls_over_backfill_and_live_hits(
+        emulator: Any, start_stream_service: Any) -> None:
+    stream = dataclasses.replace(CRM_ORDERS, dataset="view_e2e",
+                                 auth=HmacAuth(delivery_id_header="X-Delivery-Id"))
+    service = start_stream_service(stream, secrets=(SECRET,))  # provisions the table and the view
+    assert backfill_sample(emulator, stream).written == 3
+    history = view_rows(emulator, stream)
+    assert {key: row["status"] for key, row in history.items()} == {
+        "N1": "delivered", "N2": "refunded", "N3": "received"}
+
+    url = service.hooks_url
+    send(url, "orderId=N1&status=shipped&total=120.13&currency=USD&userId=U1"
+              "&updatedAt=2020-01-16T08:00:00Z", "d-1")
+    n1_delivered = send(url, "orderId=N1&status=delivered&total=120.13&currency=USD&userId=U1"
+                             "&updatedAt=2020-01-17T09:30:00Z", "d-2")
+    # The CRM did not see our answer and delivers the same call again: same body, same delivery id.
+    n1_retry = send(url, "orderId=N1&status=delivered&total=120.13&currency=USD&userId=U1"
+                         "&updatedAt=2020-01-17T09:30:00Z", "d-2")
+    n2_refund = send(url, "orderId=N2&status=refunded&total=96.12&currency=USD&userId=U2", "d-3")  # no updatedAt
+    send(url, "orderId=N3&status=cancelled&updatedAt=2020-01-19", "d-4")  # older than the export's N3
+    n4_json = send(url, json.dumps({"orderId": "N4", "status": "paid", "total": 15.5, "currency": "EUR",
+                                    "userId": "U4", "createdAt": "2020-02-01T11:00:00Z",
+                                    "updatedAt": "2020-02-01T12:00:00+01:00"}), "d-5",
+                   content_type="application/json")
+    n5_bad_total = send(url, "orderId=N5&status=received&total=12%2C50&currency=EUR"
+                             "&userId=M%C3%BCller+%26+Co+100%25&createdAt=yesterday", "d-6")
+
+    view = view_rows(emulator, stream)
+    assert sorted(view) == ["N1", "N2", "N3", "N4", "N5"]
+    n1 = view["N1"]
+    assert (n1["status"], n1["updatedat"]) == ("delivered", dt.datetime(2020, 1, 17, 9, 30, tzinfo=UTC))
+    assert n1["hit_id"] == n1_delivered != n1_retry  # the retry collapsed into the first receipt
+    assert view["N2"]["hit_id"] == n2_refund and view["N2"]["updatedat"] is None  # received_at decided
+    n3 = view["N3"]  # the late, older 'cancelled' lost to the export's newer version
+    assert (n3["status"], n3["total"], n3["updatedat"]) == (
+        "received", Decimal("299.99"), dt.datetime(2020, 1, 20, tzinfo=UTC))
+    assert n3["date"] == dt.date(2020, 1, 20)
+    assert n3["received_at"] == int(dt.datetime(2020, 1, 19, 23, tzinfo=UTC).timestamp() * 1000)  # Berlin midnight
+    n4 = view["N4"]
+    assert n4["hit_id"] == n4_json
+    assert (n4["status"], n4["total"], n4["currency"], n4["userid"]) == ("paid", Decimal("15.5"), "EUR", "U4")
+    assert n4["updatedat"] == dt.datetime(2020, 2, 1, 11, tzinfo=UTC)
+    assert isinstance(n4["received_at"], int) and isinstance(n4["date"], dt.date)
+    n5 = view["N5"]
+    assert n5["hit_id"] == n5_bad_total
+    assert (n5["status"], n5["total"], n5["createdat"]) == ("received", None, None)  # unparsable -> NULL
+    assert n5["userid"] == "Müller & Co 100%"  # + and %XX (UTF-8) decoded
+    raw_retries = emulator.query(f"SELECT COUNT(*) AS n FROM `{emulator.project}.view_e2e.orders` "
+                                 "WHERE delivery_id = 'd-2'")
+    assert raw_retries == [{"n": 2}]  # the table keeps every call; only the view collapses them
+
+    again = backfill_sample(emulator, stream)
+    assert (again.written, again.already_loaded) == (0, 3)
+    assert view_rows(emulator, stream) == view
+
+
+@pytest.mark.integration
+def test_view_runs_on_a_table_created_before_the_delivery_id_column(emulator: Any) -> None:
+    from google.api_core.retry import Retry
+    from google.cloud import bigquery
+
+    stream = dataclasses.replace(CRM_ORDERS, dataset="view_old_layout")
+    client, project = emulator.client, emulator.project
+    client.create_dataset(f"{project}.{stream.dataset}", exists_ok=True)
+    old_columns = [c for c in ROW_COLUMNS if c.name != "delivery_id"]
+    client.create_table(bigquery.Table(f"{project}.{stream.dataset}.{stream.table}", schema=[
+        bigquery.SchemaField(c.name, c.type, mode=c.mode) for c in old_columns]))
+    rows = [{"hit_id": f"h{i}", "payload": body, "received_at": 1_600_000_000_000 + i, "date": "2020-09-13"}
+            for i, body in enumerate(["orderId=N9&status=paid", "orderId=N9&status=shipped"])]
+    assert client.insert_rows_json(f"{project}.{stream.dataset}.{stream.table}", rows, retry=Retry(timeout=10),
+                                   timeout=10) == []
+
+    ensure_latest_view(client, stream, project, {c.name for c in old_columns})
+    assert [(r["orderid"], r["status"]) for r in map(lowered, emulator.query(
+        f"SELECT * FROM `{project}.{stream.dataset}.orders_latest`"))] == [("N9", "shipped")]

@@ -1,0 +1,1 @@
+"""What people run around the service: the local stack, query, send, backfill, benchmarks and checks."""

@@ -1,0 +1,185 @@
+"""`scripts/dev`: the whole stack on this machine, with no cloud account.
+
+Starts the BigQuery emulator (data under .dev/), creates every stream's dataset and table, serves each
+stream with gunicorn exactly as Cloud Run would (same app, same config, settings from the same env),
+prints and writes the endpoint URLs, then runs until Ctrl-C or SIGTERM and stops what it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import fcntl
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from infra.stream_list import load_streams
+from infra.views.attributed import attributed_view_id, ga4_project, revenue_by_channel_view_id
+from service.model.stream import Stream
+from service.model.timezones import parse_time_zone
+from service.runtime.bigquery_client import make_client
+from service.runtime.settings import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, service_env
+from tools.local.dev_secrets import load_or_create
+from tools.local.ga4_sample import SAMPLE_STITCH, load_sample
+from tools.local.processes import REPO_ROOT, Process, StartupFailed, start_emulator, start_service, write_json
+from tools.local.provision import provision
+from tools.local.stack_file import STACK_FILE, stack_record
+
+LOCAL_PROJECT = "hookstream-local"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/dev", description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("HOOKSTREAM_DEV_DIR", REPO_ROOT / ".dev")),
+                        help="where emulator data, logs and endpoints.json live (default: .dev)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("HOOKSTREAM_DEV_PORT", "8081")),
+                        help="port of the first stream's endpoint; the next streams take the next ports")
+    parser.add_argument("--emulator-port", type=int,
+                        default=int(os.environ.get("HOOKSTREAM_DEV_EMULATOR_PORT", "9050")),
+                        help="REST port of the BigQuery emulator (gRPC uses this + 10)")
+    parser.add_argument("--ga4-sample", action="store_true",
+                        help="load a synthetic GA4 export and create the attributed-revenue views (a stream "
+                             "with a latest view but no stitch is stitched to the sample, locally only)")
+    return parser.parse_args(argv)
+
+
+def with_sample_stitch(streams: tuple[Stream, ...]) -> tuple[Stream, ...]:
+    """Streams that declare a latest view but no GA4 stitch get the sample's, for this local run only."""
+    return tuple(dataclasses.replace(s, stitch=SAMPLE_STITCH) if s.latest is not None and s.stitch is None else s
+                 for s in streams)
+
+
+def load_ga4_samples(client: object, streams: tuple[Stream, ...], project: str) -> list[Stream]:
+    """Load the synthetic export into each stitched stream's GA4 dataset, dated from the stream's today."""
+    stitched = [s for s in streams if s.stitch is not None]
+    for stream in stitched:
+        assert stream.stitch is not None
+        zone = parse_time_zone(stream.stitch.time_zone or stream.time_zone)
+        tables = load_sample(client, ga4_project(stream, project), stream.stitch.dataset,
+                             dt.datetime.now(zone).date(), stream.table_options.location)
+        print(f"synthetic GA4 export: {len(tables)} tables in {ga4_project(stream, project)}.{stream.stitch.dataset}")
+    return stitched
+
+
+def endpoint_url(stream: Stream, port: int, secret: str | None) -> str:
+    """What the CRM is given: with the secret in the path for token mode, as a deploy prints it."""
+    base = f"http://127.0.0.1:{port}/hooks"
+    return f"{base}/{secret}" if stream.auth.mode == "token" and secret else base
+
+
+def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    started: list[Process] = []
+    logs = args.dir / "logs"
+    try:
+        emulator, emulator_url = start_emulator(args.dir / "emulator", LOCAL_PROJECT, args.emulator_port,
+                                                args.emulator_port + 10, logs / "emulator.log")
+        started.append(emulator)
+        client = make_client(LOCAL_PROJECT, emulator_url)
+        if args.ga4_sample:
+            streams = with_sample_stitch(streams)
+        for table_id in provision(client, streams, LOCAL_PROJECT):
+            print(f"table ready: {table_id}")
+        stitched = load_ga4_samples(client, streams, LOCAL_PROJECT) if args.ga4_sample else []
+        client.close()
+        write_json(args.dir / STACK_FILE, stack_record(LOCAL_PROJECT, emulator_url))
+
+        secrets = load_or_create(args.dir / "secrets.json", streams)
+        endpoints: dict[str, str] = {}
+        for offset, stream in enumerate(streams):
+            port = args.port + offset
+            env = {**service_env(stream, LOCAL_PROJECT), BIGQUERY_EMULATOR_HOST: emulator_url,
+                   SECRETS: secrets.get(stream.name, ""), METRICS_ENDPOINT: "1"}
+            started.append(start_service(stream.name, env, port, logs / f"{stream.name}.log", workers=2))
+            endpoints[stream.name] = endpoint_url(stream, port, secrets.get(stream.name))
+        # The URLs carry the endpoint secrets (token mode): owner-only, like secrets.json.
+        write_json(args.dir / "endpoints.json", endpoints, private=True)
+    except StartupFailed as error:
+        print(f"scripts/dev: {error}", file=sys.stderr)
+        if "Could not set lock" in str(error):  # DuckDB: another emulator still has this data directory
+            print(f"scripts/dev: {args.dir} is locked by another emulator (a scripts/dev that was killed leaves "
+                  "its emulator running: stop that process), or set HOOKSTREAM_DEV_DIR to another directory.",
+                  file=sys.stderr)
+        _stop_all(started)
+        (args.dir / STACK_FILE).unlink(missing_ok=True)
+        return 1
+
+    print("\nhookstream is running locally. Endpoints (also in "
+          f"{os.path.relpath(args.dir / 'endpoints.json')}):")
+    for stream in streams:
+        print(f"  {stream.name:<20} {endpoints[stream.name]}   (auth: {stream.auth.mode})")
+    first = next(iter(streams))
+    print(f"\nTry:\n  curl -d 'orderId=N1&status=delivered&total=120.13&userId=U1' '{endpoints[first.name]}'\n"
+          f"  scripts/send --stream {first.name} 'orderId=N1&status=delivered'   (signs for any auth mode)\n"
+          f"  scripts/query 'SELECT * FROM {first.table_ref} ORDER BY received_at DESC LIMIT 5'", flush=True)
+    for stream in stitched:
+        print(f"  scripts/backfill --stream {stream.name} --received-at-column updatedAt tests/data/crm_orders.csv\n"
+              f"  scripts/query 'SELECT * FROM {stream.dataset}.{attributed_view_id(stream)} ORDER BY order_id'\n"
+              f"  scripts/query 'SELECT * FROM {stream.dataset}.{revenue_by_channel_view_id(stream)} ORDER BY day'",
+              flush=True)
+    print(f"Logs: {os.path.relpath(logs)}/. Stop with Ctrl-C.", flush=True)
+
+    while not stop.wait(1.0):
+        dead = [p for p in started if p.popen.poll() is not None]
+        if dead:
+            print(f"scripts/dev: {dead[0].name} exited unexpectedly:\n{dead[0].log_tail()}", file=sys.stderr)
+            _stop_all(started)
+            (args.dir / STACK_FILE).unlink(missing_ok=True)
+            return 1
+    print("\nstopping...", flush=True)
+    _stop_all(started)
+    (args.dir / "endpoints.json").unlink(missing_ok=True)
+    (args.dir / STACK_FILE).unlink(missing_ok=True)
+    print("stopped.")
+    return 0
+
+
+def _stop_all(started: list[Process]) -> None:
+    # Services first, so nothing is still writing when the emulator goes away.
+    for process in reversed(started):
+        process.stop()
+
+
+def lock_dev_dir(dev_dir: Path) -> int | None:
+    """Hold `dev_dir` for this process (released when it exits), or None if another scripts/dev holds it.
+
+    Two stacks on one directory would share the emulator's DuckDB files, which DuckDB refuses."""
+    dev_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dev_dir / "dev.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def main(argv: list[str] | None = None) -> int:
+    streams = load_streams("scripts/dev")
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if lock_dev_dir(args.dir) is None:
+        holder = (args.dir / "dev.lock").read_text().strip() or "?"
+        print(f"scripts/dev: another scripts/dev (pid {holder}) is using {args.dir} (its emulator data is "
+              "locked). Stop that one, or run a second stack elsewhere: set HOOKSTREAM_DEV_DIR to another "
+              "directory, and HOOKSTREAM_DEV_PORT and HOOKSTREAM_DEV_EMULATOR_PORT to free ports.",
+              file=sys.stderr)
+        return 1
+    return run(args, streams)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Create each stream's dataset, table and `<table>_latest` view (if declared) in the emulator, and the
+`<table>_attributed` / `<table>_revenue_by_channel` views of a stream stitched to a GA4 export.
+
+The table comes from service/model/schema.py, the same definition the service writes and the cdktf stack
+deploys. Re-running is safe: existing datasets and tables are kept, with their rows, and columns
+added to the row layout since are appended (BigQuery allows adding NULLABLE columns in place).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from infra.views.attributed import (
+    attributed_view_id,
+    attributed_view_sql,
+    revenue_by_channel_sql,
+    revenue_by_channel_view_id,
+)
+from infra.views.latest import latest_view_id, latest_view_sql
+from service.model.schema import DELIVERY_ID, PARTITION_FIELD, ROW_COLUMNS
+from service.model.stream import Stream
+
+
+def table_spec(stream: Stream, project: str) -> Any:
+    """The `bigquery.Table` for a stream: schema, DAY partitioning on `date`, clustering."""
+    from google.cloud import bigquery
+
+    table = bigquery.Table(
+        f"{project}.{stream.dataset}.{stream.table}",
+        schema=[bigquery.SchemaField(c.name, c.type, mode=c.mode, description=c.description)
+                for c in ROW_COLUMNS],
+    )
+    expiration_days = stream.table_options.partition_expiration_days
+    table.time_partitioning = bigquery.TimePartitioning(
+        type_=bigquery.TimePartitioningType.DAY,
+        field=PARTITION_FIELD,
+        expiration_ms=expiration_days * 86_400_000 if expiration_days else None,
+    )
+    table.require_partition_filter = stream.table_options.require_partition_filter or None
+    if stream.table_options.clustering:
+        table.clustering_fields = list(stream.table_options.clustering)
+    table.description = stream.description or None
+    return table
+
+
+def provision(client: Any, streams: Iterable[Stream], project: str) -> list[str]:
+    """Ensure every stream's dataset and table exist; returns the table ids."""
+    from google.cloud import bigquery
+
+    table_ids = []
+    for stream in streams:
+        dataset = bigquery.Dataset(f"{project}.{stream.dataset}")
+        dataset.location = stream.table_options.location
+        client.create_dataset(dataset, exists_ok=True)
+        wanted = table_spec(stream, project)
+        table = client.create_table(wanted, exists_ok=True)
+        have = {field.name for field in table.schema}
+        if any(field.name not in have for field in wanted.schema):
+            table = _rebuild_with_new_columns(client, table, wanted)
+        ensure_latest_view(client, stream, project, {field.name for field in table.schema})
+        ensure_attributed_views(client, stream, project)
+        table_ids.append(wanted.full_table_id if wanted.full_table_id else str(wanted.reference))
+    return table_ids
+
+
+def _rebuild_with_new_columns(client: Any, table: Any, wanted: Any) -> Any:
+    """Give a local table the columns added to the row layout since it was created, keeping its rows.
+
+    BigQuery adds NULLABLE columns in place, but bqemulator 1.4 only records them in its catalog: its
+    storage keeps the old columns and every insert then fails. So, locally: copy the rows out, drop,
+    create with the current layout, put the rows back (the new columns NULL). Local tables are small.
+    """
+    from google.api_core.retry import Retry
+
+    reference = str(table.reference)
+    rows = [dict(row.items()) for row in client.list_rows(table)]
+    for row in rows:
+        for name, value in row.items():
+            if hasattr(value, "isoformat"):
+                row[name] = value.isoformat()
+    client.delete_table(reference)
+    rebuilt = client.create_table(wanted)
+    for start in range(0, len(rows), 500):
+        errors = client.insert_rows_json(reference, rows[start:start + 500], retry=Retry(timeout=30), timeout=30)
+        if errors:
+            raise RuntimeError(f"re-inserting rows into {reference} after adding columns failed: {errors[:3]}")
+    had = {column.name for column in table.schema}
+    added = [column.name for column in wanted.schema if column.name not in had]
+    print(f"{reference}: added columns {added} (kept {len(rows)} rows)")
+    return rebuilt
+
+
+def ensure_latest_view(client: Any, stream: Stream, project: str, table_columns: set[str]) -> str | None:
+    """Create or update the stream's `<table>_latest` view (infra/views/latest.py); None if it has none."""
+    if stream.latest is None:
+        return None
+    from google.cloud import bigquery
+
+    view = bigquery.Table(f"{project}.{stream.dataset}.{latest_view_id(stream)}")
+    # The SQL follows the table as it is, so a table created before the delivery id column existed
+    # still gets a view that runs.
+    view.view_query = latest_view_sql(stream, project,
+                                      delivery_id_column=DELIVERY_ID.name in table_columns)
+    view.description = f"Latest row per {stream.latest.key} of {stream.table_ref}, payload fields typed."
+    existing = client.create_table(view, exists_ok=True)
+    if existing.view_query != view.view_query:
+        existing.view_query = view.view_query
+        client.update_table(existing, ["view_query"])
+    return str(view.reference)
+
+
+def ensure_attributed_views(client: Any, stream: Stream, project: str) -> list[str]:
+    """Create or update the stream's GA4-stitched views (infra/views/attributed.py); [] without a stitch.
+
+    The emulator, unlike BigQuery, accepts a view whose GA4 tables do not exist yet; querying it then
+    fails with "not found" until an export (or `scripts/dev --ga4-sample`) is loaded.
+    """
+    if stream.stitch is None:
+        return []
+    from google.cloud import bigquery
+
+    views = (
+        (attributed_view_id(stream), attributed_view_sql(stream, project),
+         f"Orders of {stream.table_ref} stitched to GA4 purchases of {stream.stitch.dataset} (hookstream)"),
+        (revenue_by_channel_view_id(stream), revenue_by_channel_sql(stream, project),
+         f"Web vs CRM-confirmed orders and revenue per day and channel, {stream.table_ref} (hookstream)"),
+    )
+    created = []
+    for view_id, sql, description in views:
+        view = bigquery.Table(f"{project}.{stream.dataset}.{view_id}")
+        view.view_query = sql
+        view.description = description
+        existing = client.create_table(view, exists_ok=True)
+        if existing.view_query != sql:
+            existing.view_query = sql
+            client.update_table(existing, ["view_query"])
+        created.append(str(view.reference))
+    return created
