@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from service.runtime.rows import HitRow
-from service.runtime.sink import WriteFailed
+from service.runtime.sink import WriteFailed, WriteOutcome
 
 
 class MemorySink:
@@ -16,11 +16,12 @@ class MemorySink:
         self.fail_with: WriteFailed | None = None
         self._lock = threading.Lock()
 
-    def write(self, row: HitRow) -> None:
+    def write(self, row: HitRow) -> WriteOutcome:
         if self.fail_with is not None:
             raise self.fail_with
         with self._lock:
             self.rows.append(row)
+        return "stored"
 
     def close(self) -> None:
         pass

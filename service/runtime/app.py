@@ -22,6 +22,8 @@ from service.runtime.request_body import decode_utf8, read_body
 from service.runtime.rows import build_row
 from service.runtime.settings import ServiceSettings, SettingsError, load_settings
 from service.runtime.sink import BigQueryRowWriter, Sink, WriteFailed
+from service.runtime.spool import GcsSpool, SpoolLocation
+from service.runtime.spooling_sink import SpoolingSink
 
 log = logging.getLogger("hookstream.hits")
 
@@ -47,7 +49,12 @@ def _default_sink(settings: ServiceSettings) -> Sink:
     client = make_client(settings.project, settings.bigquery_emulator_host)
     writer = BigQueryRowWriter(client, settings.table_id, settings.write_deadline_seconds)
     # Group commit: concurrent hits of this process share one insertAll (service/runtime/batching.py).
-    return BatchingSink(writer, settings.write_deadline_seconds, stream=settings.stream.name)
+    batching = BatchingSink(writer, settings.write_deadline_seconds, stream=settings.stream.name)
+    if settings.spool_url is None:
+        return batching
+    # What BigQuery cannot take goes to the stream's spool before the answer (service/runtime/spool.py).
+    spool = GcsSpool(SpoolLocation.parse(settings.spool_url), settings.project)
+    return SpoolingSink(batching, spool, settings.stream.name)
 
 
 def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None,
@@ -127,17 +134,18 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
             return error_response(rejected.status, rejected.code, rejected.message, closing)
         row = build_row(payload, received_at_ms, zone, delivery_id=sender.delivery_id)
         try:
-            hit_sink.write(row)
+            outcome = hit_sink.write(row)
         except WriteFailed as failed:
             log.error("hit not stored", extra={"stream": stream.name, "hit_id": row["hit_id"],
                                                "reason": failed.detail, "trace": trace})
             return error_response(503, "not_stored", f"the hit was not stored: {failed.detail}",
                                   {"Retry-After": str(failed.retry_after_seconds)})
-        log.info("hit stored", extra={
+        log.info(f"hit {outcome}", extra={
             "stream": stream.name, "hit_id": row["hit_id"], "bytes": len(payload),
             "latency_ms": round((time.perf_counter() - started) * 1000, 2), "trace": trace,
         })
-        return jsonify(status="stored", hit_id=row["hit_id"], stream=stream.name)
+        # "spooled": not in the table yet, but durably in the spool; replay writes it (same hit_id).
+        return jsonify(status=outcome, hit_id=row["hit_id"], stream=stream.name)
 
     @app.get("/health", provide_automatic_options=False)
     def health() -> Response:

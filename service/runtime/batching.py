@@ -27,7 +27,7 @@ from service.model.stream import MAX_INSERT_REQUEST_BYTES
 from service.runtime.insert_all_body import row_body_bytes
 from service.runtime.metrics import SinkCounters
 from service.runtime.rows import HitRow
-from service.runtime.sink import WriteFailed
+from service.runtime.sink import WriteFailed, WriteOutcome
 
 log = logging.getLogger("hookstream.batching")
 
@@ -113,11 +113,11 @@ class BatchingSink:
 
     # -- the Sink protocol -------------------------------------------------------------------------
 
-    def write(self, row: HitRow) -> None:
+    def write(self, row: HitRow) -> WriteOutcome:
         now = self._clock()
         pending = _Pending(row, row_body_bytes(row), now, now + self._deadline_seconds)
         if pending.size > self._max_bytes:
-            raise WriteFailed("the hit is larger than one BigQuery request may carry")
+            raise WriteFailed("the hit is larger than one BigQuery request may carry", row_at_fault=True)
         with self._changed:
             if self._closing:
                 raise WriteFailed("this instance is shutting down; retry", retry_after_seconds=1)
@@ -132,6 +132,7 @@ class BatchingSink:
         pending.done.wait()
         if pending.failure is not None:
             raise pending.failure
+        return "stored"
 
     def close(self) -> None:
         """Write what is queued (within its deadlines), stop the flushers, then close the writer."""
@@ -230,7 +231,7 @@ class BatchingSink:
                     retry.append(pending)
                 else:
                     self.counters.record_failed("rejected", 1)
-                    pending.finish(WriteFailed(f"BigQuery rejected the row: {reason}"))
+                    pending.finish(WriteFailed(f"BigQuery rejected the row: {reason}", row_at_fault=True))
             self._record_call(todo, written, started, failed=len(todo) - written - len(retry))
             if retry:
                 self.counters.record_retry(len(retry))

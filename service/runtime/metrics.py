@@ -138,6 +138,26 @@ class SinkCounters:
             }
 
 
+class SpoolCounters:
+    """Hits the spool took when BigQuery did not (answered 2xx "spooled"), and hits it refused too (503)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.spooled = 0
+        self.spool_failed = 0
+
+    def record(self, spooled: bool) -> None:
+        with self._lock:
+            if spooled:
+                self.spooled += 1
+            else:
+                self.spool_failed += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"spooled": self.spooled, "spool_failed": self.spool_failed}
+
+
 def _hit_path(path: str) -> bool:
     return path == "/hooks" or path.startswith("/hooks/")
 
@@ -161,6 +181,7 @@ def install_metrics(app: Flask, stream: str, sink: object, serve_endpoint: bool 
 
     def snapshot() -> dict[str, Any]:
         sink_counters = getattr(sink, "counters", None)
+        spool_counters = getattr(sink, "spool_counters", None)
         return {
             "stream": stream,
             "scope": "this gunicorn worker process only; sum the answers of every worker (see pid)",
@@ -168,6 +189,7 @@ def install_metrics(app: Flask, stream: str, sink: object, serve_endpoint: bool 
             "started_at": round(started_at, 3),
             "hits": hits.snapshot(),
             "sink": sink_counters.snapshot() if isinstance(sink_counters, SinkCounters) else None,
+            "spool": spool_counters.snapshot() if isinstance(spool_counters, SpoolCounters) else None,
         }
 
     @app.before_request

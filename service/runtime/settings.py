@@ -15,6 +15,7 @@ from datetime import tzinfo
 from service.model.auth_settings import Auth, HmacAuth, NoAuth, StandardWebhooksAuth, TokenAuth
 from service.model.stream import Stream
 from service.model.timezones import parse_time_zone
+from service.runtime.spool import SpoolLocation, SpoolUrlError
 
 STREAM = "HOOKSTREAM_STREAM"
 PROJECT = "HOOKSTREAM_PROJECT"
@@ -36,6 +37,10 @@ METRICS_ENDPOINT = "HOOKSTREAM_METRICS_ENDPOINT"
 # Seconds a request's headers (each read) and its whole body may take to arrive (default 10); read by
 # service/runtime/gunicorn_worker.py for the headers and by the app for the body.
 READ_TIMEOUT_SECONDS = "HOOKSTREAM_READ_TIMEOUT_SECONDS"
+# Where hits go when BigQuery cannot take them: gs://<bucket>/spool/<stream>/ (service/model/spool.py).
+# Unset: no spool, a failed write is answered 503 as before. Set on Cloud Run by the deploy, locally by
+# scripts/dev; the Cloud Storage emulator, if any, comes from STORAGE_EMULATOR_HOST (the client reads it).
+SPOOL_URL = "HOOKSTREAM_SPOOL_URL"
 # Set only locally: the URL of the BigQuery emulator (the name the Google tools use for it).
 BIGQUERY_EMULATOR_HOST = "BIGQUERY_EMULATOR_HOST"
 
@@ -55,6 +60,7 @@ class ServiceSettings:
     bigquery_emulator_host: str | None = None
     metrics_endpoint: bool = False
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+    spool_url: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)  # never in a repr, hence never in a log
 
     @property
@@ -114,6 +120,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
         read_timeout = float(env.get(READ_TIMEOUT_SECONDS, DEFAULT_READ_TIMEOUT_SECONDS))
     except ValueError as error:
         raise SettingsError(f"hookstream service: {error}") from error
+    spool = env.get(SPOOL_URL) or None
+    if spool is not None:
+        try:
+            SpoolLocation.parse(spool)
+        except SpoolUrlError as error:
+            raise SettingsError(f"hookstream service for stream {env[STREAM]!r}: {SPOOL_URL}: {error}") from None
     for name, seconds in ((WRITE_DEADLINE_SECONDS, deadline), (READ_TIMEOUT_SECONDS, read_timeout)):
         if seconds <= 0:
             raise SettingsError(f"hookstream service: {name} must be > 0, got {seconds}")
@@ -124,5 +136,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
         bigquery_emulator_host=env.get(BIGQUERY_EMULATOR_HOST) or None,
         metrics_endpoint=env.get(METRICS_ENDPOINT, "") == "1",
         read_timeout_seconds=read_timeout,
+        spool_url=spool,
         secrets=tuple(env.get(SECRETS, "").split()),
     )

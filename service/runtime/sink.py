@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from service.runtime.insert_all_body import InsertAllBody
 from service.runtime.rows import HitRow
@@ -21,17 +21,27 @@ log = logging.getLogger(__name__)
 MIN_ATTEMPT_SECONDS = 0.05
 
 
-class WriteFailed(Exception):
-    """The row was not stored. `detail` is safe to show to the sender (no payload, no secret)."""
+# "stored": BigQuery accepted the row; "spooled": it did not, but the row is in the spool
+# (service/runtime/spool.py), from which replay writes it.
+WriteOutcome = Literal["stored", "spooled"]
 
-    def __init__(self, detail: str, retry_after_seconds: int = 5) -> None:
+
+class WriteFailed(Exception):
+    """The row was not stored. `detail` is safe to show to the sender (no payload, no secret).
+
+    `row_at_fault`: BigQuery refused this row itself (invalid); sending it again, or spooling it for a
+    replay, would fail the same way. Otherwise the failure is the warehouse's (down, too slow, permission,
+    missing table, quota) and the row may be spooled."""
+
+    def __init__(self, detail: str, retry_after_seconds: int = 5, *, row_at_fault: bool = False) -> None:
         super().__init__(detail)
         self.detail = detail
         self.retry_after_seconds = retry_after_seconds
+        self.row_at_fault = row_at_fault
 
 
 class Sink(Protocol):
-    def write(self, row: HitRow) -> None: ...
+    def write(self, row: HitRow) -> WriteOutcome: ...
 
     def close(self) -> None: ...
 

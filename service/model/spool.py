@@ -1,0 +1,16 @@
+"""Where a stream's spool lives in the deployment's spool bucket: one rule for the service, the deploy
+(the endpoint's create-only grant is limited to this prefix) and the local stack."""
+
+from __future__ import annotations
+
+SPOOL_ROOT = "spool/"
+
+
+def spool_prefix(stream_name: str) -> str:
+    """`spool/<stream>/`: the object-name prefix of a stream's spooled hits."""
+    return f"{SPOOL_ROOT}{stream_name}/"
+
+
+def spool_url(bucket: str, stream_name: str) -> str:
+    """The HOOKSTREAM_SPOOL_URL value that points a stream's service and replay at its spool."""
+    return f"gs://{bucket}/{spool_prefix(stream_name)}"

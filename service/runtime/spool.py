@@ -1,0 +1,160 @@
+"""The spool: where a hit goes when BigQuery cannot take it, so that it is never lost once acknowledged.
+
+One Cloud Storage object per hit, named after its `hit_id` and created with `if_generation_match=0`:
+the object can only be created, never replaced, so a retried upload cannot make a second copy (a 412
+on a retry means the first attempt landed). Every attempt is bounded by the time left, as the
+BigQuery writer's are, so the request stays within the sender's patience. Replay
+(service/runtime/replay.py) reads the objects back, writes their rows and deletes them.
+
+The google-cloud-storage client is imported on the first spool, not at start-up: most instances
+never spool, and cold starts stay as fast as before.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from service.runtime.rows import HitRow
+
+log = logging.getLogger("hookstream.spool")
+
+# How long a request may spend spooling its row, on top of the write deadline it already waited.
+SPOOL_DEADLINE_SECONDS = 5.0
+MIN_ATTEMPT_SECONDS = 0.05
+SPOOL_FORMAT = "hookstream-spool-1"
+ROW_FIELDS = frozenset(HitRow.__annotations__)
+
+
+class SpoolFailed(Exception):
+    """The row is not in the spool; `detail` is safe to show (no payload, no secret)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class SpoolUrlError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SpoolLocation:
+    """`gs://bucket/prefix/`: a stream's spool objects live under `prefix` in `bucket`."""
+
+    bucket: str
+    prefix: str
+
+    @classmethod
+    def parse(cls, url: str) -> SpoolLocation:
+        if not url.startswith("gs://"):
+            raise SpoolUrlError(f"spool URL {url!r} must look like gs://<bucket>/<prefix>/")
+        bucket, _, prefix = url[len("gs://"):].partition("/")
+        if not bucket or not prefix.strip("/"):
+            raise SpoolUrlError(f"spool URL {url!r} needs a bucket and a per-stream prefix: "
+                                "gs://<bucket>/<prefix>/")
+        return cls(bucket, prefix.rstrip("/") + "/")
+
+    @property
+    def url(self) -> str:
+        return f"gs://{self.bucket}/{self.prefix}"
+
+    def object_name(self, hit_id: str) -> str:
+        return f"{self.prefix}{hit_id}.json"
+
+    @property
+    def lock_name(self) -> str:
+        # Beside the prefix, not under it: a stream's endpoint may only create objects under its prefix,
+        # so it cannot create (or hold) the replay's lock.
+        return self.prefix.rstrip("/") + ".replay-lock"
+
+
+def spool_document(row: HitRow) -> bytes:
+    return json.dumps({"format": SPOOL_FORMAT, "row": dict(row)}, ensure_ascii=False).encode()
+
+
+def row_from_document(data: bytes) -> HitRow:
+    """The row a spool object holds; ValueError if it is not one this version wrote."""
+    document = json.loads(data)
+    if not isinstance(document, dict) or document.get("format") != SPOOL_FORMAT:
+        raise ValueError(f"not a {SPOOL_FORMAT} document")
+    row = document.get("row")
+    if not isinstance(row, dict) or set(row) != ROW_FIELDS:
+        raise ValueError(f"a spooled row must have exactly the fields {sorted(ROW_FIELDS)}")
+    return HitRow(hit_id=str(row["hit_id"]), payload=str(row["payload"]), received_at=int(row["received_at"]),
+                  date=str(row["date"]), delivery_id=None if row["delivery_id"] is None else str(row["delivery_id"]))
+
+
+def make_storage_client(project: str | None) -> Any:
+    """The official client; with STORAGE_EMULATOR_HOST set it talks to that emulator, anonymously."""
+    from google.cloud import storage  # type: ignore[attr-defined]
+
+    return storage.Client(project=project)
+
+
+def _retryable(error: BaseException) -> bool:
+    from google.api_core import exceptions as api_errors
+
+    if isinstance(error, api_errors.GoogleAPICallError):
+        return isinstance(error, api_errors.TooManyRequests) or (
+            error.code is not None and int(error.code) >= 500)
+    return isinstance(error, OSError)  # connection refused / reset, read timeout
+
+
+class GcsSpool:
+    """Puts rows into one stream's spool (create-only: the endpoint's grant allows nothing else)."""
+
+    def __init__(self, location: SpoolLocation, project: str | None,
+                 deadline_seconds: float = SPOOL_DEADLINE_SECONDS,
+                 client_factory: Callable[[str | None], Any] = make_storage_client,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.location = location
+        self._project = project
+        self._deadline_seconds = deadline_seconds
+        self._client_factory = client_factory
+        self._clock = clock
+        self._bucket: Any = None
+        self._lock = threading.Lock()
+
+    def _bucket_handle(self) -> Any:
+        with self._lock:
+            if self._bucket is None:
+                self._bucket = self._client_factory(self._project).bucket(self.location.bucket)
+            return self._bucket
+
+    def put(self, row: HitRow) -> None:
+        """Return only once the row's object exists; raise SpoolFailed otherwise (within the deadline)."""
+        from google.api_core import exceptions as api_errors
+
+        deadline = self._clock() + self._deadline_seconds
+        name = self.location.object_name(row["hit_id"])
+        data = spool_document(row)
+        backoff = 0.05
+        attempt = 0
+        while True:
+            remaining = deadline - self._clock()
+            if remaining <= MIN_ATTEMPT_SECONDS:
+                raise SpoolFailed("the spool did not accept the hit in time")
+            attempt += 1
+            try:
+                blob = self._bucket_handle().blob(name)
+                # retry=None: this loop retries, each attempt bounded by what is left of the deadline.
+                blob.upload_from_string(data, content_type="application/json", if_generation_match=0,
+                                        timeout=remaining, retry=None)
+                return
+            except api_errors.PreconditionFailed:
+                if attempt > 1:
+                    return  # an earlier attempt of ours created it (the name is this hit's own uuid)
+                raise SpoolFailed("a spool object for this hit_id already exists") from None
+            except Exception as error:
+                if not _retryable(error) or deadline - self._clock() <= backoff + MIN_ATTEMPT_SECONDS:
+                    log.error("spool write failed", extra={"error": type(error).__name__, "attempts": attempt})
+                    raise SpoolFailed("the spool did not accept the hit") from error
+                time.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, 1.0)
