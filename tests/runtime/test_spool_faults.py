@@ -1,0 +1,479 @@
+"""Nothing acknowledged is lost, even by a sender that never retries: the spool and replay under faults.
+
+Real parts throughout: the BigQuery emulator and a Cloud Storage emulator (fake-gcs-server, which
+enforces create-only uploads), real gunicorn, the replay as its own process (`python -m
+service.runtime.replay`, as the Cloud Run job runs it). The sender posts each hit once over a fresh
+connection and writes every answer into a ledger. Each test first proves its fault happened (hits were
+spooled, or refused), then, after recovery and replay: every hit answered 2xx is in the table exactly
+once by hit_id, no hit answered 503 is in the table or the spool, and the spool is empty.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from service.model.auth_settings import NoAuth
+from service.model.spool import spool_prefix, spool_url
+from service.model.stream import Stream
+from service.runtime.bigquery_client import make_client
+from service.runtime.settings import AUTH, BIGQUERY_EMULATOR_HOST, SPOOL_URL, WRITE_DEADLINE_SECONDS, service_env
+from tools.local.gcs_emulator import STORAGE_EMULATOR_HOST, ensure_bucket, start_gcs_emulator
+from tools.local.processes import REPO_ROOT, Process, free_port, start_emulator, start_service
+from tools.local.provision import provision
+
+pytestmark = pytest.mark.integration
+
+PROJECT = "hookstream-spool"
+BUCKET = "hookstream-spool-test"
+# Short, so a stopped BigQuery turns into spooled hits within a second (the default is 10 s).
+DEADLINE_SECONDS = 1.0
+SENDERS = 6
+
+
+# -- the emulators, each restartable on its own port and data ------------------------------------
+
+class Emulators:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.bq_rest, self.bq_grpc, self.gcs_port = free_port(), free_port(), free_port()
+        self.bigquery: Process | None = None
+        self.gcs: Process | None = None
+        self.bigquery_url = self.gcs_url = ""
+        self.start_bigquery()
+        self.start_gcs()
+        ensure_bucket(self.gcs_url, BUCKET)
+        self.client = make_client(PROJECT, self.bigquery_url)
+        self.storage = self._storage_client()
+
+    def start_bigquery(self) -> None:
+        self.bigquery, self.bigquery_url = start_emulator(self.root / "bq", PROJECT, self.bq_rest, self.bq_grpc,
+                                                          self.root / "bq.log")
+
+    def stop_bigquery(self) -> None:
+        assert self.bigquery is not None
+        self.bigquery.stop()
+
+    def start_gcs(self) -> None:
+        self.gcs, self.gcs_url = start_gcs_emulator(self.root / "gcs", self.gcs_port, self.root / "gcs.log")
+
+    def stop_gcs(self) -> None:
+        assert self.gcs is not None
+        self.gcs.stop()
+
+    def _storage_client(self) -> Any:
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage  # type: ignore[attr-defined]
+
+        return storage.Client(project=PROJECT, credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                              client_options=ClientOptions(api_endpoint=self.gcs_url))
+
+    def rows_per_hit(self, stream: Stream) -> Counter[str]:
+        sql = f"SELECT hit_id, COUNT(*) AS n FROM `{PROJECT}.{stream.table_ref}` GROUP BY hit_id"
+        return Counter({row["hit_id"]: row["n"] for row in self.client.query(sql, timeout=30).result(timeout=60)})
+
+    def payloads_in_table(self, stream: Stream) -> set[str]:
+        sql = f"SELECT payload FROM `{PROJECT}.{stream.table_ref}`"
+        return {row["payload"] for row in self.client.query(sql, timeout=30).result(timeout=60)}
+
+    def spooled(self, stream: Stream) -> dict[str, dict[str, Any]]:
+        """hit_id -> spooled row, for every object in the stream's spool."""
+        found = {}
+        for blob in self.storage.list_blobs(BUCKET, prefix=spool_prefix(stream.name)):
+            row = json.loads(blob.download_as_bytes())["row"]
+            found[row["hit_id"]] = row
+        return found
+
+
+@pytest.fixture(scope="module")
+def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
+    emulators = Emulators(tmp_path_factory.mktemp("spool-emulators"))
+    yield emulators
+    emulators.client.close()
+    for process in (emulators.bigquery, emulators.gcs):
+        if process is not None:
+            process.stop()
+
+
+def service_environment(emulators: Emulators, stream: Stream, bigquery_url: str) -> dict[str, str]:
+    return {**service_env(stream, PROJECT), BIGQUERY_EMULATOR_HOST: bigquery_url,
+            AUTH: json.dumps({"mode": "none"}), WRITE_DEADLINE_SECONDS: str(DEADLINE_SECONDS),
+            SPOOL_URL: spool_url(BUCKET, stream.name), STORAGE_EMULATOR_HOST: emulators.gcs_url}
+
+
+@dataclass
+class Served:
+    stream: Stream
+    process: Process
+    url: str
+
+
+@pytest.fixture
+def serve(emulators: Emulators, tmp_path: Path) -> Iterator[Callable[..., Served]]:
+    started: list[Process] = []
+
+    def start(name: str, bigquery_url: str | None = None, workers: int = 1) -> Served:
+        stream = Stream(name=name, dataset="spool", table=name.replace("-", "_"), auth=NoAuth())
+        provision(emulators.client, [stream], PROJECT)
+        env = service_environment(emulators, stream, bigquery_url or emulators.bigquery_url)
+        port = free_port()
+        process = start_service(name, env, port, tmp_path / f"{name}.log", workers=workers, threads=16)
+        started.append(process)
+        return Served(stream, process, f"http://127.0.0.1:{port}/hooks")
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+# -- the sender that never retries, and its ledger ------------------------------------------------
+
+@dataclass
+class Ledger:
+    answers: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)  # payload, status, body
+    connection_errors: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def acknowledged(self, status: str | None = None) -> dict[str, str]:
+        """hit_id -> payload of the hits answered 2xx (with that body status, if given)."""
+        return {body["hit_id"]: payload for payload, code, body in self.answers
+                if 200 <= code < 300 and (status is None or body.get("status") == status)}
+
+    def refused(self) -> list[str]:
+        return [payload for payload, code, _ in self.answers if code == 503]
+
+    def statuses(self) -> Counter[int]:
+        return Counter(code for _, code, _ in self.answers)
+
+
+def post_once(url: str, payload: str, ledger: Ledger) -> None:
+    """One POST on a fresh connection; whatever happens, it is not sent again."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    try:
+        connection.request("POST", parts.path, body=payload.encode(),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        response = connection.getresponse()
+        body = json.loads(response.read() or b"{}")
+        with ledger.lock:
+            ledger.answers.append((payload, response.status, body))
+    except OSError:
+        with ledger.lock:
+            ledger.connection_errors += 1
+    finally:
+        connection.close()
+
+
+def send_while(url: str, seconds: float, fault: Callable[[], None], tag: str, max_per_sender: int = 400) -> Ledger:
+    ledger = Ledger()
+    stop_at = time.monotonic() + seconds
+
+    def sender(number: int) -> None:
+        for index in range(max_per_sender):
+            if time.monotonic() >= stop_at:
+                return
+            post_once(url, f"orderId={tag}-{number}-{index}&status=delivered&total=120.13", ledger)
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(SENDERS)]
+    for thread in threads:
+        thread.start()
+    try:
+        fault()
+    finally:
+        for thread in threads:
+            thread.join(seconds + 90)
+    assert not any(thread.is_alive() for thread in threads)
+    return ledger
+
+
+def after(seconds: float) -> None:
+    threading.Event().wait(seconds)
+
+
+# -- replay, as the Cloud Run job runs it ---------------------------------------------------------
+
+@dataclass
+class ReplayRun:
+    returncode: int
+    report: dict[str, Any]
+    output: str
+
+
+def replay_process(emulators: Emulators, stream: Stream, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, **service_environment(emulators, stream, emulators.bigquery_url)}
+    return subprocess.Popen([sys.executable, "-m", "service.runtime.replay", *args], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finished(process: subprocess.Popen[str]) -> ReplayRun:
+    output, _ = process.communicate(timeout=300)
+    reports = [json.loads(line)["report"] for line in output.splitlines()
+               if line.startswith("{") and '"replay finished"' in line]
+    assert reports, f"replay printed no report (exit {process.returncode}):\n{output[-3000:]}"
+    return ReplayRun(process.returncode, reports[-1], output)
+
+
+def replay(emulators: Emulators, stream: Stream, *args: str) -> ReplayRun:
+    return finished(replay_process(emulators, stream, *args))
+
+
+# -- the verdict ----------------------------------------------------------------------------------
+
+def check_nothing_lost(name: str, emulators: Emulators, stream: Stream, ledger: Ledger) -> None:
+    rows = emulators.rows_per_hit(stream)
+    acknowledged = ledger.acknowledged()
+    refused = ledger.refused()
+    left = emulators.spooled(stream)
+    missing = [hit for hit in acknowledged if rows[hit] == 0]
+    duplicates = {hit: n for hit, n in rows.items() if n > 1}
+    payloads = emulators.payloads_in_table(stream)
+    refused_stored = [p for p in refused if p in payloads]
+    refused_spooled = [row for row in left.values() if row["payload"] in set(refused)]
+    print(f"\n[{name}] sent={len(ledger.answers) + ledger.connection_errors} "
+          f"2xx_stored={len(ledger.acknowledged('stored'))} 2xx_spooled={len(ledger.acknowledged('spooled'))} "
+          f"503={len(refused)} other={dict(ledger.statuses())} connection_errors={ledger.connection_errors} "
+          f"rows={sum(rows.values())} duplicates={len(duplicates)} left_in_spool={len(left)}")
+    assert not missing, f"{len(missing)} hits answered 2xx are not in the table"
+    assert not duplicates, f"hits stored more than once: {duplicates}"
+    assert not refused_stored and not refused_spooled, "a hit answered 503 was stored or spooled"
+    assert not left, f"{len(left)} hits are still in the spool"
+    assert set(rows) <= set(acknowledged), "the table holds rows of hits nobody acknowledged"
+
+
+# -- the faults -----------------------------------------------------------------------------------
+
+def test_bigquery_stopped_longer_than_the_deadline(emulators: Emulators, serve: Any) -> None:
+    served = serve("spool-stopped")
+
+    def fault() -> None:
+        after(1.0)
+        emulators.stop_bigquery()
+        after(3 * DEADLINE_SECONDS + 1.0)  # several deadlines long: hits must be spooled, not retried
+        emulators.start_bigquery()
+
+    ledger = send_while(served.url, 7.0, fault, "stopped")
+    assert ledger.acknowledged("spooled"), "no hit was spooled: BigQuery was not down long enough"
+    assert ledger.acknowledged("stored"), "no hit was stored before or after the outage"
+    assert ledger.statuses()[503] == 0, "a hit was refused although the spool was up"
+    run = replay(emulators, served.stream)
+    assert run.returncode == 0, run.output
+    assert run.report["inserted"] + run.report["already_in_table"] == len(ledger.acknowledged("spooled"))
+    check_nothing_lost("BigQuery stopped", emulators, served.stream, ledger)
+
+
+def test_table_deleted_then_reprovisioned(emulators: Emulators, serve: Any) -> None:
+    served = serve("spool-deleted")
+    # Deleted before the first hit: rows stored before a delete go with the table, whatever the service does.
+    emulators.client.delete_table(f"{PROJECT}.{served.stream.table_ref}")  # insertAll: 404 not found
+
+    def fault() -> None:
+        after(2.0)
+        provision(emulators.client, [served.stream], PROJECT)
+
+    ledger = send_while(served.url, 5.0, fault, "deleted")
+    assert ledger.acknowledged("spooled"), "no hit was spooled while the table was missing"
+    assert ledger.statuses()[503] == 0
+    run = replay(emulators, served.stream)
+    assert run.returncode == 0, run.output
+    check_nothing_lost("table deleted", emulators, served.stream, ledger)
+
+
+class ForbiddingProxy:
+    """Forwards to the emulator, but answers insertAll with BigQuery's 403 while `forbid` is set (the
+    emulator has no IAM): the point here is the service's answer to a revoked permission."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = urlsplit(upstream)
+        self.forbid = False
+        self.forbidden_calls = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                proxy.forward(self)
+
+            do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def forward(self, handler: BaseHTTPRequestHandler) -> None:
+        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        if self.forbid and handler.path.split("?")[0].endswith("/insertAll"):
+            self.forbidden_calls += 1
+            self.reply(handler, 403, json.dumps({"error": {
+                "code": 403, "status": "PERMISSION_DENIED",
+                "message": "Access Denied: Permission bigquery.tables.updateData denied",
+                "errors": [{"reason": "accessDenied", "message": "Access Denied"}]}}).encode())
+            return
+        connection = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port, timeout=60)
+        try:
+            headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("connection", "host")}
+            connection.request(handler.command, handler.path, body=body, headers=headers)
+            response = connection.getresponse()
+            self.reply(handler, response.status, response.read())
+        finally:
+            connection.close()
+
+    @staticmethod
+    def reply(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_permission_denied(emulators: Emulators, serve: Any) -> None:
+    proxy = ForbiddingProxy(emulators.bigquery_url)
+    try:
+        served = serve("spool-forbidden", proxy.url)
+
+        def fault() -> None:
+            after(1.0)
+            proxy.forbid = True
+            after(2.0)
+            proxy.forbid = False
+
+        ledger = send_while(served.url, 4.0, fault, "forbidden")
+    finally:
+        proxy.close()
+    assert proxy.forbidden_calls > 0 and ledger.acknowledged("spooled"), "no write was refused and spooled"
+    assert ledger.statuses()[503] == 0
+    run = replay(emulators, served.stream)
+    assert run.returncode == 0, run.output
+    check_nothing_lost("permission denied", emulators, served.stream, ledger)
+
+
+def test_bigquery_and_spool_both_down(emulators: Emulators, serve: Any) -> None:
+    served = serve("spool-both-down")
+    emulators.stop_bigquery()
+    emulators.stop_gcs()
+    try:
+        ledger = Ledger()
+        for index in range(12):
+            post_once(served.url, f"orderId=down-{index}&status=paid", ledger)
+    finally:
+        emulators.start_gcs()
+        emulators.start_bigquery()
+    assert ledger.statuses() == Counter({503: 12}), f"expected 12 x 503, got {ledger.statuses()}"
+    run = replay(emulators, served.stream)
+    assert run.returncode == 0 and run.report["listed"] == 0, run.output
+    rows = emulators.rows_per_hit(served.stream)
+    print(f"\n[both down] sent=12 503={ledger.statuses()[503]} rows={sum(rows.values())} "
+          f"left_in_spool={len(emulators.spooled(served.stream))}")
+    assert not rows, "a hit answered 503 reached the table"
+    assert not emulators.spooled(served.stream), "a hit answered 503 is in the spool"
+
+
+def worker_pids(master: Process) -> list[int]:
+    pid = master.popen.pid
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_sigterm_to_a_worker_while_spooling(emulators: Emulators, serve: Any) -> None:
+    served = serve("spool-sigterm", workers=2)
+    workers = worker_pids(served.process)
+    assert len(workers) == 2
+    # No table: every hit is spooled until it is provisioned again (deleted before the first hit, see above).
+    emulators.client.delete_table(f"{PROJECT}.{served.stream.table_ref}")
+
+    def fault() -> None:
+        after(1.0)
+        os.kill(workers[0], signal.SIGTERM)  # a worker of the gunicorn we started, by PID
+        after(1.5)
+        provision(emulators.client, [served.stream], PROJECT)
+
+    ledger = send_while(served.url, 4.0, fault, "sigterm")
+    assert workers[0] not in worker_pids(served.process), "the worker did not go away"
+    assert ledger.acknowledged("spooled"), "no hit was spooled"
+    assert ledger.statuses()[503] == 0
+    run = replay(emulators, served.stream)
+    assert run.returncode == 0, run.output
+    check_nothing_lost("SIGTERM while spooling", emulators, served.stream, ledger)
+
+
+def spool_hits(emulators: Emulators, served: Served, count: int, tag: str) -> Ledger:
+    """`count` hits answered "spooled": sent while the stream's table does not exist."""
+    emulators.client.delete_table(f"{PROJECT}.{served.stream.table_ref}")
+    ledger = Ledger()
+    for index in range(count):
+        post_once(served.url, f"orderId={tag}-{index}&status=paid", ledger)
+    provision(emulators.client, [served.stream], PROJECT)
+    assert len(ledger.acknowledged("spooled")) == count, ledger.statuses()
+    return ledger
+
+
+def test_replay_killed_half_way_then_run_again(emulators: Emulators, serve: Any) -> None:
+    served = serve("spool-crash")
+    ledger = spool_hits(emulators, served, 200, "crash")
+    # Small batches and a short lease: the crash lands between batches' inserts and deletes, and the
+    # lease it leaves behind expires quickly.
+    process = replay_process(emulators, served.stream, "--batch-size", "10", "--lease-seconds", "3")
+    deadline = time.monotonic() + 120
+    while not emulators.rows_per_hit(served.stream) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.kill()  # SIGKILL: no cleanup, the lease stays taken
+    process.communicate(timeout=30)
+    rows_at_crash = sum(emulators.rows_per_hit(served.stream).values())
+    left_at_crash = len(emulators.spooled(served.stream))
+    print(f"\n[replay crash] rows_at_crash={rows_at_crash} left_in_spool_at_crash={left_at_crash}")
+    assert rows_at_crash > 0 and left_at_crash > 0, "the replay was not stopped half-way"
+    early = replay(emulators, served.stream)
+    assert early.report["status"] == "locked", "the dead replay's lease should still hold"
+    after(3.5)
+    run = replay(emulators, served.stream)
+    assert run.returncode == 0 and run.report["status"] == "drained", run.output
+    check_nothing_lost("replay crash", emulators, served.stream, ledger)
+
+
+def test_two_replays_at_once(emulators: Emulators, serve: Any) -> None:
+    served = serve("spool-twice")
+    ledger = spool_hits(emulators, served, 150, "twice")
+    processes = [replay_process(emulators, served.stream, "--batch-size", "10") for _ in range(2)]
+    runs = [finished(process) for process in processes]
+    statuses = sorted(run.report["status"] for run in runs)
+    print(f"\n[two replays] statuses={statuses} inserted={[run.report['inserted'] for run in runs]}")
+    assert statuses == ["drained", "locked"], [run.output[-2000:] for run in runs]
+    check_nothing_lost("two replays", emulators, served.stream, ledger)
+
+
+def test_replay_does_not_insert_a_row_the_table_already_has(emulators: Emulators, serve: Any) -> None:
+    """The service's write timed out but BigQuery had stored the row, so it is in the table AND spooled."""
+    served = serve("spool-present")
+    ledger = spool_hits(emulators, served, 3, "present")
+    spooled = emulators.spooled(served.stream)
+    first = sorted(spooled)[0]
+    errors = emulators.client.insert_rows_json(f"{PROJECT}.{served.stream.table_ref}", [spooled[first]])
+    assert errors == []
+    run = replay(emulators, served.stream)
+    assert run.returncode == 0, run.output
+    assert (run.report["inserted"], run.report["already_in_table"], run.report["deleted"]) == (2, 1, 3)
+    check_nothing_lost("row already in table", emulators, served.stream, ledger)
