@@ -20,6 +20,15 @@ from cdktf_cdktf_provider_google.bigquery_table import (
     BigqueryTableView,
 )
 from cdktf_cdktf_provider_google.bigquery_table_iam_member import BigqueryTableIamMember
+from cdktf_cdktf_provider_google.cloud_run_v2_job import (
+    CloudRunV2Job,
+    CloudRunV2JobTemplate,
+    CloudRunV2JobTemplateTemplate,
+    CloudRunV2JobTemplateTemplateContainers,
+    CloudRunV2JobTemplateTemplateContainersEnv,
+    CloudRunV2JobTemplateTemplateContainersResources,
+)
+from cdktf_cdktf_provider_google.cloud_run_v2_job_iam_member import CloudRunV2JobIamMember
 from cdktf_cdktf_provider_google.cloud_run_v2_service import (
     CloudRunV2Service,
     CloudRunV2ServiceTemplate,
@@ -36,6 +45,12 @@ from cdktf_cdktf_provider_google.cloud_run_v2_service import (
     CloudRunV2ServiceTemplateScaling,
 )
 from cdktf_cdktf_provider_google.cloud_run_v2_service_iam_member import CloudRunV2ServiceIamMember
+from cdktf_cdktf_provider_google.cloud_scheduler_job import (
+    CloudSchedulerJob,
+    CloudSchedulerJobHttpTarget,
+    CloudSchedulerJobHttpTargetOauthToken,
+    CloudSchedulerJobRetryConfig,
+)
 from cdktf_cdktf_provider_google.monitoring_alert_policy import (
     MonitoringAlertPolicy,
     MonitoringAlertPolicyConditions,
@@ -44,6 +59,7 @@ from cdktf_cdktf_provider_google.monitoring_alert_policy import (
 )
 from cdktf_cdktf_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
 from cdktf_cdktf_provider_google.project_iam_custom_role import ProjectIamCustomRole
+from cdktf_cdktf_provider_google.project_iam_member import ProjectIamMember
 from cdktf_cdktf_provider_google.provider import GoogleProvider
 from cdktf_cdktf_provider_google.secret_manager_secret import (
     SecretManagerSecret,
@@ -53,6 +69,17 @@ from cdktf_cdktf_provider_google.secret_manager_secret import (
 from cdktf_cdktf_provider_google.secret_manager_secret_iam_member import SecretManagerSecretIamMember
 from cdktf_cdktf_provider_google.secret_manager_secret_version import SecretManagerSecretVersion
 from cdktf_cdktf_provider_google.service_account import ServiceAccount
+from cdktf_cdktf_provider_google.storage_bucket import (
+    StorageBucket,
+    StorageBucketLifecycleRule,
+    StorageBucketLifecycleRuleAction,
+    StorageBucketLifecycleRuleCondition,
+    StorageBucketSoftDeletePolicy,
+)
+from cdktf_cdktf_provider_google.storage_bucket_iam_member import (
+    StorageBucketIamMember,
+    StorageBucketIamMemberCondition,
+)
 from cdktf_cdktf_provider_random.bytes import Bytes as RandomBytes
 from cdktf_cdktf_provider_random.password import Password as RandomPassword
 from cdktf_cdktf_provider_random.provider import RandomProvider
@@ -66,6 +93,13 @@ __all__ = [
     "BigqueryTableIamMember",
     "BigqueryTableTimePartitioning",
     "BigqueryTableView",
+    "CloudRunV2Job",
+    "CloudRunV2JobIamMember",
+    "CloudRunV2JobTemplate",
+    "CloudRunV2JobTemplateTemplate",
+    "CloudRunV2JobTemplateTemplateContainers",
+    "CloudRunV2JobTemplateTemplateContainersEnv",
+    "CloudRunV2JobTemplateTemplateContainersResources",
     "CloudRunV2Service",
     "CloudRunV2ServiceIamMember",
     "CloudRunV2ServiceTemplate",
@@ -80,6 +114,10 @@ __all__ = [
     "CloudRunV2ServiceTemplateContainersStartupProbe",
     "CloudRunV2ServiceTemplateContainersStartupProbeHttpGet",
     "CloudRunV2ServiceTemplateScaling",
+    "CloudSchedulerJob",
+    "CloudSchedulerJobHttpTarget",
+    "CloudSchedulerJobHttpTargetOauthToken",
+    "CloudSchedulerJobRetryConfig",
     "GoogleProvider",
     "MonitoringAlertPolicy",
     "MonitoringAlertPolicyConditions",
@@ -87,6 +125,7 @@ __all__ = [
     "MonitoringAlertPolicyConditionsConditionThresholdAggregations",
     "MonitoringNotificationChannel",
     "ProjectIamCustomRole",
+    "ProjectIamMember",
     "RandomBytes",
     "RandomPassword",
     "RandomProvider",
@@ -96,4 +135,11 @@ __all__ = [
     "SecretManagerSecretReplicationAuto",
     "SecretManagerSecretVersion",
     "ServiceAccount",
+    "StorageBucket",
+    "StorageBucketIamMember",
+    "StorageBucketIamMemberCondition",
+    "StorageBucketLifecycleRule",
+    "StorageBucketLifecycleRuleAction",
+    "StorageBucketLifecycleRuleCondition",
+    "StorageBucketSoftDeletePolicy",
 ]

@@ -13,6 +13,7 @@ from constructs import Construct
 from infra import providers as gcp
 from infra.config import DeployConfig
 from infra.naming import REGISTRY_REPOSITORY_ID, StreamNames
+from infra.spool_resources import SpoolResources
 from infra.stream_resources import StreamResources
 from infra.writer_role import TABLE_WRITER_PERMISSIONS
 from service.model.stream import Stream
@@ -55,11 +56,15 @@ class StreamsStack(TerraformStack):
         gcp.RandomProvider(self, "random")
         self.writer_role = self._writer_role(config)
         self.datasets = self._datasets(streams)
+        self.spool = SpoolResources(self, "spool", config)
         self.streams = {
             stream.name: StreamResources(self, stream.name, stream, config, self.datasets[stream.dataset],
-                                         names[stream.name], self.writer_role)
+                                         names[stream.name], self.writer_role,
+                                         spool_url=self.spool.spool_url(stream.name))
             for stream in streams
         }
+        for resources in self.streams.values():
+            self.spool.add_stream(resources)
         self.alerts = self._alerts(streams, config, names)
 
     def _alerts(self, streams: tuple[Stream, ...], config: DeployConfig,

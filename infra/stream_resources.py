@@ -20,7 +20,7 @@ from infra.views.attributed import (
 from infra.views.latest import latest_view_id, latest_view_sql
 from service.model.schema import PARTITION_FIELD, PARTITION_TYPE, schema_json
 from service.model.stream import Stream
-from service.runtime.settings import SECRETS, service_env
+from service.runtime.settings import SECRETS, SPOOL_URL, service_env
 
 # Cloud Run passes this as $PORT; service/runtime/gunicorn.conf.py binds whatever $PORT says.
 CONTAINER_PORT = 8080
@@ -42,9 +42,11 @@ class StreamResources(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, stream: Stream, config: DeployConfig,
-                 dataset: gcp.BigqueryDataset, names: StreamNames, writer_role: gcp.ProjectIamCustomRole) -> None:
+                 dataset: gcp.BigqueryDataset, names: StreamNames, writer_role: gcp.ProjectIamCustomRole,
+                 spool_url: str | None = None) -> None:
         super().__init__(scope, id)
         self.stream, self.config, self.names = stream, config, names
+        self.spool_url = spool_url
         self.writer_role = writer_role
         self.labels = {"hookstream-stream": stream.name}
         self.service_account = self._service_account()
@@ -200,6 +202,9 @@ class StreamResources(Construct):
     def _environment(self) -> list[gcp.CloudRunV2ServiceTemplateContainersEnv]:
         env = [gcp.CloudRunV2ServiceTemplateContainersEnv(name=key, value=value)
                for key, value in service_env(self.stream, self.config.project).items()]
+        if self.spool_url is not None:
+            # Where hits go when BigQuery cannot take them (infra/spool_resources.py).
+            env.append(gcp.CloudRunV2ServiceTemplateContainersEnv(name=SPOOL_URL, value=self.spool_url))
         if self.secret is not None:
             # "latest" so a rotation (a new secret version) reaches new instances without a deploy.
             env.append(gcp.CloudRunV2ServiceTemplateContainersEnv(

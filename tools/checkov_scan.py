@@ -75,6 +75,16 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
                     "infra/streams.py. Deletion protection would only block removing a stream's view "
                     "(tables keep theirs, from TableOptions.deletion_protection).",
                     applies_to=is_view, which="views"),
+    # The spool bucket (infra/spool_resources.py, docs/spool.md).
+    AcceptedFinding("CKV_GCP_78", "google_storage_bucket",
+                    "The spool's objects are never overwritten (each is created once with "
+                    "if_generation_match=0, and no account holds an overwrite grant on a stream's prefix); a "
+                    "delete, the only way to lose one, stays recoverable for 7 days through the bucket's soft "
+                    "delete policy, which covers what versioning would here without keeping stale versions."),
+    AcceptedFinding("CKV_GCP_62", "google_storage_bucket",
+                    "Usage logs of the spool would record each spooled hit's object name (its hit_id) once more; "
+                    "who may write, read or delete is fixed by IAM in this stack, and Cloud Audit Logs (admin "
+                    "activity, and data access where the organisation enables it) record changes to it."),
 )
 
 

@@ -62,7 +62,10 @@ def test_each_view_is_authorized_on_the_ga4_dataset_and_nothing_else_is_granted(
     # No role on the GA4 dataset or project for anyone: only the two views may read it. (The writer
     # role's definition, google_project_iam_custom_role, grants nothing by itself.)
     role_grants = {t for t in resource_types if t.startswith(("google_bigquery_dataset_iam", "google_project_iam"))}
-    assert role_grants <= {"google_project_iam_custom_role"}, role_grants
+    assert role_grants <= {"google_project_iam_custom_role", "google_project_iam_member"}, role_grants
+    # The one project grant is the spool replay's query jobs, in the deployment's own project (test_spool_synth).
+    project_grants = stitched.resources(STREAMS_STACK, "google_project_iam_member").values()
+    assert [(g["project"], g["role"]) for g in project_grants] == [(CONFIG.project, "roles/bigquery.jobUser")]
 
 
 def test_the_shipped_stack_has_no_ga4_grant(shipped: Synth) -> None:

@@ -10,7 +10,7 @@ from infra.naming import REGISTRY_REPOSITORY_ID, REGISTRY_STACK, STREAMS_STACK, 
 from infra.streams import STREAMS
 from service.model.schema import PARTITION_FIELD, PARTITION_TYPE, schema_json
 from service.model.stream import Stream
-from service.runtime.settings import SECRETS, service_env
+from service.runtime.settings import SECRETS, SPOOL_URL, service_env
 from tests.infra.helpers import CONFIG, VARIED_STREAMS, Synth, synthesize
 
 pytestmark = pytest.mark.synth
@@ -46,9 +46,13 @@ def test_every_shipped_stream_gets_its_resources(shipped: Synth) -> None:
     resources = shipped.stacks[STREAMS_STACK]["resource"]
     for resource_type in expected_per_stream:
         owners = sorted(path.split("/")[0] for path, body in shipped.resources(STREAMS_STACK, resource_type).items()
-                        if "view" not in body)  # views: test_streams_with_a_latest_view_get_the_same_sql...
+                        if "view" not in body  # views: test_streams_with_a_latest_view_get_the_same_sql...
+                        and not path.startswith("spool/"))  # the spool's: tests/infra/test_spool_synth.py
         assert owners == sorted(stream.name for stream in STREAMS), resource_type
-    assert set(resources) == {*expected_per_stream, "google_bigquery_dataset", "google_project_iam_custom_role"}
+    spool_types = {"google_storage_bucket", "google_storage_bucket_iam_member", "google_project_iam_member",
+                   "google_cloud_run_v2_job", "google_cloud_run_v2_job_iam_member", "google_cloud_scheduler_job"}
+    assert set(resources) == {*expected_per_stream, "google_bigquery_dataset", "google_project_iam_custom_role",
+                              *spool_types}
 
 
 def test_providers_and_project_come_from_config(shipped: Synth) -> None:
@@ -116,7 +120,10 @@ def test_each_stream_has_its_own_service_account(case: tuple[Synth, Stream]) -> 
 @pytest.mark.parametrize("which", ["shipped", "varied"])
 def test_one_writer_role_that_can_only_insert_rows(which: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(which)
-    (role,) = synth.resources(STREAMS_STACK, "google_project_iam_custom_role").values()
+    roles = synth.resources(STREAMS_STACK, "google_project_iam_custom_role")
+    # The spool's two roles (create-only, replay) are asserted in tests/infra/test_spool_synth.py.
+    assert set(roles) == {"writer-role", "spool/spool-writer-role", "spool/replay-table-role"}
+    role = roles["writer-role"]
     # insertAll needs bigquery.tables.updateData; the service never reads the table (test_writer_permissions).
     assert role["permissions"] == ["bigquery.tables.updateData"]
     assert (role["role_id"], role["project"], role["stage"]) == ("hookstreamRowWriter", CONFIG.project, "GA")
@@ -126,8 +133,10 @@ def test_one_writer_role_that_can_only_insert_rows(which: str, request: pytest.F
 def test_writer_role_id_comes_from_config() -> None:
     other = synthesize(VARIED_STREAMS[:1], CONFIG.__class__(**{**CONFIG.__dict__,
                                                                "writer_role_id": "hookstreamRowWriter2"}))
-    (role,) = other.resources(STREAMS_STACK, "google_project_iam_custom_role").values()
-    assert role["role_id"] == "hookstreamRowWriter2"
+    roles = other.resources(STREAMS_STACK, "google_project_iam_custom_role")
+    assert roles["writer-role"]["role_id"] == "hookstreamRowWriter2"
+    # The spool's roles derive their ids from it, so two deployments in one project do not collide.
+    assert roles["spool/spool-writer-role"]["role_id"] == "hookstreamRowWriter2Spool"
 
 
 def test_service_account_writes_only_its_own_table(case: tuple[Synth, Stream]) -> None:
@@ -147,22 +156,34 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
     streams = STREAMS if which == "shipped" else VARIED_STREAMS
     for stack in synth.stacks.values():
         # The custom role is a definition, not a grant: it gives nobody anything until bound to a table.
-        types = set(stack.get("resource", {})) - {"google_project_iam_custom_role"}
+        # The one project-level grant: the replay may run query jobs (jobs.create exists only per project;
+        # it reads no data by itself). Checked exactly below.
+        types = set(stack.get("resource", {})) - {"google_project_iam_custom_role", "google_project_iam_member"}
         broad = {t for t in types if t.startswith(("google_project_iam", "google_organization_iam",
                                                    "google_folder_iam")) or t.endswith(("_iam_binding",
                                                                                         "_iam_policy"))}
         assert not broad, f"project/folder/org-level or authoritative IAM: {broad}"
+    replay = synth.ref(STREAMS_STACK, "google_service_account", "spool/replay-sa", "member")
+    project_grants = [(body["role"], body["member"])
+                      for body in synth.resources(STREAMS_STACK, "google_project_iam_member").values()]
+    assert project_grants == [("roles/bigquery.jobUser", replay)]
     grants = set()
     for resource_type in ("google_bigquery_table_iam_member", "google_secret_manager_secret_iam_member",
-                          "google_cloud_run_v2_service_iam_member"):
+                          "google_cloud_run_v2_service_iam_member", "google_storage_bucket_iam_member",
+                          "google_cloud_run_v2_job_iam_member"):
         for body in synth.resources(STREAMS_STACK, resource_type).values():
             grants.add((resource_type, body["role"], body["member"]))
     assert not any(role.startswith("roles/bigquery.") for _, role, _ in grants), grants
     writer_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "writer-role", "name")
-    expected = set()
+    spool_writer = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "spool/spool-writer-role", "name")
+    replay_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "spool/replay-table-role", "name")
+    expected = {("google_storage_bucket_iam_member", "roles/storage.objectUser", replay),
+                ("google_bigquery_table_iam_member", replay_role, replay),
+                ("google_cloud_run_v2_job_iam_member", "roles/run.invoker", replay)}
     for stream in streams:
         member = synth.ref(STREAMS_STACK, "google_service_account", path(stream, "sa"), "member")
         expected.add(("google_bigquery_table_iam_member", writer_role, member))
+        expected.add(("google_storage_bucket_iam_member", spool_writer, member))
         expected.add(("google_cloud_run_v2_service_iam_member", "roles/run.invoker", "allUsers"))
         if stream.auth.mode != "none":
             expected.add(("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor",
@@ -170,7 +191,7 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
     assert grants == expected
     # One grant of each kind per stream, not one shared grant.
     table_grants = synth.resources(STREAMS_STACK, "google_bigquery_table_iam_member")
-    assert len(table_grants) == len(streams)
+    assert len(table_grants) == 2 * len(streams)  # the stream's writer, and the replay
 
 
 def test_endpoint_secret_is_generated_at_deploy_time(secret_case: tuple[Synth, Stream]) -> None:
@@ -247,7 +268,8 @@ def test_cloud_run_environment_is_what_the_service_reads(case: tuple[Synth, Stre
     synth, stream = case
     service = synth.resource(STREAMS_STACK, "google_cloud_run_v2_service", path(stream, "service"))
     env = service["template"]["containers"][0]["env"]
-    expected = service_env(stream, CONFIG.project)
+    expected = {**service_env(stream, CONFIG.project),
+                SPOOL_URL: f"gs://hookstream-ci-test-hookstream-spool/spool/{stream.name}/"}
     plain = {item["name"]: item["value"] for item in env if "value" in item}
     assert plain == expected
     from_secrets = {item["name"]: item["value_source"] for item in env if "value_source" in item}

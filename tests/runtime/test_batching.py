@@ -21,7 +21,7 @@ from service.runtime.app import create_app
 from service.runtime.batching import BatchingSink, is_transient
 from service.runtime.rows import HitRow, build_row
 from service.runtime.settings import ServiceSettings
-from service.runtime.sink import WriteFailed
+from service.runtime.sink import WriteFailed, WriteOutcome
 
 WAIT = 10.0  # generous bound for thread hand-offs; never reached when the code works
 
@@ -70,7 +70,7 @@ def pool() -> Iterator[ThreadPoolExecutor]:
         yield executor
 
 
-def start_writes(pool: ThreadPoolExecutor, sink: BatchingSink, payloads: list[str]) -> list[Future[None]]:
+def start_writes(pool: ThreadPoolExecutor, sink: BatchingSink, payloads: list[str]) -> list[Future[WriteOutcome]]:
     return [pool.submit(sink.write, make_row(payload)) for payload in payloads]
 
 
@@ -93,7 +93,7 @@ def wait_until_queued(sink: BatchingSink, count: int) -> None:
     assert eventually(lambda: queued(sink) >= count), f"only {queued(sink)} of {count} rows were queued"
 
 
-def outcome(future: Future[None]) -> str:
+def outcome(future: Future[WriteOutcome]) -> str:
     error = future.exception(WAIT)
     return "ok" if error is None else f"failed: {error}"
 

@@ -378,8 +378,12 @@ def test_bigquery_and_spool_both_down(emulators: Emulators, serve: Any) -> None:
     emulators.stop_gcs()
     try:
         ledger = Ledger()
-        for index in range(12):
-            post_once(served.url, f"orderId=down-{index}&status=paid", ledger)
+        senders = [threading.Thread(target=post_once, args=(served.url, f"orderId=down-{index}&status=paid", ledger))
+                   for index in range(12)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(120)
     finally:
         emulators.start_gcs()
         emulators.start_bigquery()

@@ -1,0 +1,193 @@
+"""The spool on Google Cloud: one bucket per deployment, create-only grants per stream, and the replay.
+
+What BigQuery cannot take, each stream's endpoint writes under its own prefix of the bucket
+(service/runtime/spool.py); a Cloud Run job of the same image per stream, started by Cloud Scheduler,
+writes those rows to the table and deletes them (service/runtime/replay.py). docs/spool.md says why
+each grant is what it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+from constructs import Construct
+
+from infra import providers as gcp
+from infra.config import DeployConfig
+from infra.stream_resources import StreamResources
+from service.model.spool import spool_prefix, spool_url
+from service.runtime.settings import SPOOL_URL, service_env
+
+# Long enough to outlive a long incident plus a forgotten replay; the lifecycle rule deletes what is older
+# (an alert on the spool's age should have fired weeks before, docs/spool.md).
+SPOOL_DAYS = 30
+# A delete (the replay's, or a person's by mistake) stays recoverable this long. Not a retention policy:
+# that would refuse the replay's own delete of a row already in BigQuery, and the spool could never empty.
+SOFT_DELETE_SECONDS = 7 * 24 * 60 * 60
+# Only what a create-only upload (if_generation_match=0) needs: no read, no list, no overwrite, no delete.
+SPOOL_WRITER_PERMISSIONS = ("storage.objects.create",)
+# The replay reads which hit_ids a table already has (a query: getData, and get to resolve the table),
+# then inserts the others (updateData). Granted per table, like the streams' writer role.
+REPLAY_TABLE_PERMISSIONS = ("bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData")
+# Queries run as jobs, and jobs.create exists only at project level; it gives no access to any data.
+REPLAY_JOB_ROLE = "roles/bigquery.jobUser"
+# Read, list, create (the lease object) and delete objects of the spool bucket only.
+REPLAY_BUCKET_ROLE = "roles/storage.objectUser"
+REPLAY_SERVICE_ACCOUNT_ID = "hookstream-replay"
+REPLAY_SCHEDULE = "*/5 * * * *"
+RUN_INVOKER_ROLE = "roles/run.invoker"
+
+
+def spool_bucket_name(config: DeployConfig) -> str:
+    """`<project>-hookstream-spool` (bucket names are global; a domain-scoped project keeps its id part)."""
+    project = config.project.rsplit(":", 1)[-1]
+    return re.sub(r"[^a-z0-9-]", "-", f"{project}-hookstream-spool")
+
+
+def replay_job_name(stream_name: str) -> str:
+    return f"hookstream-replay-{stream_name}"
+
+
+class SpoolResources(Construct):
+    """The deployment's spool bucket, its two custom roles and the replay identity; `add_stream` wires one
+    stream's grants, replay job and schedule."""
+
+    def __init__(self, scope: Construct, id: str, config: DeployConfig) -> None:
+        super().__init__(scope, id)
+        self.config = config
+        self.bucket_name = spool_bucket_name(config)
+        self.bucket = gcp.StorageBucket(
+            self, "spool-bucket",
+            name=self.bucket_name,
+            location=config.region,
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            # Hits of customers' orders: never destroyed with the stack while rows may wait in it.
+            force_destroy=False,
+            lifecycle_rule=[gcp.StorageBucketLifecycleRule(
+                action=gcp.StorageBucketLifecycleRuleAction(type="Delete"),
+                condition=gcp.StorageBucketLifecycleRuleCondition(age=SPOOL_DAYS),
+            )],
+            soft_delete_policy=gcp.StorageBucketSoftDeletePolicy(retention_duration_seconds=SOFT_DELETE_SECONDS),
+            labels={"hookstream": "spool"},
+        )
+        self.writer_role = gcp.ProjectIamCustomRole(
+            self, "spool-writer-role",
+            project=config.project,
+            role_id=f"{config.writer_role_id}Spool",
+            title="hookstream spool writer",
+            description="Create objects (create-only uploads) and nothing else: no read, no list, no overwrite, "
+                        "no delete. Granted on the spool bucket to each stream's account, for its own prefix.",
+            permissions=list(SPOOL_WRITER_PERMISSIONS),
+            stage="GA",
+        )
+        self.replay_role = gcp.ProjectIamCustomRole(
+            self, "replay-table-role",
+            project=config.project,
+            role_id=f"{config.writer_role_id}Replay",
+            title="hookstream spool replay",
+            description="Look up which hit_ids a table holds and insert the missing rows; no schema change, "
+                        "no delete. Granted per table to the replay's account.",
+            permissions=list(REPLAY_TABLE_PERMISSIONS),
+            stage="GA",
+        )
+        self.replay_account = gcp.ServiceAccount(
+            self, "replay-sa",
+            account_id=REPLAY_SERVICE_ACCOUNT_ID,
+            display_name="hookstream spool replay",
+            description="Runs the hookstream replay jobs: reads and deletes spooled hits, writes them to "
+                        "their tables; Cloud Scheduler starts the jobs as this account.",
+        )
+        self.replay_bucket_grant = gcp.StorageBucketIamMember(
+            self, "replay-bucket-access",
+            bucket=self.bucket.name,
+            role=REPLAY_BUCKET_ROLE,
+            member=self.replay_account.member,
+        )
+        self.replay_job_grant = gcp.ProjectIamMember(
+            self, "replay-job-user",
+            project=config.project,
+            role=REPLAY_JOB_ROLE,
+            member=self.replay_account.member,
+        )
+
+    def spool_url(self, stream_name: str) -> str:
+        return spool_url(self.bucket_name, stream_name)
+
+    def add_stream(self, resources: StreamResources) -> None:
+        stream, name = resources.stream, resources.stream.name
+        prefix = spool_prefix(name)
+        # An IAM condition on the object name: the stream can create objects under its own prefix only.
+        gcp.StorageBucketIamMember(
+            self, f"{name}-spool-writer",
+            bucket=self.bucket.name,
+            role=self.writer_role.name,
+            member=resources.service_account.member,
+            condition=gcp.StorageBucketIamMemberCondition(
+                title=f"spool of {name}"[:100],
+                description=f"Only objects under {prefix}",
+                expression=f'resource.name.startsWith("projects/_/buckets/{self.bucket_name}/objects/{prefix}")',
+            ),
+        )
+        table_grant = gcp.BigqueryTableIamMember(
+            self, f"{name}-replay-table-access",
+            project=self.config.project,
+            dataset_id=resources.table.dataset_id,
+            table_id=resources.table.table_id,
+            role=self.replay_role.name,
+            member=self.replay_account.member,
+        )
+        env = {**service_env(stream, self.config.project), SPOOL_URL: self.spool_url(name)}
+        job = gcp.CloudRunV2Job(
+            self, f"{name}-replay-job",
+            name=replay_job_name(name),
+            location=self.config.region,
+            deletion_protection=False,  # stateless: the rows wait in the bucket, not in the job
+            labels=resources.labels,
+            template=gcp.CloudRunV2JobTemplate(
+                task_count=1,
+                parallelism=1,
+                labels=resources.labels,
+                template=gcp.CloudRunV2JobTemplateTemplate(
+                    service_account=self.replay_account.email,
+                    # A failed run is retried by the next scheduled one, 5 minutes later.
+                    max_retries=0,
+                    timeout="1800s",
+                    containers=[gcp.CloudRunV2JobTemplateTemplateContainers(
+                        image=self.config.image,
+                        command=["python", "-m", "service.runtime.replay"],
+                        env=[gcp.CloudRunV2JobTemplateTemplateContainersEnv(name=key, value=value)
+                             for key, value in env.items()],
+                        resources=gcp.CloudRunV2JobTemplateTemplateContainersResources(
+                            limits={"cpu": "1", "memory": "512Mi"}),
+                    )],
+                ),
+            ),
+            depends_on=[table_grant, self.replay_bucket_grant, self.replay_job_grant],
+        )
+        invoker = gcp.CloudRunV2JobIamMember(
+            self, f"{name}-replay-invoker",
+            project=self.config.project,
+            location=job.location,
+            name=job.name,
+            role=RUN_INVOKER_ROLE,
+            member=self.replay_account.member,
+        )
+        gcp.CloudSchedulerJob(
+            self, f"{name}-replay-schedule",
+            name=replay_job_name(name),
+            region=self.config.region,
+            description=f"Replays the spooled hits of stream {name} into {stream.table_ref} (hookstream)",
+            schedule=REPLAY_SCHEDULE,
+            time_zone="Etc/UTC",
+            attempt_deadline="60s",
+            retry_config=gcp.CloudSchedulerJobRetryConfig(retry_count=0),
+            http_target=gcp.CloudSchedulerJobHttpTarget(
+                http_method="POST",
+                uri=(f"https://run.googleapis.com/v2/projects/{self.config.project}/locations/"
+                     f"{self.config.region}/jobs/{replay_job_name(name)}:run"),
+                oauth_token=gcp.CloudSchedulerJobHttpTargetOauthToken(
+                    service_account_email=self.replay_account.email),
+            ),
+            depends_on=[invoker],
+        )
