@@ -13,6 +13,7 @@ import datetime as dt
 import fcntl
 import os
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -23,14 +24,17 @@ from infra.views.attributed import attributed_view_id, ga4_project, revenue_by_c
 from service.model.stream import Stream
 from service.model.timezones import parse_time_zone
 from service.runtime.bigquery_client import make_client
-from service.runtime.settings import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, service_env
+from service.runtime.settings import METRICS_ENDPOINT, SECRETS
 from tools.local.dev_secrets import load_or_create
 from tools.local.ga4_sample import SAMPLE_STITCH, load_sample
+from tools.local.gcs_emulator import ensure_bucket, start_gcs_emulator
 from tools.local.processes import REPO_ROOT, Process, StartupFailed, start_emulator, start_service, write_json
 from tools.local.provision import provision
+from tools.local.spool_replay import LOCAL_SPOOL_BUCKET, local_stream_env, replay_once
 from tools.local.stack_file import STACK_FILE, stack_record
 
 LOCAL_PROJECT = "hookstream-local"
+REPLAY_INTERVAL_SECONDS = 30.0
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -87,6 +91,11 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
         emulator, emulator_url = start_emulator(args.dir / "emulator", LOCAL_PROJECT, args.emulator_port,
                                                 args.emulator_port + 10, logs / "emulator.log")
         started.append(emulator)
+        # The spool: a local Cloud Storage (objects kept under .dev/spool) and its bucket.
+        storage, storage_url = start_gcs_emulator(args.dir / "spool", args.emulator_port + 20,
+                                                  logs / "storage-emulator.log")
+        started.append(storage)
+        ensure_bucket(storage_url, LOCAL_SPOOL_BUCKET)
         client = make_client(LOCAL_PROJECT, emulator_url)
         if args.ga4_sample:
             streams = with_sample_stitch(streams)
@@ -94,13 +103,16 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
             print(f"table ready: {table_id}")
         stitched = load_ga4_samples(client, streams, LOCAL_PROJECT) if args.ga4_sample else []
         client.close()
-        write_json(args.dir / STACK_FILE, stack_record(LOCAL_PROJECT, emulator_url))
+        write_json(args.dir / STACK_FILE, {**stack_record(LOCAL_PROJECT, emulator_url),
+                                           "storage_emulator_url": storage_url, "spool_bucket": LOCAL_SPOOL_BUCKET,
+                                           # README: `kill -STOP` it to watch hits being spooled.
+                                           "bigquery_emulator_pid": emulator.popen.pid})
 
         secrets = load_or_create(args.dir / "secrets.json", streams)
         endpoints: dict[str, str] = {}
         for offset, stream in enumerate(streams):
             port = args.port + offset
-            env = {**service_env(stream, LOCAL_PROJECT), BIGQUERY_EMULATOR_HOST: emulator_url,
+            env = {**local_stream_env(stream, LOCAL_PROJECT, emulator_url, storage_url),
                    SECRETS: secrets.get(stream.name, ""), METRICS_ENDPOINT: "1"}
             started.append(start_service(stream.name, env, port, logs / f"{stream.name}.log", workers=2))
             endpoints[stream.name] = endpoint_url(stream, port, secrets.get(stream.name))
@@ -129,7 +141,12 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
               f"  scripts/query 'SELECT * FROM {stream.dataset}.{attributed_view_id(stream)} ORDER BY order_id'\n"
               f"  scripts/query 'SELECT * FROM {stream.dataset}.{revenue_by_channel_view_id(stream)} ORDER BY day'",
               flush=True)
+    print(f"Spool: {storage_url} (bucket {LOCAL_SPOOL_BUCKET}); replayed every {REPLAY_INTERVAL_SECONDS:.0f} s, "
+          "or now with scripts/replay", flush=True)
     print(f"Logs: {os.path.relpath(logs)}/. Stop with Ctrl-C.", flush=True)
+    replays = threading.Thread(target=replay_on_a_timer, name="replay-timer", daemon=True,
+                               args=(streams, emulator_url, storage_url, stop))
+    replays.start()
 
     while not stop.wait(1.0):
         dead = [p for p in started if p.popen.poll() is not None]
@@ -144,6 +161,19 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
     (args.dir / STACK_FILE).unlink(missing_ok=True)
     print("stopped.")
     return 0
+
+
+def replay_on_a_timer(streams: tuple[Stream, ...], emulator_url: str, storage_url: str,
+                      stop: threading.Event) -> None:
+    """What Cloud Scheduler does for the deployed replay jobs, every REPLAY_INTERVAL_SECONDS."""
+    while not stop.wait(REPLAY_INTERVAL_SECONDS):
+        for stream in streams:
+            try:
+                code, summary = replay_once(local_stream_env(stream, LOCAL_PROJECT, emulator_url, storage_url))
+            except subprocess.TimeoutExpired:
+                code, summary = 1, f"replay {stream.name}: did not finish in time"
+            if code != 0 or "listed=0 " not in summary:  # quiet while the spools are empty
+                print(summary, flush=True)
 
 
 def _stop_all(started: list[Process]) -> None:

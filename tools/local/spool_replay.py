@@ -1,0 +1,98 @@
+"""`scripts/replay [--stream NAME] [--cloud]`: write spooled hits to their tables now, by hand.
+
+Locally it runs `python -m service.runtime.replay` (the code the Cloud Run job runs) against the stack
+scripts/dev started; scripts/dev also runs it on a timer. With --cloud it starts the deployed replay
+job of each stream (`gcloud run jobs execute ... --wait`) and leaves the work to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from infra.stream_list import load_streams
+from service.model.spool import spool_url
+from service.model.stream import Stream
+from service.runtime.settings import BIGQUERY_EMULATOR_HOST, SPOOL_URL, service_env
+from tools.local.gcs_emulator import STORAGE_EMULATOR_HOST
+from tools.local.processes import REPO_ROOT
+from tools.local.stack_file import STACK_FILE, StackNotRunning, running_stack
+
+LOCAL_SPOOL_BUCKET = "hookstream-local-spool"
+
+
+def local_stream_env(stream: Stream, project: str, bigquery_url: str, storage_url: str,
+                     bucket: str = LOCAL_SPOOL_BUCKET) -> dict[str, str]:
+    """A stream's settings on the local stack (without secrets): its service and its replay read the same."""
+    return {**service_env(stream, project), BIGQUERY_EMULATOR_HOST: bigquery_url,
+            SPOOL_URL: spool_url(bucket, stream.name), STORAGE_EMULATOR_HOST: storage_url}
+
+
+def replay_once(env: Mapping[str, str], timeout: float = 600.0) -> tuple[int, str]:
+    """Run one replay; its exit status and the one-line summary it prints (its JSON log lines are dropped)."""
+    result = subprocess.run([sys.executable, "-m", "service.runtime.replay"], cwd=REPO_ROOT,
+                            env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    return result.returncode, lines[-1] if lines else f"replay exited with status {result.returncode}"
+
+
+def run_local(streams: Sequence[Stream], dev_dir: Path) -> int:
+    try:
+        stack = running_stack(dev_dir)
+        record = json.loads((dev_dir / STACK_FILE).read_text())
+        storage_url, bucket = str(record["storage_emulator_url"]), str(record["spool_bucket"])
+    except StackNotRunning as error:
+        print(f"scripts/replay: {error}", file=sys.stderr)
+        return 1
+    except (KeyError, ValueError, OSError):
+        print("scripts/replay: this scripts/dev runs no spool (started before the spool existed?): restart it",
+              file=sys.stderr)
+        return 1
+    worst = 0
+    for stream in streams:
+        code, summary = replay_once(local_stream_env(stream, stack.project, stack.emulator_url, storage_url, bucket))
+        print(summary)
+        worst = max(worst, code)
+    return worst
+
+
+def run_cloud(streams: Sequence[Stream], project: str, region: str) -> int:
+    if shutil.which("gcloud") is None:
+        print("scripts/replay --cloud needs the Google Cloud CLI (gcloud) on PATH", file=sys.stderr)
+        return 1
+    worst = 0
+    for stream in streams:
+        command = ["gcloud", "run", "jobs", "execute", f"hookstream-replay-{stream.name}", "--project", project,
+                   "--region", region, "--wait"]
+        print("+ " + " ".join(command), flush=True)
+        worst = max(worst, subprocess.run(command).returncode)
+    return worst
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    streams = load_streams("scripts/replay")
+    parser = argparse.ArgumentParser(prog="scripts/replay", description=__doc__.splitlines()[0])
+    parser.add_argument("--stream", choices=[s.name for s in streams], help="only this stream (default: all)")
+    parser.add_argument("--cloud", action="store_true",
+                        help="run the deployed replay jobs (HOOKSTREAM_GCP_PROJECT, HOOKSTREAM_REGION)")
+    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("HOOKSTREAM_DEV_DIR", REPO_ROOT / ".dev")),
+                        help="the local stack's directory (default: .dev)")
+    args = parser.parse_args(argv)
+    chosen = [s for s in streams if args.stream in (None, s.name)]
+    if args.cloud:
+        project, region = os.environ.get("HOOKSTREAM_GCP_PROJECT"), os.environ.get("HOOKSTREAM_REGION")
+        if not project or not region:
+            print("scripts/replay --cloud: set HOOKSTREAM_GCP_PROJECT and HOOKSTREAM_REGION", file=sys.stderr)
+            return 2
+        return run_cloud(chosen, project, region)
+    return run_local(chosen, args.dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
