@@ -8,14 +8,12 @@ each grant is what it is.
 
 from __future__ import annotations
 
-import re
-
 from constructs import Construct
 
 from infra import providers as gcp
 from infra.config import DeployConfig
 from infra.stream_resources import StreamResources
-from service.model.spool import spool_prefix, spool_url
+from service.model.spool import spool_bucket_name, spool_prefix, spool_url
 from service.runtime.settings import SPOOL_URL, service_env
 
 # Long enough to outlive a long incident plus a forgotten replay; the lifecycle rule deletes what is older
@@ -38,12 +36,6 @@ REPLAY_SCHEDULE = "*/5 * * * *"
 RUN_INVOKER_ROLE = "roles/run.invoker"
 
 
-def spool_bucket_name(config: DeployConfig) -> str:
-    """`<project>-hookstream-spool` (bucket names are global; a domain-scoped project keeps its id part)."""
-    project = config.project.rsplit(":", 1)[-1]
-    return re.sub(r"[^a-z0-9-]", "-", f"{project}-hookstream-spool")
-
-
 def replay_job_name(stream_name: str) -> str:
     return f"hookstream-replay-{stream_name}"
 
@@ -55,7 +47,7 @@ class SpoolResources(Construct):
     def __init__(self, scope: Construct, id: str, config: DeployConfig) -> None:
         super().__init__(scope, id)
         self.config = config
-        self.bucket_name = spool_bucket_name(config)
+        self.bucket_name = spool_bucket_name(config.project)
         self.bucket = gcp.StorageBucket(
             self, "spool-bucket",
             name=self.bucket_name,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 SPOOL_ROOT = "spool/"
 
 
@@ -14,3 +16,9 @@ def spool_prefix(stream_name: str) -> str:
 def spool_url(bucket: str, stream_name: str) -> str:
     """The HOOKSTREAM_SPOOL_URL value that points a stream's service and replay at its spool."""
     return f"gs://{bucket}/{spool_prefix(stream_name)}"
+
+
+def spool_bucket_name(project: str) -> str:
+    """The deployment's spool bucket, `<project>-hookstream-spool` (bucket names are global; a domain-scoped
+    project id keeps its last part, and characters a bucket name cannot hold become '-')."""
+    return re.sub(r"[^a-z0-9-]", "-", f"{project.rsplit(':', 1)[-1]}-hookstream-spool")

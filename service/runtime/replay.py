@@ -247,6 +247,24 @@ class Replay:
         return True
 
 
+@dataclass(frozen=True)
+class SpoolStatus:
+    waiting: int
+    oldest_age_seconds: float | None
+
+
+def spool_status(storage: Any, location: SpoolLocation, now: float | None = None) -> SpoolStatus:
+    """How many hits wait in a spool and how old the oldest is (listing only: no object is read)."""
+    now = time.time() if now is None else now
+    waiting, oldest = 0, None
+    for blob in storage.list_blobs(location.bucket, prefix=location.prefix, timeout=30):
+        if blob.name.endswith(".json"):
+            waiting += 1
+            age = now - blob.time_created.timestamp()
+            oldest = age if oldest is None else max(oldest, age)
+    return SpoolStatus(waiting, oldest)
+
+
 def _only_transient(reason: str) -> bool:
     from service.runtime.batching import is_transient
 

@@ -32,7 +32,9 @@ from service.model.auth_settings import NoAuth
 from service.model.spool import spool_prefix, spool_url
 from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
+from service.runtime.replay import spool_status
 from service.runtime.settings import AUTH, BIGQUERY_EMULATOR_HOST, SPOOL_URL, WRITE_DEADLINE_SECONDS, service_env
+from service.runtime.spool import SpoolLocation
 from tools.local.gcs_emulator import STORAGE_EMULATOR_HOST, ensure_bucket, start_gcs_emulator
 from tools.local.processes import REPO_ROOT, Process, free_port, start_emulator, start_service
 from tools.local.provision import provision
@@ -438,6 +440,8 @@ def spool_hits(emulators: Emulators, served: Served, count: int, tag: str) -> Le
 def test_replay_killed_half_way_then_run_again(emulators: Emulators, serve: Any) -> None:
     served = serve("spool-crash")
     ledger = spool_hits(emulators, served, 200, "crash")
+    waiting = spool_status(emulators.storage, SpoolLocation.parse(spool_url(BUCKET, served.stream.name)))
+    assert waiting.waiting == 200 and waiting.oldest_age_seconds is not None  # what scripts/status shows
     # Small batches and a short lease: the crash lands between batches' inserts and deletes, and the
     # lease it leaves behind expires quickly.
     process = replay_process(emulators, served.stream, "--batch-size", "10", "--lease-seconds", "3")
