@@ -8,21 +8,44 @@ the row, so the sender's 503 still means "nothing was stored, send it again".
 from __future__ import annotations
 
 import logging
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from service.runtime.metrics import SpoolCounters
 from service.runtime.rows import HitRow
 from service.runtime.sink import Sink, WriteFailed, WriteOutcome
-from service.runtime.spool import GcsSpool, SpoolFailed
+from service.runtime.spool import SpoolFailed, SpoolLocation
 
 log = logging.getLogger("hookstream.spool")
 
 
+class Spool(Protocol):
+    """`GcsSpool` is one: `put` returns once the row is durably spooled, or raises SpoolFailed."""
+
+    location: SpoolLocation
+
+    def put(self, row: HitRow) -> None: ...
+
+
+# After BigQuery failed a write for a reason not the row's, hits go straight to the spool for this long
+# while one hit at a time keeps trying BigQuery (and ends this as soon as it gets through). During an
+# outage a hit is then answered in the time of a spool upload instead of the whole write deadline, and
+# the instance's threads stay free for the hits that keep coming.
+SPOOL_FIRST_SECONDS = 10.0
+SKIPPED_BIGQUERY = "BigQuery failed recently; spooled without waiting for it"
+
+
 class SpoolingSink:
-    def __init__(self, inner: Sink, spool: GcsSpool, stream: str) -> None:
+    def __init__(self, inner: Sink, spool: Spool, stream: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._inner = inner
         self._spool = spool
         self._stream = stream
+        self._clock = clock
+        self._spool_first_until = 0.0
+        self._probe = threading.Lock()  # held by the one hit that tries BigQuery while spooling first
         self.spool_counters = SpoolCounters()
 
     @property
@@ -31,12 +54,25 @@ class SpoolingSink:
         return getattr(self._inner, "counters", None)
 
     def write(self, row: HitRow) -> WriteOutcome:
+        probing = False
+        if self._clock() < self._spool_first_until:
+            probing = self._probe.acquire(blocking=False)
+            if not probing:
+                return self._spool_row(row, WriteFailed(SKIPPED_BIGQUERY))
         try:
-            return self._inner.write(row)
+            outcome = self._inner.write(row)
+            self._spool_first_until = 0.0
+            return outcome
         except WriteFailed as failed:
             if failed.row_at_fault:
                 raise
-            write_failure = failed
+            self._spool_first_until = self._clock() + SPOOL_FIRST_SECONDS
+            return self._spool_row(row, failed)
+        finally:
+            if probing:
+                self._probe.release()
+
+    def _spool_row(self, row: HitRow, write_failure: WriteFailed) -> WriteOutcome:
         try:
             self._spool.put(row)
         except SpoolFailed as spool_failure:
