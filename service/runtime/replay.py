@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from service.runtime.rows import HitRow
 from service.runtime.sink import BigQueryRowWriter, WriteFailed
@@ -47,7 +47,8 @@ IO_THREADS = 16
 class ReplayReport:
     stream: str
     spool: str
-    status: str = "drained"  # drained | locked | lock_lost | bigquery_unavailable | incomplete
+    # drained | locked | lock_lost | bigquery_unavailable | spool_unavailable | incomplete
+    status: str = "drained"
     listed: int = 0
     inserted: int = 0
     already_in_table: int = 0
@@ -130,12 +131,23 @@ class Replay:
 
     def run(self) -> ReplayReport:
         report = ReplayReport(self._stream, self._location.url)
+        try:
+            self._run(report)
+        except Exception as error:  # Cloud Storage unreachable, denied, ...: report it, delete nothing more
+            if not isinstance(error, OSError | _storage_errors()):
+                raise
+            log.error("replay stopped: the spool is unavailable", extra={
+                "stream": self._stream, "error": type(error).__name__})
+            report.status = "spool_unavailable"
+        return report
+
+    def _run(self, report: ReplayReport) -> None:
         lease = ReplayLease(self._bucket, self._location.lock_name, self._lease_seconds)
         if not lease.acquire():
             report.status = "locked"
             log.info("replay skipped: another replay holds the lease", extra={
                 "stream": self._stream, "held_until": lease.held_until})
-            return report
+            return
         try:
             with ThreadPoolExecutor(IO_THREADS) as pool:
                 for batch in self._listed_batches(report):
@@ -148,7 +160,6 @@ class Replay:
             lease.release()
         if report.status == "drained" and (report.rejected or report.retry_later or report.unreadable):
             report.status = "incomplete"
-        return report
 
     def _listed_batches(self, report: ReplayReport) -> Iterator[list[Any]]:
         now = time.time()
@@ -167,6 +178,8 @@ class Replay:
         """False when the run must stop (BigQuery unavailable)."""
         spooled: list[Spooled] = []
         for blob, result in zip(blobs, pool.map(self._read, blobs), strict=True):
+            if result == "gone":
+                continue  # deleted since it was listed (by a person: a replay holds the lease)
             if result is None:
                 report.unreadable += 1
                 log.error("spool object is not a spooled row; left in place", extra={
@@ -208,8 +221,13 @@ class Replay:
                                         "already_in_table": len(spooled) - len(todo)})
         return True
 
-    def _read(self, blob: Any) -> Spooled | None:
-        data = blob.download_as_bytes(if_generation_match=blob.generation, timeout=30)
+    def _read(self, blob: Any) -> Spooled | Literal["gone"] | None:
+        from google.api_core import exceptions as api_errors
+
+        try:
+            data = blob.download_as_bytes(if_generation_match=blob.generation, timeout=30)
+        except (api_errors.NotFound, api_errors.PreconditionFailed):
+            return "gone"
         try:
             return Spooled(blob.name, int(blob.generation), row_from_document(data))
         except (ValueError, KeyError, TypeError):
@@ -265,6 +283,12 @@ def spool_status(storage: Any, location: SpoolLocation, now: float | None = None
     return SpoolStatus(waiting, oldest)
 
 
+def _storage_errors() -> type[Exception]:
+    from google.api_core import exceptions as api_errors
+
+    return api_errors.GoogleAPIError
+
+
 def _only_transient(reason: str) -> bool:
     from service.runtime.batching import is_transient
 
@@ -301,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = replay.run()
     log.info("replay finished", extra={"stream": settings.stream.name, "report": asdict(report)})
     print(report.summary(), file=sys.stderr)
-    return 1 if report.status in ("bigquery_unavailable", "lock_lost") else 0
+    return 1 if report.status in ("bigquery_unavailable", "lock_lost", "spool_unavailable") else 0
 
 
 if __name__ == "__main__":
