@@ -61,13 +61,16 @@ class NoAuth:
 
 
 Auth = TokenAuth | HmacAuth | StandardWebhooksAuth | NoAuth
-AUTH_MODES = ("token", "hmac", "standard-webhooks", "none")
+# Each mode's settings class by its `mode` name: how the service's env names the class (service_env.py).
+AUTH_CLASSES: dict[str, type[Auth]] = {
+    "token": TokenAuth, "hmac": HmacAuth, "standard-webhooks": StandardWebhooksAuth, "none": NoAuth,
+}
 
 
 def auth_problems(auth: Auth) -> list[tuple[str, object, str]]:
     """(field, value, rule) for each broken rule of an auth setting; empty when valid."""
     problems: list[tuple[str, object, str]] = []
-    if not isinstance(auth, TokenAuth | HmacAuth | StandardWebhooksAuth | NoAuth):
+    if not isinstance(auth, tuple(AUTH_CLASSES.values())):
         return [("auth", auth, "use TokenAuth(), HmacAuth(...), StandardWebhooksAuth() or NoAuth()")]
     if isinstance(auth, HmacAuth):
         for name in ("header", "timestamp_header"):
