@@ -13,8 +13,8 @@ from constructs import Construct
 from infra import providers as gcp
 from infra.config import DeployConfig
 from infra.stream_resources import StreamResources
+from service.model.service_env import SPOOL_URL, ServiceSpec, to_env
 from service.model.spool import spool_bucket_name, spool_prefix, spool_url
-from service.runtime.settings import SPOOL_URL, service_env
 
 # Long enough to outlive a long incident plus a forgotten replay; the lifecycle rule deletes what is older
 # (an alert on the spool's age should have fired weeks before, docs/spool.md).
@@ -129,7 +129,7 @@ class SpoolResources(Construct):
             role=self.replay_role.name,
             member=self.replay_account.member,
         )
-        env = {**service_env(stream, self.config.project), SPOOL_URL: self.spool_url(name)}
+        env = {**to_env(ServiceSpec.of(stream, self.config.project)), SPOOL_URL: self.spool_url(name)}
         job = gcp.CloudRunV2Job(
             self, f"{name}-replay-job",
             name=replay_job_name(name),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -31,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from service.runtime.rows import HitRow
+from service.model.schema import HitRow
 from service.runtime.sink import BigQueryRowWriter, WriteFailed
 from service.runtime.spool import SpoolLocation, make_storage_client, row_from_document
 
@@ -209,13 +210,13 @@ class Replay:
                 if reason is None:
                     report.inserted += 1
                     done.append(item)
-                elif _only_transient(reason):
+                elif reason.transient:
                     report.retry_later += 1
                 else:
                     report.rejected += 1
                     report.rejected_hits.append(item.row["hit_id"])
                     log.error("spooled row rejected by BigQuery; left in the spool", extra={
-                        "stream": self._stream, "hit_id": item.row["hit_id"], "reason": reason})
+                        "stream": self._stream, "hit_id": item.row["hit_id"], "reason": str(reason)})
         self._delete_all(done, report, pool)
         log.info("replay batch", extra={"stream": self._stream, "rows": len(spooled), "inserted": len(todo),
                                         "already_in_table": len(spooled) - len(todo)})
@@ -289,12 +290,6 @@ def _storage_errors() -> type[Exception]:
     return api_errors.GoogleAPIError
 
 
-def _only_transient(reason: str) -> bool:
-    from service.runtime.batching import is_transient
-
-    return is_transient(reason)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from service.runtime.bigquery_client import make_client
     from service.runtime.logs import configure_logging
@@ -309,21 +304,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging()
     try:
-        settings = load_settings()
+        settings = load_settings(os.environ)
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
     if settings.spool_url is None:
-        print(f"replay: stream {settings.stream.name!r} has no spool (HOOKSTREAM_SPOOL_URL is not set)",
+        print(f"replay: stream {settings.spec.stream!r} has no spool (HOOKSTREAM_SPOOL_URL is not set)",
               file=sys.stderr)
         return 2
-    replay = Replay(stream=settings.stream.name, table_id=settings.table_id,
+    spec = settings.spec
+    replay = Replay(stream=spec.stream, table_id=spec.table_path,
                     location=SpoolLocation.parse(settings.spool_url),
-                    bigquery=make_client(settings.project, settings.bigquery_emulator_host),
-                    storage=make_storage_client(settings.project),
+                    bigquery=make_client(spec.project, settings.bigquery_emulator_host),
+                    storage=make_storage_client(spec.project),
                     batch_size=args.batch_size, lease_seconds=args.lease_seconds)
     report = replay.run()
-    log.info("replay finished", extra={"stream": settings.stream.name, "report": asdict(report)})
+    log.info("replay finished", extra={"stream": spec.stream, "report": asdict(report)})
     print(report.summary(), file=sys.stderr)
     return 1 if report.status in ("bigquery_unavailable", "lock_lost", "spool_unavailable") else 0
 

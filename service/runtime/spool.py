@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from service.runtime.rows import HitRow
+from service.model.schema import HitRow
 
 log = logging.getLogger("hookstream.spool")
 

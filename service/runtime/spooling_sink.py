@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from service.model.schema import HitRow
 from service.runtime.metrics import SpoolCounters
-from service.runtime.rows import HitRow
 from service.runtime.sink import Sink, WriteFailed, WriteOutcome
 from service.runtime.spool import SpoolFailed, SpoolLocation
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from service.model.auth_settings import NoAuth
+from service.model.service_env import BIGQUERY_EMULATOR_HOST, SPOOL_URL, ServiceSpec, to_env
 from service.model.spool import spool_prefix, spool_url
 from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
 from service.runtime.replay import spool_status
-from service.runtime.settings import AUTH, BIGQUERY_EMULATOR_HOST, SPOOL_URL, WRITE_DEADLINE_SECONDS, service_env
 from service.runtime.spool import SpoolLocation
 from tools.local.gcs_emulator import STORAGE_EMULATOR_HOST, ensure_bucket, start_gcs_emulator
 from tools.local.processes import REPO_ROOT, Process, free_port, start_emulator, start_service
@@ -114,8 +114,8 @@ def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
 
 
 def service_environment(emulators: Emulators, stream: Stream, bigquery_url: str) -> dict[str, str]:
-    return {**service_env(stream, PROJECT), BIGQUERY_EMULATOR_HOST: bigquery_url,
-            AUTH: json.dumps({"mode": "none"}), WRITE_DEADLINE_SECONDS: str(DEADLINE_SECONDS),
+    spec = replace(ServiceSpec.of(stream, PROJECT), threads=16, write_deadline_seconds=DEADLINE_SECONDS)
+    return {**to_env(spec), BIGQUERY_EMULATOR_HOST: bigquery_url,
             SPOOL_URL: spool_url(BUCKET, stream.name), STORAGE_EMULATOR_HOST: emulators.gcs_url}
 
 
@@ -135,7 +135,7 @@ def serve(emulators: Emulators, tmp_path: Path) -> Iterator[Callable[..., Served
         provision(emulators.client, [stream], PROJECT)
         env = service_environment(emulators, stream, bigquery_url or emulators.bigquery_url)
         port = free_port()
-        process = start_service(name, env, port, tmp_path / f"{name}.log", workers=workers, threads=16)
+        process = start_service(name, env, port, tmp_path / f"{name}.log", workers=workers)
         started.append(process)
         return Served(stream, process, f"http://127.0.0.1:{port}/hooks")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.runtime.rows import HitRow
+from service.model.schema import HitRow
 from service.runtime.sink import WriteFailed, WriteOutcome
 from service.runtime.spool import SpoolFailed, SpoolLocation
 from service.runtime.spooling_sink import SpoolingSink

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from service.model.auth_settings import NoAuth
+from service.model.service_env import METRICS_ENDPOINT
 from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
-from service.runtime.settings import AUTH, METRICS_ENDPOINT
 from tools.local.gcs_emulator import ensure_bucket, start_gcs_emulator
 from tools.local.processes import REPO_ROOT, Process, free_port, start_emulator, start_service
 from tools.local.provision import provision
@@ -135,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         ensure_bucket(gcs_url, BUCKET)
         client = make_client(PROJECT, bigquery_url)
         provision(client, [STREAM], PROJECT)
-        env = {**local_stream_env(STREAM, PROJECT, bigquery_url, gcs_url, BUCKET),
-               AUTH: json.dumps({"mode": "none"}), METRICS_ENDPOINT: "1"}
+        env = {**local_stream_env(STREAM, PROJECT, bigquery_url, gcs_url, BUCKET), METRICS_ENDPOINT: "1"}
         port = free_port()
-        started.append(start_service(STREAM.name, env, port, root / "service.log", workers=1, threads=80))
+        # 80 threads: ServiceSpec.of takes the stream's concurrency (RunOptions' default, as on Cloud Run).
+        started.append(start_service(STREAM.name, env, port, root / "service.log", workers=1))
 
         marks: dict[str, float] = {}
 

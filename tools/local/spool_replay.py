@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from infra.stream_list import load_streams
+from service.model.service_env import BIGQUERY_EMULATOR_HOST, SPOOL_URL, ServiceSpec, to_env
 from service.model.spool import spool_url
 from service.model.stream import Stream
-from service.runtime.settings import BIGQUERY_EMULATOR_HOST, SPOOL_URL, service_env
 from tools.local.gcs_emulator import STORAGE_EMULATOR_HOST
 from tools.local.processes import REPO_ROOT
 from tools.local.stack_file import STACK_FILE, StackNotRunning, running_stack
@@ -30,7 +30,7 @@ LOCAL_SPOOL_BUCKET = "hookstream-local-spool"
 def local_stream_env(stream: Stream, project: str, bigquery_url: str, storage_url: str,
                      bucket: str = LOCAL_SPOOL_BUCKET) -> dict[str, str]:
     """A stream's settings on the local stack (without secrets): its service and its replay read the same."""
-    return {**service_env(stream, project), BIGQUERY_EMULATOR_HOST: bigquery_url,
+    return {**to_env(ServiceSpec.of(stream, project)), BIGQUERY_EMULATOR_HOST: bigquery_url,
             SPOOL_URL: spool_url(bucket, stream.name), STORAGE_EMULATOR_HOST: storage_url}
 
 
