@@ -302,6 +302,7 @@ def test_the_shipped_orders_service_gets_exactly_these_variables(shipped: Synth)
         "HOOKSTREAM_THREADS": "80",
         "HOOKSTREAM_WRITE_DEADLINE_SECONDS": "10.0",
         "HOOKSTREAM_READ_TIMEOUT_SECONDS": "10.0",
+        "HOOKSTREAM_SPOOL_URL": "gs://hookstream-ci-test-hookstream-spool/spool/crm-orders/",
     }
 
 
