@@ -22,7 +22,7 @@ from service.runtime.refusals import Rejected, error_response
 from service.runtime.request_body import decode_utf8, read_body
 from service.runtime.rows import build_row
 from service.runtime.settings import ServiceSettings, SettingsError, process_settings
-from service.runtime.sink import BigQueryRowWriter, Sink, WriteFailed
+from service.runtime.sink import BigQueryRowWriter, Sink, WarehouseHealth, WriteFailed
 from service.runtime.spool import GcsSpool, SpoolLocation
 from service.runtime.spooling_sink import SpoolingSink
 
@@ -49,14 +49,15 @@ def _default_sink(settings: ServiceSettings) -> Sink:
 
     spec = settings.spec
     client = make_client(spec.project, settings.bigquery_emulator_host)
-    writer = BigQueryRowWriter(client, spec.table_path, spec.write_deadline_seconds)
+    health = WarehouseHealth()  # what the writer's attempts see, for the spooling sink
+    writer = BigQueryRowWriter(client, spec.table_path, spec.write_deadline_seconds, health=health)
     # Group commit: concurrent hits of this process share one insertAll (service/runtime/batching.py).
     batching = BatchingSink(writer, spec.write_deadline_seconds, stream=spec.stream)
     if settings.spool_url is None:
         return batching
     # What BigQuery cannot take goes to the stream's spool before the answer (service/runtime/spool.py).
     spool = GcsSpool(SpoolLocation.parse(settings.spool_url), spec.project)
-    return SpoolingSink(batching, spool, spec.stream)
+    return SpoolingSink(batching, spool, spec.stream, health=health)
 
 
 def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None,

@@ -77,6 +77,21 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+class WarehouseHealth:
+    """Whether BigQuery's last attempt failed (connection refused, 5xx, timeout), seen by the writer as it
+    happens: the spooling sink reads it to send new hits to the spool at once rather than into a write that
+    will fail at its deadline (service/runtime/spooling_sink.py)."""
+
+    def __init__(self) -> None:
+        self.failing = False  # one bool, written and read whole: no lock needed
+
+    def attempt_failed(self) -> None:
+        self.failing = True
+
+    def attempt_succeeded(self) -> None:
+        self.failing = False
+
+
 class BigQueryRowWriter:
     """One insertAll per call, `row_ids`=hit_id so BigQuery can drop a retried duplicate.
 
@@ -86,8 +101,9 @@ class BigQueryRowWriter:
     returns can be sure no attempt of this call is still running."""
 
     def __init__(self, client: Any, table_id: str, deadline_seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, health: WarehouseHealth | None = None) -> None:
         self._client = client
+        self._health = health
         self._table_id = table_id
         project, dataset, table = table_id.split(".")
         self._table_path = f"/projects/{project}/datasets/{dataset}/tables/{table}"
@@ -113,8 +129,12 @@ class BigQueryRowWriter:
                 raise WriteFailed("the warehouse did not accept the write in time; retry later")
             try:
                 errors = self._insert_all(rows, remaining)
+                if self._health is not None:
+                    self._health.attempt_succeeded()
                 break
             except (api_errors.GoogleAPIError, OSError) as error:
+                if self._health is not None:
+                    self._health.attempt_failed()
                 if not RETRYABLE(error) or deadline - self._clock() <= backoff + MIN_ATTEMPT_SECONDS:
                     # Messages from the API name the table, never the payload; keep only the class.
                     log.error("bigquery write failed", extra={"error": type(error).__name__, "rows": len(rows)})

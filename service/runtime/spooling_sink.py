@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from service.model.schema import HitRow
 from service.runtime.metrics import SpoolCounters
-from service.runtime.sink import Sink, WriteFailed, WriteOutcome
+from service.runtime.sink import Sink, WarehouseHealth, WriteFailed, WriteOutcome
 from service.runtime.spool import SpoolFailed, SpoolLocation
 
 log = logging.getLogger("hookstream.spool")
@@ -30,17 +30,19 @@ class Spool(Protocol):
 
 
 # After BigQuery failed a write for a reason not the row's, hits go straight to the spool for this long
-# while one hit at a time keeps trying BigQuery (and ends this as soon as it gets through). During an
-# outage a hit is then answered in the time of a spool upload instead of the whole write deadline, and
-# the instance's threads stay free for the hits that keep coming.
+# while one hit at a time keeps trying BigQuery (and ends this as soon as it gets through); the same while
+# the writer sees its attempts fail (WarehouseHealth), before the write in flight reaches its deadline.
+# During an outage a hit is then answered in the time of a spool upload instead of the whole write
+# deadline, and the instance's threads stay free for the hits that keep coming.
 SPOOL_FIRST_SECONDS = 10.0
 SKIPPED_BIGQUERY = "BigQuery failed recently; spooled without waiting for it"
 
 
 class SpoolingSink:
     def __init__(self, inner: Sink, spool: Spool, stream: str,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, health: WarehouseHealth | None = None) -> None:
         self._inner = inner
+        self._health = health
         self._spool = spool
         self._stream = stream
         self._clock = clock
@@ -55,7 +57,8 @@ class SpoolingSink:
 
     def write(self, row: HitRow) -> WriteOutcome:
         probing = False
-        if self._clock() < self._spool_first_until:
+        failing = self._health is not None and self._health.failing  # the write in flight is failing now
+        if failing or self._clock() < self._spool_first_until:
             probing = self._probe.acquire(blocking=False)
             if not probing:
                 return self._spool_row(row, WriteFailed(SKIPPED_BIGQUERY))

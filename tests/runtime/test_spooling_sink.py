@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from service.model.schema import HitRow
-from service.runtime.sink import WriteFailed, WriteOutcome
+from service.runtime.sink import WarehouseHealth, WriteFailed, WriteOutcome
 from service.runtime.spool import SpoolFailed, SpoolLocation
 from service.runtime.spooling_sink import SpoolingSink
 
@@ -54,9 +54,9 @@ class Clock:
         return self.now
 
 
-def make() -> tuple[SpoolingSink, Warehouse, RecordingSpool, Clock]:
+def make(health: WarehouseHealth | None = None) -> tuple[SpoolingSink, Warehouse, RecordingSpool, Clock]:
     warehouse, spool, clock = Warehouse(), RecordingSpool(), Clock()
-    return SpoolingSink(warehouse, spool, "s", clock=clock), warehouse, spool, clock
+    return SpoolingSink(warehouse, spool, "s", clock=clock, health=health), warehouse, spool, clock
 
 
 def test_a_warehouse_failure_spools_and_the_next_hits_skip_the_warehouse_for_ten_seconds() -> None:
@@ -105,3 +105,15 @@ def test_when_the_spool_fails_too_the_sender_is_told_to_retry() -> None:
                                    "the spool did not take it either")
     assert raised.value.retry_after_seconds == 5
     assert sink.spool_counters.snapshot() == {"spooled": 0, "spool_failed": 1}
+
+
+def test_while_the_writers_attempts_fail_new_hits_do_not_join_the_failing_write() -> None:
+    health = WarehouseHealth()
+    sink, warehouse, spool, _ = make(health)
+    health.attempt_failed()  # the write in flight is retrying against a BigQuery that refuses connections
+    with sink._probe:  # and one hit is already waiting on it
+        assert sink.write(row("a")) == "spooled"
+    assert warehouse.calls == 0
+    health.attempt_succeeded()
+    assert sink.write(row("b")) == "stored"
+    assert spool.rows == ["a"]
