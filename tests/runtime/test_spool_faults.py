@@ -38,6 +38,7 @@ from service.runtime.spool import SpoolLocation
 from tools.local.gcs_emulator import STORAGE_EMULATOR_HOST, ensure_bucket, start_gcs_emulator
 from tools.local.processes import REPO_ROOT, Process, free_port, start_emulator, start_service
 from tools.local.provision import provision
+from tools.local.spool_replay import replay_process_env
 
 pytestmark = pytest.mark.integration
 
@@ -218,7 +219,7 @@ class ReplayRun:
 
 
 def replay_process(emulators: Emulators, stream: Stream, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, **service_environment(emulators, stream, emulators.bigquery_url)}
+    env = replay_process_env(service_environment(emulators, stream, emulators.bigquery_url))
     return subprocess.Popen([sys.executable, "-m", "service.runtime.replay", *args], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

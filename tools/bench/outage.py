@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from service.runtime.bigquery_client import make_client
 from tools.local.gcs_emulator import ensure_bucket, start_gcs_emulator
 from tools.local.processes import REPO_ROOT, Process, free_port, start_emulator, start_service
 from tools.local.provision import provision
-from tools.local.spool_replay import local_stream_env
+from tools.local.spool_replay import local_stream_env, replay_process_env
 
 PROJECT = "hookstream-outage"
 BUCKET = "hookstream-outage-spool"
@@ -108,7 +107,7 @@ def quantile(values: list[float], q: float) -> float | None:
 
 def run_replay(env: dict[str, str]) -> dict[str, Any]:
     result = subprocess.run([sys.executable, "-m", "service.runtime.replay"], cwd=REPO_ROOT,
-                            env={**os.environ, **env}, capture_output=True, text=True, timeout=900)
+                            env=replay_process_env(env), capture_output=True, text=True, timeout=900)
     for line in result.stdout.splitlines():
         if '"replay finished"' in line:
             report: dict[str, Any] = json.loads(line)["report"]

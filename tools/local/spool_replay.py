@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from infra.stream_list import load_streams
-from service.model.service_env import BIGQUERY_EMULATOR_HOST, SPOOL_URL, ServiceSpec, to_env
+from service.model.service_env import BIGQUERY_EMULATOR_HOST, PREFIX, SPOOL_URL, ServiceSpec, to_env
 from service.model.spool import spool_url
 from service.model.stream import Stream
 from tools.local.gcs_emulator import STORAGE_EMULATOR_HOST
@@ -34,10 +34,17 @@ def local_stream_env(stream: Stream, project: str, bigquery_url: str, storage_ur
             SPOOL_URL: spool_url(bucket, stream.name), STORAGE_EMULATOR_HOST: storage_url}
 
 
+def replay_process_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` over this shell's environment minus its HOOKSTREAM_* variables (HOOKSTREAM_DEV_DIR and the
+    like): the replay, like the service, refuses settings it does not know."""
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith(PREFIX)}
+    return {**inherited, **env}
+
+
 def replay_once(env: Mapping[str, str], timeout: float = 600.0) -> tuple[int, str]:
     """Run one replay; its exit status and the one-line summary it prints (its JSON log lines are dropped)."""
     result = subprocess.run([sys.executable, "-m", "service.runtime.replay"], cwd=REPO_ROOT,
-                            env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+                            env=replay_process_env(env), capture_output=True, text=True, timeout=timeout)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     return result.returncode, lines[-1] if lines else f"replay exited with status {result.returncode}"
 

@@ -19,7 +19,7 @@ from service.model.spool import spool_bucket_name, spool_url
 from service.runtime.replay import spool_status
 from service.runtime.spool import SpoolLocation
 from tools.local.processes import REPO_ROOT
-from tools.local.stack_file import STACK_FILE, StackNotRunning, running_stack
+from tools.local.stack_file import STACK_FILE, StackNotRunning
 
 
 def age_text(seconds: float | None) -> str:
@@ -37,8 +37,12 @@ def local_storage(dev_dir: Path) -> tuple[Any, str]:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage  # type: ignore[attr-defined]
 
-    running_stack(dev_dir)
-    record = json.loads((dev_dir / STACK_FILE).read_text())
+    # Not running_stack(): that probes the BigQuery emulator, and the spool matters most while it is down.
+    try:
+        record = json.loads((dev_dir / STACK_FILE).read_text())
+    except FileNotFoundError:
+        raise StackNotRunning(f"the local stack is not running (no {dev_dir / STACK_FILE}): start it with "
+                              "scripts/dev (in another terminal) and run this again") from None
     client = storage.Client(project="local", credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
                             client_options=ClientOptions(api_endpoint=str(record["storage_emulator_url"])))
     return client, str(record["spool_bucket"])
