@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import tzinfo
 
-from service.model.auth_settings import Auth, HmacAuth, NoAuth, StandardWebhooksAuth, TokenAuth
+from service.model.auth_settings import AUTH_CLASSES, Auth
 from service.model.stream import Stream
 from service.model.timezones import parse_time_zone
 
@@ -81,9 +81,7 @@ def service_env(stream: Stream, project: str) -> dict[str, str]:
     }
 
 
-_AUTH_CLASSES: dict[str, type[Auth]] = {
-    "token": TokenAuth, "hmac": HmacAuth, "standard-webhooks": StandardWebhooksAuth, "none": NoAuth,
-}
+_AUTH_CLASSES: dict[str, type[Auth]] = AUTH_CLASSES
 
 
 def _auth_from_json(text: str) -> Auth:
