@@ -18,6 +18,7 @@ from infra.views.attributed import (
     revenue_by_channel_view_id,
 )
 from infra.views.latest import latest_view_id, latest_view_sql
+from service.model.auth_settings import HmacAuth, takes_path_token
 from service.model.schema import PARTITION_FIELD, PARTITION_TYPE, schema_json
 from service.model.stream import Stream
 from service.runtime.settings import SECRETS, service_env
@@ -172,6 +173,11 @@ class StreamResources(Construct):
             random_bytes = gcp.RandomBytes(self, f"{name}-secret-bytes",
                                            length=STANDARD_WEBHOOKS_SECRET_BYTES)
             self.secret_value = f"whsec_{random_bytes.base64}"
+        elif isinstance(self.stream.auth, HmacAuth) and self.stream.auth.key_encoding == "hex":
+            # A hex key (Close): the service refuses to start on anything else. Close issues its own
+            # signature_key; this placeholder holds until a secret version with that key is added.
+            key_bytes = gcp.RandomBytes(self, f"{name}-secret-bytes", length=STANDARD_WEBHOOKS_SECRET_BYTES)
+            self.secret_value = key_bytes.hex
         else:
             password = gcp.RandomPassword(self, f"{name}-secret-value", length=TOKEN_SECRET_LENGTH,
                                           special=False)
@@ -273,7 +279,7 @@ class StreamResources(Construct):
         )
 
     def _endpoint_url(self) -> str:
-        if self.stream.auth.mode == "token" and self.secret_value is not None:
+        if takes_path_token(self.stream.auth) and self.secret_value is not None:
             return f"{self.service.uri}/hooks/{self.secret_value}"
         return f"{self.service.uri}/hooks"
 

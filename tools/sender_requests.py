@@ -9,6 +9,8 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from service.model.auth_settings import (
@@ -131,3 +133,31 @@ def handshake_request(auth: Auth, secret: str, url: str, value: str) -> ShapedRe
     body = json.dumps({"challenge": value}).encode()
     shaped = shape_request(auth, secret, url, body, 0, "")
     return ShapedRequest(shaped.url, body, {**shaped.headers, "Content-Type": "application/json"})
+
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+SAMPLE_ORGANIZATION_ID = "00D7Q000006hT3bUAE"
+GENERIC_SAMPLE = b'{"orderId": "N1", "status": "delivered", "total": 120.13, "currency": "EUR"}'
+
+
+def sample_body(auth: Auth) -> bytes:
+    """A realistic body for the sender `auth` stands for (tools/samples/, written from each vendor's
+    documented field list), or a generic order for senders without a fixed shape."""
+    files: list[tuple[type[Any], str]] = [
+        (HubSpotAuth, "hubspot.json"), (StripeAuth, "stripe.json"), (SalesforceAuth, "salesforce.xml"),
+        (BasicAuth, "pipedrive.json"), (KeyAuth, "dynamics.json"),
+    ]
+    name = next((file for cls, file in files if isinstance(auth, cls)), None)
+    if isinstance(auth, TokenAuth) and auth.handshake != "none":
+        name = "keap.json" if auth.handshake == "x-hook-secret" else "monday.json"
+    if isinstance(auth, HmacAuth) and auth.key_encoding == "hex":
+        name = "close.json"
+    if isinstance(auth, BodyTokenAuth) and auth.format == "form":
+        name = "bitrix24.form"
+    if name is None:
+        return GENERIC_SAMPLE
+    body = (SAMPLES / name).read_bytes()
+    if isinstance(auth, SalesforceAuth) and auth.organization_ids:
+        # The sample's org stands for the stream's own, so the sample passes the allow-list.
+        body = body.replace(SAMPLE_ORGANIZATION_ID.encode(), auth.organization_ids[0].encode())
+    return body

@@ -20,6 +20,7 @@ from types import FrameType
 
 from infra.stream_list import load_streams
 from infra.views.attributed import attributed_view_id, ga4_project, revenue_by_channel_view_id
+from service.model.auth_settings import takes_path_token
 from service.model.stream import Stream
 from service.model.timezones import parse_time_zone
 from service.runtime.bigquery_client import make_client
@@ -67,9 +68,9 @@ def load_ga4_samples(client: object, streams: tuple[Stream, ...], project: str) 
 
 
 def endpoint_url(stream: Stream, port: int, secret: str | None) -> str:
-    """What the CRM is given: with the secret in the path for token mode, as a deploy prints it."""
+    """What the CRM is given: with the secret in the path for token-style modes, as a deploy prints it."""
     base = f"http://127.0.0.1:{port}/hooks"
-    return f"{base}/{secret}" if stream.auth.mode == "token" and secret else base
+    return f"{base}/{secret}" if takes_path_token(stream.auth) and secret else base
 
 
 def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
