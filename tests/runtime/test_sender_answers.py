@@ -58,7 +58,9 @@ def test_keap_handshake_is_answered_logged_and_counted_but_not_stored(caplog: py
     assert event.status_code == 200
     assert len(sink.rows) == 1  # the event only
     assert [r.getMessage() for r in caplog.records].count("handshake answered") == 1
-    hits = client.get("/metrics").json["hits"]
+    metrics = client.get("/metrics").json
+    assert metrics is not None
+    hits = metrics["hits"]
     assert (hits["received"], hits["handshakes"], hits["written"]) == (3, 1, 1)
 
 
