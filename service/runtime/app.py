@@ -28,6 +28,7 @@ from service.runtime.sink import BigQueryRowWriter, Sink, WriteFailed
 log = logging.getLogger("hookstream.hits")
 
 HIT_METHODS = ("GET", "POST", "PUT")
+REDACTED = "[redacted]"
 
 
 class EndpointFlask(Flask):
@@ -131,6 +132,8 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
                 g.hookstream_handshake = True
                 return answer_response(handshake)
             payload = decode_payload(raw)
+            for secret_text in sender.redact:
+                payload = payload.replace(secret_text, REDACTED)
             del raw  # only the decoded payload stays in memory while the row is written
         except AuthFailed as failed:
             log.warning("hit refused", extra={"stream": stream.name, "reason": failed.code, "status": 401,

@@ -41,6 +41,9 @@ class Sender:
     """What a verified request told us about itself."""
 
     delivery_id: str | None = None
+    # Text of the secret as it appears in the body (a body token): replaced before the row is written, so
+    # whoever can read the table cannot send hits.
+    redact: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

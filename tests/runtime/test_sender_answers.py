@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from service.model.senders import HubSpot, Keap, Salesforce
+from service.model.senders import BodyToken, HubSpot, Keap, Salesforce
 from service.model.stream import Stream
 from service.runtime.app import create_app
 from service.runtime.settings import ServiceSettings
@@ -80,3 +80,19 @@ def test_hubspot_url_is_rebuilt_as_https_with_the_host_and_the_target_as_sent() 
     other_host = client.post("/hooks?portal=46811123&src=a%3Ab", data=body,
                              headers={**headers, "Host": "attacker.example"}, content_type="application/json")
     assert other_host.status_code == 401 and len(sink.rows) == 1
+
+
+def test_a_body_token_is_checked_then_replaced_in_the_stored_payload() -> None:
+    sink = MemorySink()
+    secret = "shared/secret+with=odd&chars-0123"
+    client = app_for(Stream(name="bt", dataset="crm", table="bt", auth=BodyToken("meta.secret")), sink, secret=secret)
+    body = b'{"orderId": "N1", "meta": {"secret": "shared/secret+with=odd&chars-0123"}, "status": "paid"}'
+    assert client.post("/hooks", data=body, content_type="application/json").status_code == 200
+    assert [row["payload"] for row in sink.rows] == [
+        '{"orderId": "N1", "meta": {"secret": "[redacted]"}, "status": "paid"}']
+    form = app_for(Stream(name="bf", dataset="crm", table="bf", auth=BodyToken("token", format="form")), sink,
+                   secret=secret)
+    answer = form.post("/hooks", data=b"orderId=N2&token=shared%2Fsecret%2Bwith%3Dodd%26chars-0123&status=paid",
+                       content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 200
+    assert sink.rows[-1]["payload"] == "orderId=N2&token=[redacted]&status=paid"

@@ -120,7 +120,10 @@ def test_preset_stores_a_documented_request_and_refuses_it_tampered(
         assert response.getheader("Content-Type") == "text/xml; charset=utf-8"
     else:
         assert json.loads(answer)["status"] == "stored"
-    assert rows_of(emulator, stream) == [{"payload": shaped.body.decode(), "delivery_id": case.delivery_id}]
+    stored = shaped.body.decode()
+    if name == "Bitrix24":  # the token the body carries is not kept in the table
+        stored = sample("bitrix24.form").decode() + "&auth%5Bapplication_token%5D=[redacted]"
+    assert rows_of(emulator, stream) == [{"payload": stored, "delivery_id": case.delivery_id}]
 
     if case.secret_in_url or name in ("Pipedrive", "Dynamics", "Bitrix24"):
         # A token covers no body: the tampered part is the secret the request carries.

@@ -1,11 +1,12 @@
 """A shared secret inside the body: a form field (Bitrix24 outbound webhooks send `auth[application_token]`)
-or a JSON field at a dotted path. The body must be parsed to find it; nothing is written before it matched.
+or a JSON field at a dotted path. The body must be parsed to find it; nothing is written before it matched,
+and the token is replaced by `[redacted]` in the stored payload (the rest of the body is kept as sent).
 """
 
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, quote_plus
 
 from service.model.auth_settings import BodyTokenAuth
 from service.runtime.auth import AuthFailed, RequestView, Sender
@@ -47,4 +48,6 @@ class BodyTokenVerifier:
         if not matches_any(value.encode(), self._tokens):
             raise AuthFailed("bad_token", f"the {auth.format} field '{auth.field}' does not hold a valid token "
                              "for this stream")
-        return Sender()
+        # The token as the body spells it: plain, percent-encoded (forms) or JSON-escaped.
+        spellings = {value, quote_plus(value), quote(value, safe=""), json.dumps(value)[1:-1]}
+        return Sender(redact=tuple(sorted(spelling for spelling in spellings if spelling)))
