@@ -188,7 +188,7 @@ def takes_path_token(auth: Auth) -> bool:
 def auth_problems(auth: Auth) -> list[tuple[str, object, str]]:
     """(field, value, rule) for each broken rule of an auth setting; empty when valid."""
     problems: list[tuple[str, object, str]] = []
-    if type(auth) not in AUTH_CLASSES.values():
+    if not isinstance(auth, tuple(AUTH_CLASSES.values())):
         return [("auth", auth, "use TokenAuth(), HmacAuth(...), StandardWebhooksAuth(), NoAuth() or a sender "
                  "preset from service/model/senders.py (HubSpot(), Stripe(), Salesforce(...), ...)")]
     problems.extend(_sender_problems(auth))

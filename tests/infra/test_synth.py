@@ -9,8 +9,8 @@ import pytest
 from infra.naming import REGISTRY_REPOSITORY_ID, REGISTRY_STACK, STREAMS_STACK, StreamNames
 from infra.streams import STREAMS
 from service.model.schema import PARTITION_FIELD, PARTITION_TYPE, schema_json
+from service.model.service_env import SECRETS, from_env
 from service.model.stream import Stream
-from service.runtime.settings import SECRETS, service_env
 from tests.infra.helpers import CONFIG, VARIED_STREAMS, Synth, synthesize
 
 pytestmark = pytest.mark.synth
@@ -247,16 +247,39 @@ def test_cloud_run_environment_is_what_the_service_reads(case: tuple[Synth, Stre
     synth, stream = case
     service = synth.resource(STREAMS_STACK, "google_cloud_run_v2_service", path(stream, "service"))
     env = service["template"]["containers"][0]["env"]
-    expected = service_env(stream, CONFIG.project)
     plain = {item["name"]: item["value"] for item in env if "value" in item}
-    assert plain == expected
+    # Read back by the service's own reader; every expected value is the stream's declared setting.
+    spec = from_env(plain)
+    assert (spec.stream, spec.project, spec.dataset, spec.table) == (stream.name, CONFIG.project, stream.dataset,
+                                                                      stream.table)
+    assert (spec.time_zone, spec.max_body_bytes, spec.auth) == (stream.time_zone, stream.max_body_bytes, stream.auth)
+    assert spec.threads == stream.run.concurrency  # gunicorn threads = the Cloud Run concurrency
+    assert (spec.write_deadline_seconds, spec.read_timeout_seconds) == (10.0, 10.0)
     from_secrets = {item["name"]: item["value_source"] for item in env if "value_source" in item}
     if stream.auth.mode == "none":
         assert from_secrets == {}
     else:
-        assert [item["name"] for item in env] == [*expected, SECRETS]
+        assert [item["name"] for item in env][-1] == SECRETS
         secret_ref = synth.ref(STREAMS_STACK, "google_secret_manager_secret", path(stream, "secret"), "secret_id")
         assert from_secrets == {SECRETS: {"secret_key_ref": {"secret": secret_ref, "version": "latest"}}}
+
+
+def test_the_shipped_orders_service_gets_exactly_these_variables(shipped: Synth) -> None:
+    service = shipped.resource(STREAMS_STACK, "google_cloud_run_v2_service", "crm-orders/crm-orders-service")
+    plain = {item["name"]: item["value"] for item in service["template"]["containers"][0]["env"] if "value" in item}
+    assert plain == {
+        "HOOKSTREAM_ENV_VERSION": "1",
+        "HOOKSTREAM_STREAM": "crm-orders",
+        "HOOKSTREAM_PROJECT": CONFIG.project,
+        "HOOKSTREAM_DATASET": "crm",
+        "HOOKSTREAM_TABLE": "orders",
+        "HOOKSTREAM_TIME_ZONE": "Europe/Berlin",
+        "HOOKSTREAM_MAX_BODY_BYTES": "1048576",
+        "HOOKSTREAM_AUTH": '{"handshake": "none", "mode": "token"}',
+        "HOOKSTREAM_THREADS": "80",
+        "HOOKSTREAM_WRITE_DEADLINE_SECONDS": "10.0",
+        "HOOKSTREAM_READ_TIMEOUT_SECONDS": "10.0",
+    }
 
 
 def test_cloud_run_service_waits_for_its_grants(case: tuple[Synth, Stream]) -> None:

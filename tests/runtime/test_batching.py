@@ -16,6 +16,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from service.model.auth_settings import NoAuth
+from service.model.service_env import ServiceSpec
 from service.model.stream import Stream
 from service.runtime.app import create_app
 from service.runtime.batching import BatchingSink, is_transient
@@ -232,7 +233,7 @@ def test_which_row_errors_are_retried(text: str, transient: bool) -> None:
 def test_metrics_endpoint_counts_received_written_and_rejected(writer: FakeWriter) -> None:
     stream = Stream(name="orders", dataset="crm", table="orders", auth=NoAuth())
     sink = BatchingSink(writer, deadline_seconds=WAIT, stream="orders")
-    client: FlaskClient = create_app(ServiceSettings(stream=stream, project="p", metrics_endpoint=True),
+    client: FlaskClient = create_app(ServiceSettings(spec=ServiceSpec.of(stream, "my-project"), metrics_endpoint=True),
                                      sink=sink).test_client()
     assert client.post("/hooks", data=b"orderId=N1").status_code == 200
     assert client.post("/hooks", data=b"").status_code == 400

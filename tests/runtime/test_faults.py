@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,9 @@ import pytest
 import requests
 
 from service.model.auth_settings import NoAuth
+from service.model.service_env import BIGQUERY_EMULATOR_HOST, ServiceSpec, to_env
 from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
-from service.runtime.settings import AUTH, BIGQUERY_EMULATOR_HOST, WRITE_DEADLINE_SECONDS, service_env
 from tools.local.processes import Process, free_port, start_emulator, start_service
 from tools.local.provision import provision
 
@@ -168,10 +168,10 @@ def serve(emulator: RestartableEmulator, tmp_path: Path) -> Iterator[Callable[..
     def start(name: str, bigquery_url: str, workers: int = 1) -> tuple[Stream, Process, str]:
         stream = Stream(name=name, dataset="faults", table=name.replace("-", "_"), auth=NoAuth())
         provision(emulator.client, [stream], PROJECT)
-        env = {**service_env(stream, PROJECT), BIGQUERY_EMULATOR_HOST: bigquery_url,
-               AUTH: json.dumps({"mode": "none"}), WRITE_DEADLINE_SECONDS: str(DEADLINE_SECONDS)}
+        spec = replace(ServiceSpec.of(stream, PROJECT), threads=16, write_deadline_seconds=DEADLINE_SECONDS)
+        env = {**to_env(spec), BIGQUERY_EMULATOR_HOST: bigquery_url}
         port = free_port()
-        process = start_service(name, env, port, tmp_path / f"{name}.log", workers=workers, threads=16)
+        process = start_service(name, env, port, tmp_path / f"{name}.log", workers=workers)
         started.append(process)
         return stream, process, f"http://127.0.0.1:{port}/hooks"
 

@@ -13,6 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from service.model.senders import BodyToken, HubSpot, Keap, Salesforce
+from service.model.service_env import ServiceSpec
 from service.model.stream import Stream
 from service.runtime.app import create_app
 from service.runtime.settings import ServiceSettings
@@ -27,7 +28,7 @@ ACK = (b'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="
 
 
 def app_for(stream: Stream, sink: MemorySink, secret: str = TOKEN, now_ms: int = 1_764_421_200_000) -> FlaskClient:
-    settings = ServiceSettings(stream=stream, project="p", metrics_endpoint=True, secrets=(secret,))
+    settings = ServiceSettings(spec=ServiceSpec.of(stream, "my-project"), metrics_endpoint=True, secrets=(secret,))
     return create_app(settings, sink=sink, clock_ms=lambda: now_ms).test_client()
 
 

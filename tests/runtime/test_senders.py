@@ -26,6 +26,8 @@ from service.model.senders import (
     Salesforce,
     Stripe,
 )
+from service.model.service_env import ServiceSpec, from_env, to_env
+from service.model.stream import Stream
 from service.runtime.auth import AuthFailed, RequestView, make_verifier
 from service.runtime.refusals import Rejected
 from service.runtime.senders.answers import handshake_answer, stored_answer
@@ -259,3 +261,9 @@ def test_invalid_preset_settings_are_named() -> None:
     problems = auth_problems(Salesforce(("00X123",)))
     assert problems == [("auth.organization_ids", "00X123", "a 15- or 18-character org id starting with '00D'")]
     assert auth_problems(BodyTokenAuth(field="a b"))[0][0] == "auth.field"
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_travels_through_the_service_env_unchanged(name: str) -> None:
+    stream = Stream(name="preset", dataset="crm", table="preset", auth=PRESETS[name]())
+    assert from_env(to_env(ServiceSpec.of(stream, "my-project"))).auth == PRESETS[name]()
