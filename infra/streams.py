@@ -45,6 +45,11 @@ STREAMS: tuple[Stream, ...] = checked_streams((
         #     does_not_count=("refunded", "cancelled"),
         # ),
     ),
+    # A CRM by name instead of the default token (docs/senders.md says what to paste where), e.g.
+    # `from service.model.senders import HubSpot, Salesforce` and then
+    # Stream(name="hubspot-deals", dataset="crm", table="hubspot_deals", auth=HubSpot()),
+    # Stream(name="sf-opportunities", dataset="crm", table="sf_opportunities",
+    #        auth=Salesforce(organization_ids=("00D7Q000006hT3b",))),
     # Lead updates; the sales team's day starts in Moscow time.
     Stream(
         name="crm-leads",
