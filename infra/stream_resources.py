@@ -19,7 +19,8 @@ from infra.views.attributed import (
     revenue_by_channel_view_id,
 )
 from infra.views.latest import latest_view_id, latest_view_sql
-from service.model.auth_settings import HmacAuth, takes_path_token
+from service.model.auth_settings import HmacAuth
+from service.model.endpoint import endpoint_url
 from service.model.ids import table_path
 from service.model.service_env import SECRETS, ServiceSpec, to_env
 from service.model.stream import Stream
@@ -278,9 +279,7 @@ class StreamResources(Construct):
         )
 
     def _endpoint_url(self) -> str:
-        if takes_path_token(self.stream.auth) and self.secret_value is not None:
-            return f"{self.service.uri}/hooks/{self.secret_value}"
-        return f"{self.service.uri}/hooks"
+        return endpoint_url(self.service.uri, self.stream.auth, self.secret_value)
 
     def _outputs(self) -> None:
         outputs = (

@@ -24,6 +24,7 @@ from service.model.auth_settings import (
     StandardWebhooksAuth,
     StripeAuth,
     TokenAuth,
+    signed_message,
 )
 from service.runtime.auth import decode_whsec
 from service.runtime.senders.hubspot import SIGNATURE_HEADER, TIMESTAMP_HEADER, hubspot_signature, hubspot_uri
@@ -53,11 +54,7 @@ def signed_headers(auth: Auth, secret: str, body: bytes, now: int, delivery_id: 
                 "webhook-signature": "v1," + base64.b64encode(mac.digest()).decode()}
     if isinstance(auth, HmacAuth):
         headers = {}
-        before, after = auth.signed.split("{body}")
-        fill = {"{timestamp}": str(now), "{id}": delivery_id}
-        for placeholder, value in fill.items():
-            before, after = before.replace(placeholder, value), after.replace(placeholder, value)
-        digest = hmac.new(hmac_key(auth, secret), before.encode() + body + after.encode(),
+        digest = hmac.new(hmac_key(auth, secret), signed_message(auth, body, str(now), delivery_id),
                           getattr(hashlib, auth.algorithm)).digest()
         encoded = digest.hex() if auth.encoding == "hex" else base64.b64encode(digest).decode()
         headers[auth.header] = auth.prefix + encoded

@@ -14,6 +14,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from service.model.auth_settings import takes_path_token
+from service.model.endpoint import HOOKS_PATH
 from service.runtime.auth import AuthFailed, AuthSetupError, RequestView, make_verifier
 from service.runtime.batching import BatchingSink
 from service.runtime.logs import configure_logging, trace_from_header
@@ -104,11 +105,12 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
 
     # No automatic OPTIONS answer: a CRM does not send CORS preflights, and an unexpected 200 without
     # a hit_id would read as "stored".
-    @app.route("/hooks", methods=HIT_METHODS, provide_automatic_options=False)
-    @app.route("/hooks/", methods=HIT_METHODS, provide_automatic_options=False)
-    @app.route("/hooks/<path_token>", methods=HIT_METHODS, provide_automatic_options=False)
+    @app.route(HOOKS_PATH, methods=HIT_METHODS, provide_automatic_options=False)
+    @app.route(f"{HOOKS_PATH}/", methods=HIT_METHODS, provide_automatic_options=False)
+    @app.route(f"{HOOKS_PATH}/<path_token>", methods=HIT_METHODS, provide_automatic_options=False)
     # A token URL pasted with a trailing slash works too (Werkzeug would answer 308, which CRMs don't follow).
-    @app.route("/hooks/<path_token>/", methods=HIT_METHODS, provide_automatic_options=False, strict_slashes=False)
+    @app.route(f"{HOOKS_PATH}/<path_token>/", methods=HIT_METHODS, provide_automatic_options=False,
+               strict_slashes=False)
     def receive_hit(path_token: str | None = None) -> Response:
         received_at_ms = now_ms()
         started = time.perf_counter()

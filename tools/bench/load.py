@@ -41,7 +41,6 @@ from tools.local.provision import provision
 
 PROJECT = "hookstream-bench"
 STREAM = Stream(name="bench", dataset="bench", table="hits", auth=NoAuth())
-BODY = "orderId=N{n}&status=delivered&total=120.13&userId=U1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 WRK_SCRIPT = """

@@ -23,7 +23,7 @@ from types import FrameType
 
 from infra.stream_list import load_streams
 from infra.views.attributed import attributed_view_id, ga4_project, revenue_by_channel_view_id
-from service.model.auth_settings import takes_path_token
+from service.model.endpoint import endpoint_url
 from service.model.service_env import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, ServiceSpec, to_env
 from service.model.stream import Stream
 from service.model.timezones import parse_time_zone
@@ -70,12 +70,6 @@ def load_ga4_samples(client: object, streams: tuple[Stream, ...], project: str) 
     return stitched
 
 
-def endpoint_url(stream: Stream, port: int, secret: str | None) -> str:
-    """What the CRM is given: with the secret in the path for token-style modes, as a deploy prints it."""
-    base = f"http://127.0.0.1:{port}/hooks"
-    return f"{base}/{secret}" if takes_path_token(stream.auth) and secret else base
-
-
 def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
     stop = threading.Event()
 
@@ -108,7 +102,7 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
             env = {**to_env(ServiceSpec.of(stream, LOCAL_PROJECT)), BIGQUERY_EMULATOR_HOST: emulator_url,
                    SECRETS: secrets.get(stream.name, ""), METRICS_ENDPOINT: "1"}
             started.append(start_service(stream.name, env, port, logs / f"{stream.name}.log"))
-            endpoints[stream.name] = endpoint_url(stream, port, secrets.get(stream.name))
+            endpoints[stream.name] = endpoint_url(f"http://127.0.0.1:{port}", stream.auth, secrets.get(stream.name))
         # The URLs carry the endpoint secrets (token mode): owner-only, like secrets.json.
         write_json(args.dir / "endpoints.json", endpoints, private=True)
     except StartupFailed as error:
