@@ -343,8 +343,10 @@ def test_the_orders_stream_gets_its_latest_view(shipped: Synth) -> None:
     # What the declaration says, in the deployed text (the SQL's results are checked in the emulator by
     # tests/infra/test_latest_view.py): the deploy project's table, the declared fields, key and version.
     assert f"FROM `{CONFIG.project}.crm.orders`" in query
-    assert ("SELECT `orderId`, `status`, `total`, `currency`, `userId`, `createdAt`, `updatedAt`, "
-            "`hit_id`, `received_at`, `date`\nFROM parsed") in query
+    assert "SELECT\n  `orderId`,\n" in query  # the key, then each declared field, latest non-null first
+    for name in ("status", "total", "currency", "userId", "createdAt", "updatedAt"):
+        assert f"LAST_VALUE(`{name}` IGNORE NULLS) OVER (" in query, name
+    assert "`hit_id`, `received_at`, `date`\nFROM parsed" in query
     assert "PARTITION BY `orderId`" in query
     assert "ORDER BY COALESCE(`updatedAt`, TIMESTAMP_MILLIS(`received_at`)) DESC" in query
     assert "PARTITION BY COALESCE(`delivery_id`, `hit_id`)" in query  # a CRM's retried delivery counts once
