@@ -82,6 +82,7 @@ CASES: dict[str, Case] = {
     "StandardWebhooks": Case(StandardWebhooks(), ORDER, delivery_id="msg-e2e-1"),
 }
 WRONG_SECRET = "not-this-streams-secret-0123456789abcdef"
+TIMESTAMPED = ("HubSpot", "Stripe", "Close", "Slack", "Zendesk", "StandardWebhooks")
 
 
 def send(service: RunningService, shaped: ShapedRequest,
@@ -137,6 +138,10 @@ def test_preset_stores_a_documented_request_and_refuses_it_tampered(
     tampered_status, tampered_answer, _ = send(service, tampered, case.content_type)
     assert tampered_status == 401, tampered_answer
     assert secret not in tampered_answer.decode()
+    if name in TIMESTAMPED:  # signed correctly, but 400 s ago: a replay
+        stale = shape_request(case.auth, secret, url, case.body, time.time() - 400, "msg-e2e-2")
+        stale_status, stale_answer, _ = send(service, stale, case.content_type)
+        assert (stale_status, json.loads(stale_answer)["error"]["code"]) == (401, "stale_timestamp")
     assert len(rows_of(emulator, stream)) == 1
 
 
