@@ -12,7 +12,9 @@ from constructs import Construct
 
 from infra import providers as gcp
 from infra.config import DeployConfig
+from infra.forget_retired import forget_retired
 from infra.naming import REGISTRY_REPOSITORY_ID, StreamNames
+from infra.retired import RetiredStream, dataset_construct_id
 from infra.stream_resources import StreamResources
 from infra.writer_role import TABLE_WRITER_PERMISSIONS
 from service.model.stream import Stream
@@ -48,7 +50,7 @@ class StreamsStack(TerraformStack):
     """Per-dataset BigQuery datasets and one StreamResources per stream."""
 
     def __init__(self, scope: Construct, id: str, streams: tuple[Stream, ...], config: DeployConfig,
-                 names: dict[str, StreamNames]) -> None:
+                 names: dict[str, StreamNames], retired: tuple[RetiredStream, ...] = ()) -> None:
         super().__init__(scope, id)
         _use_state_bucket(self, id, config)
         gcp.GoogleProvider(self, "google", project=config.project, region=config.region)
@@ -61,6 +63,8 @@ class StreamsStack(TerraformStack):
             for stream in streams
         }
         self.alerts = self._alerts(streams, config, names)
+        # Retired streams' tables (and datasets left empty of streams) leave state, keeping their rows.
+        self.forgotten = forget_retired(self, retired, set(self.datasets))
 
     def _alerts(self, streams: tuple[Stream, ...], config: DeployConfig,
                 names: dict[str, StreamNames]) -> list[gcp.MonitoringAlertPolicy]:
@@ -117,7 +121,7 @@ class StreamsStack(TerraformStack):
                 if other.dataset == stream.dataset:
                     labels.update(other.table_options.labels)
             datasets[stream.dataset] = gcp.BigqueryDataset(
-                self, f"dataset-{stream.dataset}",
+                self, dataset_construct_id(stream.dataset),
                 dataset_id=stream.dataset,
                 location=stream.table_options.location,
                 labels=labels or None,
