@@ -53,7 +53,12 @@ def build_app(streams: tuple[Stream, ...] | None = None, config: DeployConfig | 
         config = load_config(os.environ if environ is None else environ, app.node.try_get_context, ENVIRONMENTS)
     for message in auth_warnings(streams):
         warn(message)
+    from infra.observability import no_alerts_warning
     from infra.stacks import RegistryStack, StreamsStack
+
+    no_alerts = no_alerts_warning(config)
+    if no_alerts:
+        warn(no_alerts)
 
     RegistryStack(app, config.stack_name(REGISTRY_STACK), config)
     StreamsStack(app, config.stack_name(STREAMS_STACK), streams, config, names, retired)
