@@ -127,6 +127,13 @@ class Stream:
             for field_name, value, rule in stitch_problems(self.stitch, self.latest, self.table):
                 raise StreamDefinitionError(self.name, field_name, value, rule)
         self._check_table_options(self.table_options)
+        # The latest view (and the views built on it) reads every partition: with a required partition
+        # filter, every query on it would fail.
+        self._check("latest", self.latest.key if self.latest else None,
+                    self.latest is None or not self.table_options.require_partition_filter,
+                    "the latest view reads the whole table, and table_options.require_partition_filter=True "
+                    "makes BigQuery refuse every query on it; set require_partition_filter=False or remove "
+                    "latest (and stitch)")
         silence = self.alert_if_silent_for
         self._check("alert_if_silent_for", silence,
                     silence is None or (isinstance(silence, timedelta) and MIN_SILENCE <= silence <= MAX_SILENCE
