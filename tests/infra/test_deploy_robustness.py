@@ -61,3 +61,12 @@ def test_a_misspelt_shell_setting_is_refused() -> None:
                "HOOKSTREAM_IMAGE": CONFIG.image, "HOOKSTREAM_INVOKER_IAM_DISABLED": "yes"}
     with pytest.raises(ConfigError, match="HOOKSTREAM_INVOKER_IAM_DISABLED='yes' is invalid: use true or false"):
         load_config(environ)
+
+
+def test_a_stream_cannot_be_active_and_retired() -> None:
+    from infra.app import build_app
+    from infra.retired import RetiredStream
+    from service.model.stream import StreamDefinitionError
+
+    with pytest.raises(StreamDefinitionError, match="cannot be in STREAMS and RETIRED_STREAMS at once"):
+        build_app((LONG,), CONFIG, retired=(RetiredStream(name="long-ids", dataset="d", table="t"),))

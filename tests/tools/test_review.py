@@ -185,7 +185,9 @@ def test_a_stale_allowance_is_pointed_out(stacks: dict[str, dict[str, Any]]) -> 
 
 
 def test_scripts_review_compares_the_work_tree_with_a_commit(tmp_path: Path) -> None:
-    """The command end to end: a clone whose work tree drops a protected stream, reviewed against HEAD."""
+    """The command end to end: a clone whose work tree drops a protected stream, reviewed against HEAD.
+
+    (docs/deploy.md: the marker is ALLOW_DATA_LOSS in infra/streams.py.)"""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO_ROOT), str(clone)], check=True)
     for changed in ("infra", "tools", "service"):  # this branch's uncommitted code, if any, as HEAD
@@ -196,7 +198,9 @@ def test_scripts_review_compares_the_work_tree_with_a_commit(tmp_path: Path) -> 
     streams_py = clone / "infra" / "streams.py"
     text = streams_py.read_text()
     start = text.index("    # Lead updates")
-    streams_py.write_text(text[:start] + text[text.index("    ),\n", start) + len("    ),\n"):])
+    text = text[:start] + text[text.index("    ),\n", start) + len("    ),\n"):]
+    # The visible marker is read from the work tree (it cannot unblock a protected table, though).
+    streams_py.write_text(text.replace("ALLOW_DATA_LOSS: tuple[str, ...] = ()", 'ALLOW_DATA_LOSS = ("crm-leads",)'))
     summary = tmp_path / "summary.md"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKSTREAM_")}
     result = subprocess.run([sys.executable, "-m", "tools.review", "--base", "HEAD", "--markdown-to", str(summary)],
@@ -204,5 +208,6 @@ def test_scripts_review_compares_the_work_tree_with_a_commit(tmp_path: Path) -> 
     assert result.returncode == 1, result.stderr
     assert "== stream crm-leads (removed)" in result.stdout
     assert "Removal path: blocked" in result.stdout
+    assert "- Destroys stored data (allowed): stream crm-leads: table crm.leads is deleted" in result.stdout
     assert "Unchanged: crm-orders" in result.stdout
     assert "### stream crm-leads (removed)" in summary.read_text()
