@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-# Not HOOKSTREAM_PROJECT: that name is the service's own setting (service/runtime/settings.py).
+# Not HOOKSTREAM_PROJECT: that name is the service's own setting (service/model/service_env.py).
 PROJECT_ENV = "HOOKSTREAM_GCP_PROJECT"
 REGION_ENV = "HOOKSTREAM_REGION"
 IMAGE_ENV = "HOOKSTREAM_IMAGE"

@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 from infra.stream_list import load_streams
-from service.model.auth_settings import Auth, HmacAuth, StandardWebhooksAuth, TokenAuth
+from service.model.auth_settings import Auth, HmacAuth, StandardWebhooksAuth, TokenAuth, signed_message
 from service.model.stream import Stream
 from service.runtime.auth import decode_whsec
 from tools.local.processes import REPO_ROOT
@@ -38,11 +38,7 @@ def signed_headers(auth: Auth, secret: str, body: bytes, now: int, delivery_id: 
                 "webhook-signature": "v1," + base64.b64encode(mac.digest()).decode()}
     if isinstance(auth, HmacAuth):
         headers = {}
-        before, after = auth.signed.split("{body}")
-        fill = {"{timestamp}": str(now), "{id}": delivery_id}
-        for placeholder, value in fill.items():
-            before, after = before.replace(placeholder, value), after.replace(placeholder, value)
-        digest = hmac.new(secret.encode(), before.encode() + body + after.encode(),
+        digest = hmac.new(secret.encode(), signed_message(auth, body, str(now), delivery_id),
                           getattr(hashlib, auth.algorithm)).digest()
         encoded = digest.hex() if auth.encoding == "hex" else base64.b64encode(digest).decode()
         headers[auth.header] = auth.prefix + encoded

@@ -59,7 +59,8 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = 
     # Each field is located once (JSON path and form pair), then decoded and cast: one regex per field.
     located = ",\n".join(
         f"    SAFE.JSON_VALUE(`{PAYLOAD.name}`, '$.{f.name}') AS `{_json(f)}`,\n"
-        f"    REGEXP_EXTRACT(`{PAYLOAD.name}`, r'(?:^|&){f.name}=([^&]*)') AS `{_form(f)}`"
+        # With its '=': an empty value ('note=') is '=' here, not '' (which bqemulator reads as no match).
+        f"    SUBSTR(REGEXP_EXTRACT(`{PAYLOAD.name}`, r'(?:^|&){f.name}(=[^&]*)'), 2) AS `{_form(f)}`"
         for f in view.fields)
     extracted = (f"  SELECT {_columns(system)},\n"
                  f"    STARTS_WITH(LTRIM(`{PAYLOAD.name}`), '{{') AS `_is_json`,\n"
@@ -75,16 +76,25 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = 
         version = f"COALESCE(TIMESTAMP(`{view.version_field}`), {received})"  # midnight UTC of that day
     else:
         version = f"COALESCE(`{view.version_field}`, {received})"
-    outputs = _columns([f.name for f in view.fields] + system)
+    # One total order of a key's hits: version, then receipt, then hit_id (never scan order).
+    newest_first = f"{version} DESC, `{RECEIVED_AT.name}` DESC, `{HIT_ID.name}` DESC"
+    oldest_first = f"{version} ASC, `{RECEIVED_AT.name}` ASC, `{HIT_ID.name}` ASC"
+    # A field the winning hit did not carry keeps the value of the latest hit that did.
+    all_hits = (f"PARTITION BY `{view.key}` ORDER BY {oldest_first}\n"
+                f"    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING")
+    values = ",\n".join(
+        f"  `{f.name}`" if f.name == view.key or f.from_latest_hit_only
+        else f"  LAST_VALUE(`{f.name}` IGNORE NULLS) OVER (\n    {all_hits}) AS `{f.name}`"
+        for f in view.fields)
     return (f"WITH hits AS (\n{hits}\n),\n"
             f"extracted AS (\n{extracted}\n),\n"
             f"parsed AS (\n{parsed}\n)\n"
-            f"SELECT {outputs}\n"
+            f"SELECT\n{values},\n  {_columns(system)}\n"
             f"FROM parsed\n"
             f"WHERE `{view.key}` IS NOT NULL\n"
             f"QUALIFY ROW_NUMBER() OVER (\n"
             f"  PARTITION BY `{view.key}`\n"
-            f"  ORDER BY {version} DESC, `{RECEIVED_AT.name}` DESC, `{HIT_ID.name}` DESC) = 1\n")
+            f"  ORDER BY {newest_first}) = 1\n")
 
 
 def _columns(names: list[str]) -> str:

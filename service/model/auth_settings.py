@@ -61,13 +61,16 @@ class NoAuth:
 
 
 Auth = TokenAuth | HmacAuth | StandardWebhooksAuth | NoAuth
-AUTH_MODES = ("token", "hmac", "standard-webhooks", "none")
+# Each mode's settings class by its `mode` name: how the service's env names the class (service_env.py).
+AUTH_CLASSES: dict[str, type[Auth]] = {
+    "token": TokenAuth, "hmac": HmacAuth, "standard-webhooks": StandardWebhooksAuth, "none": NoAuth,
+}
 
 
 def auth_problems(auth: Auth) -> list[tuple[str, object, str]]:
     """(field, value, rule) for each broken rule of an auth setting; empty when valid."""
     problems: list[tuple[str, object, str]] = []
-    if not isinstance(auth, TokenAuth | HmacAuth | StandardWebhooksAuth | NoAuth):
+    if not isinstance(auth, tuple(AUTH_CLASSES.values())):
         return [("auth", auth, "use TokenAuth(), HmacAuth(...), StandardWebhooksAuth() or NoAuth()")]
     if isinstance(auth, HmacAuth):
         for name in ("header", "timestamp_header"):
@@ -104,3 +107,13 @@ def _template_problems(auth: HmacAuth) -> list[tuple[str, object, str]]:
     if "{id}" in template and not auth.delivery_id_header:
         return [("auth.signed", template, "{id} needs auth.delivery_id_header to name the header it comes from")]
     return []
+
+
+def signed_message(auth: HmacAuth, body: bytes, timestamp: str, delivery_id: str) -> bytes:
+    """The bytes an HMAC sender signs: `auth.signed` with the raw body, timestamp and delivery id filled in.
+
+    The one filling of the template, used by the service's check and by scripts/send alike."""
+    before, after = auth.signed.split("{body}")
+    for placeholder, value in (("{timestamp}", timestamp), ("{id}", delivery_id)):
+        before, after = before.replace(placeholder, value), after.replace(placeholder, value)
+    return before.encode() + body + after.encode()

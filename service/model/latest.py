@@ -29,10 +29,18 @@ VIEW_SUFFIX = "_latest"
 
 @dataclass(frozen=True)
 class PayloadField:
-    """A field the CRM sends in the payload, and the BigQuery type the view casts it to."""
+    """A field the CRM sends in the payload, and the BigQuery type the view casts it to.
+
+    By default the view shows the value of the latest hit (in version order) that carried the field, so
+    a partial update (only `status`) keeps the `currency` an earlier hit sent. A hit carries a field when
+    its payload has it with a value of the declared type: an empty string is a STRING value (the CRM
+    cleared it); an absent key, JSON null, or a value that does not cast (e.g. '' for a NUMERIC) is not.
+    `from_latest_hit_only=True` shows the latest hit's value instead, NULL when that hit did not send it.
+    """
 
     name: str
     type: FieldType = "STRING"
+    from_latest_hit_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ class StreamDefinitionError(ValueError):
 
 @dataclass(frozen=True)
 class TableOptions:
-    """How the destination table is managed (used by the cdktf stack; the local stack ignores cost knobs)."""
+    """How the destination table is managed (the cdktf stack and the local stack both apply it: infra/table_spec.py)."""
 
     location: str = "US"
     labels: tuple[tuple[str, str], ...] = ()

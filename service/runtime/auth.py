@@ -17,7 +17,15 @@ from typing import Protocol
 
 from werkzeug.datastructures import Headers
 
-from service.model.auth_settings import WHSEC_PREFIX, Auth, HmacAuth, NoAuth, StandardWebhooksAuth, TokenAuth
+from service.model.auth_settings import (
+    WHSEC_PREFIX,
+    Auth,
+    HmacAuth,
+    NoAuth,
+    StandardWebhooksAuth,
+    TokenAuth,
+    signed_message,
+)
 
 # Key material below this is guessable or brute-forceable offline from one signed request; the
 # deploy generates 64 characters (token, HMAC) or 32 random bytes (Standard Webhooks).
@@ -136,11 +144,7 @@ class HmacVerifier:
                 _check_timestamp(timestamp, auth.timestamp_header, auth.tolerance_seconds, request.now_seconds)
             if "{id}" in auth.signed and delivery_id is None:
                 raise AuthFailed("missing_header", f"the {auth.delivery_id_header} header is missing")
-            before, after = auth.signed.split("{body}")
-            fill = {"{timestamp}": (timestamp or "").strip(), "{id}": delivery_id or ""}
-            for placeholder, value in fill.items():
-                before, after = before.replace(placeholder, value), after.replace(placeholder, value)
-            message = before.encode() + request.signed_bytes + after.encode()
+            message = signed_message(auth, request.signed_bytes, (timestamp or "").strip(), delivery_id or "")
         expected = [hmac.new(key, message, self._digest).digest() for key in self._keys]
         if not _matches_any(signature, expected):
             raise AuthFailed("bad_signature", f"the {auth.header} signature does not match the body: check the "

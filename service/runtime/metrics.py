@@ -18,6 +18,8 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
+from service.model.endpoint import HOOKS_PATH
+
 log = logging.getLogger("hookstream.metrics")
 
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
@@ -139,7 +141,7 @@ class SinkCounters:
 
 
 def _hit_path(path: str) -> bool:
-    return path == "/hooks" or path.startswith("/hooks/")
+    return path == HOOKS_PATH or path.startswith(f"{HOOKS_PATH}/")
 
 
 def _error_code(response: Response) -> str | None:
@@ -150,7 +152,7 @@ def _error_code(response: Response) -> str | None:
     return None
 
 
-def install_metrics(app: Flask, stream: str, sink: object, serve_endpoint: bool = True) -> HitCounters:
+def install_metrics(app: Flask, stream: str, sink: object, serve_endpoint: bool = True) -> None:
     """Count every hit request of `app` and serve `GET /metrics`; the sink adds its own counters
     when it has a `counters` attribute (the batching sink does, test sinks need not)."""
     hits = HitCounters(stream)
@@ -193,5 +195,3 @@ def install_metrics(app: Flask, stream: str, sink: object, serve_endpoint: bool 
         @app.get("/metrics", provide_automatic_options=False)
         def metrics() -> Response:
             return jsonify(snapshot())
-
-    return hits

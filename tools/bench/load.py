@@ -19,14 +19,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from service.model.auth_settings import NoAuth
+from service.model.service_env import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, ServiceSpec, to_env
 from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
-from service.runtime.settings import AUTH, BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, service_env
 from tools.local.processes import (
     GUNICORN_CONFIG,
     Process,
@@ -41,7 +41,6 @@ from tools.local.provision import provision
 
 PROJECT = "hookstream-bench"
 STREAM = Stream(name="bench", dataset="bench", table="hits", auth=NoAuth())
-BODY = "orderId=N{n}&status=delivered&total=120.13&userId=U1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 WRK_SCRIPT = """
@@ -164,10 +163,10 @@ def total(snapshots: dict[int, dict[str, Any]], section: str, key: str) -> int:
 
 # -- the run ------------------------------------------------------------------------------------
 
-def start_baseline(port: int, log_path: Path, workers: int, threads: int) -> Process:
+def start_baseline(port: int, log_path: Path, workers: int, service_env: dict[str, str]) -> Process:
     ensure_port_free(port, "baseline app")
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers),
-           "HOOKSTREAM_THREADS": str(threads)}
+    # The config file reads the service's env (threads and time limits): give it hookstream's.
+    env = {**os.environ, **service_env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
     # Same config file as hookstream; the positional app overrides its `wsgi_app`.
     argv = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG),
             "tools.bench.baseline:create_app()"]
@@ -204,13 +203,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started.append(emulator)
         client = make_client(PROJECT, emulator_url)
         provision(client, [STREAM], PROJECT)
-        env = {**service_env(STREAM, PROJECT), BIGQUERY_EMULATOR_HOST: emulator_url, METRICS_ENDPOINT: "1",
-               AUTH: json.dumps({"mode": "none"})}
+        spec_env = to_env(replace(ServiceSpec.of(STREAM, PROJECT), threads=args.threads))
+        env = {**spec_env, BIGQUERY_EMULATOR_HOST: emulator_url, METRICS_ENDPOINT: "1"}
         hook_port, base_port = free_port(), free_port()
-        service = start_service(STREAM.name, env, hook_port, work / "hookstream.log",
-                                workers=args.workers, threads=args.threads)
+        service = start_service(STREAM.name, env, hook_port, work / "hookstream.log", workers=args.workers)
         started.append(service)
-        baseline = start_baseline(base_port, work / "baseline.log", args.workers, args.threads)
+        baseline = start_baseline(base_port, work / "baseline.log", args.workers, spec_env)
         started.append(baseline)
         print(f"workers={args.workers} threads={args.threads} wrk -t{args.wrk_threads} -c{args.connections} "
               f"-d{args.seconds}s (after a {args.warmup}s warm-up); logs in {work}", flush=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from infra.sizing import MEMORY_PER_BODY_FACTOR
 from service.model.auth_settings import NoAuth
+from service.model.service_env import ServiceSpec
 from service.model.stream import MAX_BODY_LIMIT, Stream
 from service.runtime.app import create_app
 from service.runtime.settings import ServiceSettings
@@ -86,7 +87,7 @@ def measure(body_bytes: int = MAX_BODY_LIMIT) -> dict[str, float]:
     try:
         _wait_for_port(port, 30)
         stream = Stream(name="memory", dataset="bench", table="memory", auth=NoAuth(), max_body_bytes=body_bytes)
-        app = create_app(ServiceSettings(stream=stream, project="bench",
+        app = create_app(ServiceSettings(spec=ServiceSpec.of(stream, "bench-project"),
                                          bigquery_emulator_host=f"http://127.0.0.1:{port}"))
         client = app.test_client()
         assert client.post("/hooks", data=b"warm=up").status_code == 200  # imports, connection pool

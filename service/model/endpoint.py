@@ -1,0 +1,13 @@
+"""The endpoint's address: where a CRM sends hits, in one place for the deploy, the local stack and the service."""
+
+from __future__ import annotations
+
+from service.model.auth_settings import Auth
+
+HOOKS_PATH = "/hooks"
+
+
+def endpoint_url(base_url: str, auth: Auth, secret: str | None) -> str:
+    """What the CRM is given: `<base>/hooks`, with the secret as the last path segment in token mode."""
+    url = f"{base_url}{HOOKS_PATH}"
+    return f"{url}/{secret}" if auth.mode == "token" and secret is not None else url
