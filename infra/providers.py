@@ -51,12 +51,23 @@ from cdktf_cdktf_provider_google.cloud_scheduler_job import (
     CloudSchedulerJobHttpTargetOauthToken,
     CloudSchedulerJobRetryConfig,
 )
+from cdktf_cdktf_provider_google.logging_metric import (
+    LoggingMetric,
+    LoggingMetricBucketOptions,
+    LoggingMetricBucketOptionsExponentialBuckets,
+    LoggingMetricMetricDescriptor,
+    LoggingMetricMetricDescriptorLabels,
+)
 from cdktf_cdktf_provider_google.monitoring_alert_policy import (
     MonitoringAlertPolicy,
     MonitoringAlertPolicyConditions,
+    MonitoringAlertPolicyConditionsConditionAbsent,
+    MonitoringAlertPolicyConditionsConditionAbsentAggregations,
     MonitoringAlertPolicyConditionsConditionThreshold,
     MonitoringAlertPolicyConditionsConditionThresholdAggregations,
+    MonitoringAlertPolicyDocumentation,
 )
+from cdktf_cdktf_provider_google.monitoring_dashboard import MonitoringDashboard
 from cdktf_cdktf_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
 from cdktf_cdktf_provider_google.project_iam_custom_role import ProjectIamCustomRole
 from cdktf_cdktf_provider_google.project_iam_member import ProjectIamMember
@@ -119,10 +130,19 @@ __all__ = [
     "CloudSchedulerJobHttpTargetOauthToken",
     "CloudSchedulerJobRetryConfig",
     "GoogleProvider",
+    "LoggingMetric",
+    "LoggingMetricBucketOptions",
+    "LoggingMetricBucketOptionsExponentialBuckets",
+    "LoggingMetricMetricDescriptor",
+    "LoggingMetricMetricDescriptorLabels",
     "MonitoringAlertPolicy",
     "MonitoringAlertPolicyConditions",
+    "MonitoringAlertPolicyConditionsConditionAbsent",
+    "MonitoringAlertPolicyConditionsConditionAbsentAggregations",
     "MonitoringAlertPolicyConditionsConditionThreshold",
     "MonitoringAlertPolicyConditionsConditionThresholdAggregations",
+    "MonitoringAlertPolicyDocumentation",
+    "MonitoringDashboard",
     "MonitoringNotificationChannel",
     "ProjectIamCustomRole",
     "ProjectIamMember",

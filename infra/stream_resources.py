@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra import providers as gcp
 from infra.config import DeployConfig
+from infra.limits import CLOUD_RUN_DESCRIPTION_CHARS, SERVICE_ACCOUNT_DESCRIPTION_BYTES, fit_bytes, fit_chars
 from infra.naming import StreamNames
 from infra.table_spec import table_spec
 from infra.views.attributed import (
@@ -19,6 +20,7 @@ from infra.views.attributed import (
     revenue_by_channel_view_id,
 )
 from infra.views.latest import latest_view_id, latest_view_sql
+from service.model.auth_settings import HmacAuth
 from service.model.endpoint import endpoint_url
 from service.model.ids import table_path
 from service.model.service_env import SECRETS, SPOOL_URL, ServiceSpec, to_env
@@ -76,8 +78,9 @@ class StreamResources(Construct):
             self, f"{self.stream.name}-sa",
             account_id=self.names.service_account_id,
             display_name=f"hookstream {self.stream.name}"[:100],
-            description=f"Runs the hookstream endpoint of stream {self.stream.name}: writes "
-                        f"{self.stream.table_ref}, reads its endpoint secret.",
+            description=fit_bytes(f"Runs the hookstream endpoint of stream {self.stream.name}: writes "
+                                  f"{self.stream.table_ref}, reads its endpoint secret.",
+                                  SERVICE_ACCOUNT_DESCRIPTION_BYTES),
         )
 
     def _table(self, dataset: gcp.BigqueryDataset) -> gcp.BigqueryTable:
@@ -174,6 +177,11 @@ class StreamResources(Construct):
             random_bytes = gcp.RandomBytes(self, f"{name}-secret-bytes",
                                            length=STANDARD_WEBHOOKS_SECRET_BYTES)
             self.secret_value = f"whsec_{random_bytes.base64}"
+        elif isinstance(self.stream.auth, HmacAuth) and self.stream.auth.key_encoding == "hex":
+            # A hex key (Close): the service refuses to start on anything else. Close issues its own
+            # signature_key; this placeholder holds until a secret version with that key is added.
+            key_bytes = gcp.RandomBytes(self, f"{name}-secret-bytes", length=STANDARD_WEBHOOKS_SECRET_BYTES)
+            self.secret_value = key_bytes.hex
         else:
             password = gcp.RandomPassword(self, f"{name}-secret-value", length=TOKEN_SECRET_LENGTH,
                                           special=False)
@@ -227,8 +235,12 @@ class StreamResources(Construct):
             self, f"{self.stream.name}-service",
             name=self.names.cloud_run_service,
             location=self.config.region,
-            description=f"hookstream endpoint of stream {self.stream.name} -> {self.stream.table_ref}",
+            description=fit_chars(f"hookstream endpoint of stream {self.stream.name} -> {self.stream.table_ref}",
+                                  CLOUD_RUN_DESCRIPTION_CHARS),
             ingress="INGRESS_TRAFFIC_ALL",
+            # Where the organisation refuses allUsers (domain-restricted sharing): no invoker check at all,
+            # instead of the allUsers binding below. Either way the endpoint secret is the access control.
+            invoker_iam_disabled=self.config.invoker_iam_disabled,
             # Stateless and rebuilt from code; protection would only block removing a stream.
             deletion_protection=False,
             labels=self.labels,
@@ -266,8 +278,10 @@ class StreamResources(Construct):
             depends_on=grants,
         )
 
-    def _public_invoker(self) -> gcp.CloudRunV2ServiceIamMember:
+    def _public_invoker(self) -> gcp.CloudRunV2ServiceIamMember | None:
         # A CRM cannot present Google credentials: the endpoint secret is the access control.
+        if self.config.invoker_iam_disabled:
+            return None
         return gcp.CloudRunV2ServiceIamMember(
             self, f"{self.stream.name}-public-invoker",
             project=self.config.project,

@@ -13,11 +13,17 @@ from typing import Literal
 from service.model.ids import MAX_TABLE_ID_LENGTH
 from service.model.schema import DATE, DELIVERY_ID, HIT_ID, PAYLOAD, RECEIVED_AT
 
-FieldType = Literal["STRING", "INT64", "NUMERIC", "FLOAT64", "BOOL", "DATE", "TIMESTAMP"]
-FIELD_TYPES: tuple[str, ...] = ("STRING", "INT64", "NUMERIC", "FLOAT64", "BOOL", "DATE", "TIMESTAMP")
+# TIMESTAMP_MILLIS: Unix milliseconds in the payload (HubSpot's occurredAt), a TIMESTAMP in the view.
+FieldType = Literal["STRING", "INT64", "NUMERIC", "FLOAT64", "BOOL", "DATE", "TIMESTAMP", "TIMESTAMP_MILLIS"]
+FIELD_TYPES: tuple[str, ...] = ("STRING", "INT64", "NUMERIC", "FLOAT64", "BOOL", "DATE", "TIMESTAMP",
+                                "TIMESTAMP_MILLIS")
 # A key must compare exactly; a version must be a point in time so it can fall back to received_at.
 KEY_TYPES: tuple[str, ...] = ("STRING", "INT64")
-VERSION_TYPES: tuple[str, ...] = ("TIMESTAMP", "DATE")
+VERSION_TYPES: tuple[str, ...] = ("TIMESTAMP", "DATE", "TIMESTAMP_MILLIS")
+# What one event is: the whole request; each element of a JSON array body (HubSpot batches up to 100
+# events); or each <Notification> of a Salesforce outbound message (fields read from its sf: elements).
+Events = Literal["request", "json_array", "salesforce"]
+EVENTS: tuple[str, ...] = ("request", "json_array", "salesforce")
 
 # The name is used as a column name, inside a JSON path and inside a regular expression: letters,
 # digits and '_' are safe in all three without escaping.
@@ -50,6 +56,7 @@ class LatestView:
     fields: tuple[PayloadField, ...]
     key: str
     version_field: str | None = None
+    events: Events = "request"
 
     def field(self, name: str) -> PayloadField:
         return next(f for f in self.fields if f.name == name)
@@ -93,6 +100,8 @@ def latest_view_problems(view: object, table: str) -> list[tuple[str, object, st
         elif declared[view.version_field] not in VERSION_TYPES:
             problems.append(("latest.version_field", view.version_field,
                              f"the version field's type must be one of {', '.join(VERSION_TYPES)}"))
+    if view.events not in EVENTS:
+        problems.append(("latest.events", view.events, f"one of {', '.join(EVENTS)}"))
     if len(table) + len(VIEW_SUFFIX) > MAX_TABLE_ID_LENGTH:
         problems.append(("table", table, f"at most {MAX_TABLE_ID_LENGTH - len(VIEW_SUFFIX)} characters "
                                          f"when a latest view is declared (the view adds {VIEW_SUFFIX!r})"))

@@ -10,9 +10,10 @@ import logging
 import time
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from service.model.auth_settings import takes_path_token
 from service.model.endpoint import HOOKS_PATH
 from service.runtime.auth import AuthFailed, AuthSetupError, RequestView, make_verifier
 from service.runtime.batching import BatchingSink
@@ -21,6 +22,7 @@ from service.runtime.metrics import install_metrics
 from service.runtime.refusals import Rejected, error_response
 from service.runtime.request_body import decode_utf8, read_body
 from service.runtime.rows import build_row
+from service.runtime.senders.answers import answer_response, handshake_answer, stored_answer
 from service.runtime.settings import ServiceSettings, SettingsError, process_settings
 from service.runtime.sink import BigQueryRowWriter, Sink, WarehouseHealth, WriteFailed
 from service.runtime.spool import GcsSpool, SpoolLocation
@@ -29,6 +31,7 @@ from service.runtime.spooling_sink import SpoolingSink
 log = logging.getLogger("hookstream.hits")
 
 HIT_METHODS = ("GET", "POST", "PUT")
+REDACTED = "[redacted]"
 
 
 class EndpointFlask(Flask):
@@ -82,6 +85,15 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     # Counts every hit; serves GET /metrics only where asked to (locally, in tests and the benchmark).
     install_metrics(app, spec.stream, hit_sink, serve_endpoint=settings.metrics_endpoint)
 
+    acknowledgement = stored_answer(spec.auth)
+
+    def request_view(raw: bytes, path_token: str | None, received_at_ms: int) -> RequestView:
+        environ = request.environ
+        # The request target exactly as sent (gunicorn: RAW_URI), for checks that sign the URL (HubSpot).
+        target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path.rstrip("?")
+        return RequestView(raw, request.headers, path_token, received_at_ms / 1000, method=request.method,
+                           uri=target, host=request.host, query=request.args)
+
     def read_raw_payload() -> bytes:
         if request.method == "GET":
             return request.query_string
@@ -114,17 +126,25 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
         if request.method not in HIT_METHODS:  # Flask adds HEAD to GET routes; a HEAD must not write.
             return error_response(405, "method_not_allowed", "use POST, PUT or GET",
                                   {"Allow": ", ".join(HIT_METHODS)})
-        if path_token is not None and spec.auth.mode != "token":
+        if path_token is not None and not takes_path_token(spec.auth):
             return error_response(404, "not_found", "this stream takes hits at /hooks (its secret is not in the URL)")
         try:
             if not verifier.reads_body:
                 # A token is checked before the body is read: a stranger's request costs no body read.
-                sender = verifier.verify(RequestView(b"", request.headers, path_token, received_at_ms / 1000))
+                sender = verifier.verify(request_view(b"", path_token, received_at_ms))
             raw = read_raw_payload()
             if verifier.reads_body:
                 # A signature is checked on the raw bytes, before the body is decoded, parsed or written.
-                sender = verifier.verify(RequestView(raw, request.headers, path_token, received_at_ms / 1000))
+                sender = verifier.verify(request_view(raw, path_token, received_at_ms))
+            handshake = handshake_answer(spec.auth, request.headers, raw)
+            if handshake is not None:
+                # Only after the stream's own check passed; a handshake is answered, never stored.
+                log.info("handshake answered", extra={"stream": spec.stream, "trace": trace})
+                g.hookstream_handshake = True
+                return answer_response(handshake)
             payload = decode_payload(raw)
+            for secret_text in sender.redact:
+                payload = payload.replace(secret_text, REDACTED)
             del raw  # only the decoded payload stays in memory while the row is written
         except AuthFailed as failed:
             log.warning("hit refused", extra={"stream": spec.stream, "reason": failed.code, "status": 401,
@@ -148,6 +168,8 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
             "stream": spec.stream, "hit_id": row["hit_id"], "bytes": len(payload),
             "latency_ms": round((time.perf_counter() - started) * 1000, 2), "trace": trace,
         })
+        if acknowledgement is not None:  # the sender's own answer (Salesforce's Ack), only now that it is stored
+            return answer_response(acknowledgement)
         # "spooled": not in the table yet, but durably in the spool; replay writes it (same hit_id).
         return jsonify(status=outcome, hit_id=row["hit_id"], stream=spec.stream)
 

@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from werkzeug.datastructures import Headers
@@ -49,6 +49,9 @@ class Sender:
     """What a verified request told us about itself."""
 
     delivery_id: str | None = None
+    # Text of the secret as it appears in the body (a body token): replaced before the row is written, so
+    # whoever can read the table cannot send hits.
+    redact: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,11 @@ class RequestView:
     headers: Mapping[str, str] | Headers
     path_token: str | None
     now_seconds: float
+    # For checks that sign or carry more than headers and body (HubSpot signs method + URL; keys in the query).
+    method: str = "POST"
+    uri: str = ""  # the request target as sent: path and query, still percent-encoded
+    host: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)
 
 
 class Verifier(Protocol):
@@ -114,7 +122,7 @@ class HmacVerifier:
 
     def __init__(self, auth: HmacAuth, secrets: tuple[str, ...]) -> None:
         self._auth = auth
-        self._keys = [secret.encode() for secret in secrets]
+        self._keys = [key_material(auth, secret) for secret in secrets]
         self._digest = getattr(hashlib, auth.algorithm)
 
     def _decode(self, text: str) -> bytes:
@@ -210,6 +218,11 @@ def key_material(auth: Auth, secret: str) -> bytes:
     """The bytes a secret contributes to the check (a whsec_ secret's base64 decoded)."""
     if isinstance(auth, StandardWebhooksAuth):
         return decode_whsec(secret)
+    if isinstance(auth, HmacAuth) and auth.key_encoding == "hex":
+        try:
+            return bytes.fromhex(secret)
+        except ValueError:
+            raise AuthSetupError("this stream's key must be given as hex (e.g. Close's signature_key)") from None
     return secret.encode()
 
 
@@ -235,4 +248,11 @@ def make_verifier(auth: Auth, secrets: tuple[str, ...]) -> Verifier:
         return TokenVerifier(secrets)
     if isinstance(auth, HmacAuth):
         return HmacVerifier(auth, secrets)
-    return StandardWebhooksVerifier(auth, secrets)
+    if isinstance(auth, StandardWebhooksAuth):
+        return StandardWebhooksVerifier(auth, secrets)
+    from service.runtime.senders.registry import sender_verifier  # the presets' checks import this module
+
+    verifier = sender_verifier(auth, secrets)
+    if verifier is None:
+        raise AuthSetupError(f"auth mode {auth.mode!r} has no verifier")
+    return verifier

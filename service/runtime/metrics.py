@@ -75,14 +75,17 @@ class HitCounters:
         self._lock = threading.Lock()
         self.received = 0
         self.written = 0
+        self.handshakes = 0  # answered handshakes (Keap, monday): 2xx, but never rows
         self.rejected: Counter[str] = Counter()
         self.write_errors: Counter[str] = Counter()
         self.latency_ms = Histogram(LATENCY_BUCKETS_MS)
 
-    def record(self, status: int, reason: str | None, latency_ms: float) -> None:
+    def record(self, status: int, reason: str | None, latency_ms: float, handshake: bool = False) -> None:
         with self._lock:
             self.received += 1
-            if 200 <= status < 300:
+            if handshake:
+                self.handshakes += 1
+            elif 200 <= status < 300:
                 self.written += 1
             elif status >= 500:
                 self.write_errors[reason or str(status)] += 1
@@ -95,6 +98,7 @@ class HitCounters:
             return {
                 "received": self.received,
                 "written": self.written,
+                "handshakes": self.handshakes,
                 "rejected": dict(self.rejected),
                 "write_errors": dict(self.write_errors),
                 "latency_ms": self.latency_ms.snapshot(),
@@ -203,7 +207,7 @@ def install_metrics(app: Flask, stream: str, sink: object, serve_endpoint: bool 
         if _hit_path(request.path) and "hookstream_started" in g:
             latency_ms = (time.perf_counter() - g.hookstream_started) * 1000
             reason = None if response.status_code < 400 else _error_code(response)
-            hits.record(response.status_code, reason, latency_ms)
+            hits.record(response.status_code, reason, latency_ms, handshake=g.get("hookstream_handshake", False))
             now = time.monotonic()
             if now >= next_summary[0] and summary_lock.acquire(blocking=False):
                 try:

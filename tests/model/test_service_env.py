@@ -53,7 +53,7 @@ def test_the_deploy_writes_what_the_stream_declares() -> None:
         "HOOKSTREAM_TABLE": "leads",
         "HOOKSTREAM_TIME_ZONE": "+03:00",
         "HOOKSTREAM_MAX_BODY_BYTES": "262144",
-        "HOOKSTREAM_AUTH": '{"mode": "token"}',
+        "HOOKSTREAM_AUTH": '{"handshake": "none", "mode": "token"}',
         "HOOKSTREAM_THREADS": "80",
         "HOOKSTREAM_WRITE_DEADLINE_SECONDS": "10.0",
         "HOOKSTREAM_READ_TIMEOUT_SECONDS": "10.0",
