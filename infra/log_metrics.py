@@ -2,7 +2,8 @@
 
 On Cloud Run a JSON line on stdout becomes a LogEntry whose jsonPayload holds the line's fields (severity
 and the trace move to the entry itself). Every hit ends in exactly one line of the `hookstream.hits` logger:
-"hit stored" (stream, hit_id, bytes, latency_ms), "hit refused" (401: stream, reason, status), "hit rejected"
+"hit stored" (stream, hit_id, bytes, latency_ms), "hit spooled" (2xx, but written to the spool because
+BigQuery did not take it: same fields; docs/spool.md), "hit refused" (401: stream, reason, status), "hit rejected"
 (other 4xx: stream, reason, status) or "hit not stored" (503: stream, hit_id, reason). No code on the request
 path exists for monitoring; renaming a field fails tests/runtime/test_log_metric_filters.py, which runs these
 filters on lines the real service printed.
@@ -75,4 +76,7 @@ NOT_STORED = LogMetric("hits-not-stored", "Hits not stored",
 LATENCY = LogMetric("hit-latency", "Hit latency",
                     "Milliseconds from receiving a hit to answering that it is stored, per stream.",
                     ("hit stored",), value_field="latency_ms", unit="ms")
-LOG_METRICS = (STORED, REFUSED, NOT_STORED, LATENCY)
+SPOOLED = LogMetric("hits-spooled", "Hits spooled",
+                    "Hits BigQuery did not take, written to the stream's spool and answered 2xx, per stream: the "
+                    "replay job writes them to the table later (docs/spool.md).", ("hit spooled",))
+LOG_METRICS = (STORED, REFUSED, NOT_STORED, LATENCY, SPOOLED)

@@ -21,7 +21,7 @@ from constructs import Construct
 
 from infra import providers as gcp
 from infra.config import DeployConfig
-from infra.log_metrics import LATENCY, LOG_METRICS, NOT_STORED, REFUSED, STORED, LogMetric
+from infra.log_metrics import LATENCY, LOG_METRICS, NOT_STORED, REFUSED, SPOOLED, STORED, LogMetric
 from infra.naming import StreamNames
 from service.model.stream import Stream
 
@@ -138,6 +138,15 @@ def _stream_policies(stream: Stream, names: StreamNames) -> list[tuple[str, str,
                 duration="0s", aggregations=_summed())),
          f"Stream {stream.name} answered 503 to at least one hit: BigQuery did not take the row in time. "
          f"Rows of {stream.table_ref} may be missing unless the CRM retries."),
+        ("spooled", "hits spooled", gcp.MonitoringAlertPolicyConditions(
+            display_name="a hit spooled in 5 minutes",
+            condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
+                filter=_per_stream(SPOOLED, stream), comparison="COMPARISON_GT", threshold_value=0,
+                duration="0s", aggregations=_summed())),
+         f"Stream {stream.name} could not write to BigQuery and spooled hits to Cloud Storage (answered 2xx, "
+         f"nothing lost): its writes to {stream.table_ref} are failing (`hit spooled` lines give the error). "
+         f"The replay job `hookstream-replay-{stream.name}` writes them once BigQuery takes rows again; "
+         "`scripts/status --cloud` shows how many wait and the oldest one's age (docs/spool.md)."),
         ("unauthorized", "burst of 401s", gcp.MonitoringAlertPolicyConditions(
             display_name=f"more than {UNAUTHORIZED_BURST} hits refused with 401 in 5 minutes",
             condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
@@ -194,6 +203,7 @@ def dashboard_json(config: DeployConfig) -> dict[str, Any]:
         _chart("Refused (hits per second, by stream and reason)", user(REFUSED), "ALIGN_RATE", "REDUCE_SUM",
                [*by_stream, "metric.label.reason"]),
         _chart("Not stored (hits per second, by stream)", user(NOT_STORED), "ALIGN_RATE", "REDUCE_SUM", by_stream),
+        _chart("Spooled (hits per second, by stream)", user(SPOOLED), "ALIGN_RATE", "REDUCE_SUM", by_stream),
         _chart("Latency, received to stored (ms)", user(LATENCY), "ALIGN_DELTA", "", by_stream,
                percentiles=("REDUCE_PERCENTILE_50", "REDUCE_PERCENTILE_95", "REDUCE_PERCENTILE_99")),
     ]

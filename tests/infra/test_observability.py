@@ -33,7 +33,10 @@ def policy(synth: Synth, name: str) -> dict[str, Any]:
 def test_log_metrics_are_synthesized_with_their_filters(alerted: Synth) -> None:
     metrics = {body["name"]: body for body in alerted.resources(STREAMS_STACK, "google_logging_metric").values()}
     assert set(metrics) == {"hookstream/hits-stored", "hookstream/hits-refused", "hookstream/hits-not-stored",
-                            "hookstream/hit-latency"}
+                            "hookstream/hit-latency", "hookstream/hits-spooled"}
+    assert metrics["hookstream/hits-spooled"]["filter"] == (
+        'resource.type = "cloud_run_revision" AND jsonPayload.logger = "hookstream.hits" AND '
+        'jsonPayload.message = "hit spooled"')
     assert metrics["hookstream/hits-refused"]["filter"] == (
         'resource.type = "cloud_run_revision" AND jsonPayload.logger = "hookstream.hits" AND '
         'jsonPayload.message = ("hit refused" OR "hit rejected")')
@@ -51,7 +54,7 @@ def test_each_stream_gets_its_alerts_and_silence_only_where_asked(alerted: Synth
     names = set(alerted.resources(STREAMS_STACK, "google_monitoring_alert_policy"))
     assert names == {"alert-5xx-orders", "alert-not-stored-orders", "alert-unauthorized-orders",
                      "alert-silent-orders", "alert-5xx-leads", "alert-not-stored-leads",
-                     "alert-unauthorized-leads"}
+                     "alert-unauthorized-leads", "alert-spooled-orders", "alert-spooled-leads"}
     channels = [alerted.ref(STREAMS_STACK, "google_monitoring_notification_channel", f"alert-email-{i}", "name")
                 for i in range(2)]
     for name in names:
@@ -82,7 +85,7 @@ def test_not_stored_and_401_bursts(alerted: Synth) -> None:
     assert burst["filter"].endswith('metric.labels.stream = "leads" AND metric.labels.status = "401"')
     assert burst["threshold_value"] == 10
     # A policy on a log-based metric waits for the metrics.
-    assert len(policy(alerted, "alert-unauthorized-leads")["depends_on"]) == 4
+    assert len(policy(alerted, "alert-unauthorized-leads")["depends_on"]) == 5
 
 
 def test_one_dashboard_for_all_streams(alerted: Synth) -> None:
@@ -91,7 +94,7 @@ def test_one_dashboard_for_all_streams(alerted: Synth) -> None:
     titles = [tile["widget"]["title"] for tile in layout["mosaicLayout"]["tiles"]]
     assert titles == ["Received (requests per second, by service)", "Stored (hits per second, by stream)",
                       "Refused (hits per second, by stream and reason)", "Not stored (hits per second, by stream)",
-                      "Latency, received to stored (ms)"]
+                      "Spooled (hits per second, by stream)", "Latency, received to stored (ms)"]
     filters = [data_set["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
                for tile in layout["mosaicLayout"]["tiles"] for data_set in tile["widget"]["xyChart"]["dataSets"]]
     assert 'resource.label.service_name = starts_with("hookstream-")' in filters[0]
@@ -102,7 +105,7 @@ def test_without_recipients_no_channels_and_no_policies(shipped: Synth) -> None:
     resources = shipped.stacks[STREAMS_STACK]["resource"]
     assert "google_monitoring_alert_policy" not in resources
     assert "google_monitoring_notification_channel" not in resources
-    assert len(resources["google_logging_metric"]) == 4 and len(resources["google_monitoring_dashboard"]) == 1
+    assert len(resources["google_logging_metric"]) == 5 and len(resources["google_monitoring_dashboard"]) == 1
 
 
 @pytest.mark.parametrize("silence", [timedelta(hours=24), timedelta(seconds=90), timedelta(minutes=10, seconds=30)],

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from infra.log_metrics import SPOOLED, STORED
 from service.model.auth_settings import NoAuth
 from service.model.service_env import BIGQUERY_EMULATOR_HOST, SPOOL_URL, ServiceSpec, to_env
 from service.model.spool import spool_prefix, spool_url
@@ -35,6 +36,7 @@ from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
 from service.runtime.replay import spool_status
 from service.runtime.spool import SpoolLocation
+from tests.logging_filter import cloud_run_entry, matches
 from tools.local.gcs_emulator import STORAGE_EMULATOR_HOST, ensure_bucket, start_gcs_emulator
 from tools.local.processes import REPO_ROOT, Process, free_port, start_emulator, start_service
 from tools.local.provision import provision
@@ -205,6 +207,18 @@ def send_while(url: str, seconds: float, fault: Callable[[], None], tag: str, ma
     return ledger
 
 
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    lines = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue  # gunicorn's own start-up lines
+        if isinstance(parsed, dict):
+            lines.append(parsed)
+    return lines
+
+
 def after(seconds: float) -> None:
     threading.Event().wait(seconds)
 
@@ -278,6 +292,11 @@ def test_bigquery_stopped_longer_than_the_deadline(emulators: Emulators, serve: 
     assert run.returncode == 0, run.output
     assert run.report["inserted"] + run.report["already_in_table"] == len(ledger.acknowledged("spooled"))
     check_nothing_lost("BigQuery stopped", emulators, served.stream, ledger)
+    # Cloud Logging's metrics count the spooled hits once each, apart from the stored ones.
+    served.process.stop()  # all it logged is on disk
+    log = [cloud_run_entry(entry, f"hookstream-{served.stream.name}") for entry in json_lines(served.process.log_path)]
+    assert sum(matches(SPOOLED.filter, entry) for entry in log) == len(ledger.acknowledged("spooled"))
+    assert sum(matches(STORED.filter, entry) for entry in log) == len(ledger.acknowledged("stored"))
 
 
 def test_table_deleted_then_reprovisioned(emulators: Emulators, serve: Any) -> None:
