@@ -40,16 +40,16 @@ def replay_job_name(stream_name: str) -> str:
     return f"hookstream-replay-{stream_name}"
 
 
-class SpoolResources(Construct):
-    """The deployment's spool bucket, its two custom roles and the replay identity; `add_stream` wires one
-    stream's grants, replay job and schedule."""
+class SpoolResources:
+    """The deployment's spool bucket, its two custom roles and the replay identity, as direct children of
+    the stack (deployment-level, like the writer role); `add_stream` puts one stream's grants, replay job and
+    schedule inside that stream's construct, so plans and scripts/review show them with the stream."""
 
-    def __init__(self, scope: Construct, id: str, config: DeployConfig) -> None:
-        super().__init__(scope, id)
+    def __init__(self, scope: Construct, config: DeployConfig) -> None:
         self.config = config
         self.bucket_name = spool_bucket_name(config.project)
         self.bucket = gcp.StorageBucket(
-            self, "spool-bucket",
+            scope, "spool-bucket",
             name=self.bucket_name,
             location=config.region,
             uniform_bucket_level_access=True,
@@ -64,7 +64,7 @@ class SpoolResources(Construct):
             labels={"hookstream": "spool"},
         )
         self.writer_role = gcp.ProjectIamCustomRole(
-            self, "spool-writer-role",
+            scope, "spool-writer-role",
             project=config.project,
             role_id=f"{config.writer_role_id}Spool",
             title="hookstream spool writer",
@@ -74,7 +74,7 @@ class SpoolResources(Construct):
             stage="GA",
         )
         self.replay_role = gcp.ProjectIamCustomRole(
-            self, "replay-table-role",
+            scope, "replay-table-role",
             project=config.project,
             role_id=f"{config.writer_role_id}Replay",
             title="hookstream spool replay",
@@ -84,20 +84,20 @@ class SpoolResources(Construct):
             stage="GA",
         )
         self.replay_account = gcp.ServiceAccount(
-            self, "replay-sa",
+            scope, "replay-sa",
             account_id=REPLAY_SERVICE_ACCOUNT_ID,
             display_name="hookstream spool replay",
             description="Runs the hookstream replay jobs: reads and deletes spooled hits, writes them to "
                         "their tables; Cloud Scheduler starts the jobs as this account.",
         )
         self.replay_bucket_grant = gcp.StorageBucketIamMember(
-            self, "replay-bucket-access",
+            scope, "replay-bucket-access",
             bucket=self.bucket.name,
             role=REPLAY_BUCKET_ROLE,
             member=self.replay_account.member,
         )
         self.replay_job_grant = gcp.ProjectIamMember(
-            self, "replay-job-user",
+            scope, "replay-job-user",
             project=config.project,
             role=REPLAY_JOB_ROLE,
             member=self.replay_account.member,
@@ -111,7 +111,7 @@ class SpoolResources(Construct):
         prefix = spool_prefix(name)
         # An IAM condition on the object name: the stream can create objects under its own prefix only.
         gcp.StorageBucketIamMember(
-            self, f"{name}-spool-writer",
+            resources, f"{name}-spool-writer",
             bucket=self.bucket.name,
             role=self.writer_role.name,
             member=resources.service_account.member,
@@ -122,7 +122,7 @@ class SpoolResources(Construct):
             ),
         )
         table_grant = gcp.BigqueryTableIamMember(
-            self, f"{name}-replay-table-access",
+            resources, f"{name}-replay-table-access",
             project=self.config.project,
             dataset_id=resources.table.dataset_id,
             table_id=resources.table.table_id,
@@ -131,7 +131,7 @@ class SpoolResources(Construct):
         )
         env = {**to_env(ServiceSpec.of(stream, self.config.project)), SPOOL_URL: self.spool_url(name)}
         job = gcp.CloudRunV2Job(
-            self, f"{name}-replay-job",
+            resources, f"{name}-replay-job",
             name=replay_job_name(name),
             location=self.config.region,
             deletion_protection=False,  # stateless: the rows wait in the bucket, not in the job
@@ -158,7 +158,7 @@ class SpoolResources(Construct):
             depends_on=[table_grant, self.replay_bucket_grant, self.replay_job_grant],
         )
         invoker = gcp.CloudRunV2JobIamMember(
-            self, f"{name}-replay-invoker",
+            resources, f"{name}-replay-invoker",
             project=self.config.project,
             location=job.location,
             name=job.name,
@@ -166,10 +166,11 @@ class SpoolResources(Construct):
             member=self.replay_account.member,
         )
         gcp.CloudSchedulerJob(
-            self, f"{name}-replay-schedule",
+            resources, f"{name}-replay-schedule",
             name=replay_job_name(name),
             region=self.config.region,
-            description=f"Replays the spooled hits of stream {name} into {stream.table_ref} (hookstream)",
+            # The stream's name only: a table path may be far longer than a job description may be.
+            description=f"Replays the spooled hits of hookstream stream {name} into its table",
             schedule=REPLAY_SCHEDULE,
             time_zone="Etc/UTC",
             attempt_deadline="60s",

@@ -59,7 +59,7 @@ class StreamsStack(TerraformStack):
         gcp.RandomProvider(self, "random")
         self.writer_role = self._writer_role(config)
         self.datasets = self._datasets(streams)
-        self.spool = SpoolResources(self, "spool", config)
+        self.spool = SpoolResources(self, config)
         self.streams = {
             stream.name: StreamResources(self, stream.name, stream, config, self.datasets[stream.dataset],
                                          names[stream.name], self.writer_role,

@@ -37,7 +37,7 @@ def test_invoker_iam_disabled_replaces_the_allusers_binding(invoker_check_off: S
 
 @pytest.mark.synth
 def test_descriptions_fit_the_api_limits_for_long_ids(invoker_check_off: Synth) -> None:
-    (account,) = invoker_check_off.resources(STREAMS_STACK, "google_service_account").values()
+    account = invoker_check_off.resource(STREAMS_STACK, "google_service_account", "long-ids/long-ids-sa")
     assert len(account["description"].encode()) <= 256 and account["description"].endswith("...")
     assert account["description"].startswith("Runs the hookstream endpoint of stream long-ids: writes ddd")
     (service,) = invoker_check_off.resources(STREAMS_STACK, "google_cloud_run_v2_service").values()

@@ -36,12 +36,12 @@ def test_one_protected_spool_bucket(shipped: Synth) -> None:
 def test_each_stream_may_only_create_objects_under_its_own_prefix(which: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(which)
     streams = STREAMS if which == "shipped" else VARIED_STREAMS
-    role = synth.resource(STREAMS_STACK, "google_project_iam_custom_role", "spool/spool-writer-role")
+    role = synth.resource(STREAMS_STACK, "google_project_iam_custom_role", "spool-writer-role")
     assert role["permissions"] == ["storage.objects.create"]
     grants = synth.resources(STREAMS_STACK, "google_storage_bucket_iam_member")
     for stream in streams:
-        grant = grants[f"spool/{stream.name}-spool-writer"]
-        assert grant["role"] == synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "spool/spool-writer-role",
+        grant = grants[f"{stream.name}/{stream.name}-spool-writer"]
+        assert grant["role"] == synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "spool-writer-role",
                                           "name")
         assert grant["member"] == synth.ref(STREAMS_STACK, "google_service_account",
                                             f"{stream.name}/{stream.name}-sa", "member")
@@ -53,25 +53,25 @@ def test_each_stream_may_only_create_objects_under_its_own_prefix(which: str, re
     # Only the replay holds an unconditional grant on the bucket.
     unconditional = [g for g in grants.values() if "condition" not in g]
     assert [(g["role"], g["member"]) for g in unconditional] == [
-        ("roles/storage.objectUser", synth.ref(STREAMS_STACK, "google_service_account", "spool/replay-sa", "member"))]
+        ("roles/storage.objectUser", synth.ref(STREAMS_STACK, "google_service_account", "replay-sa", "member"))]
 
 
 def test_replay_reads_and_writes_each_table_and_nothing_more(shipped: Synth) -> None:
-    role = shipped.resource(STREAMS_STACK, "google_project_iam_custom_role", "spool/replay-table-role")
+    role = shipped.resource(STREAMS_STACK, "google_project_iam_custom_role", "replay-table-role")
     assert role["permissions"] == ["bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData"]
-    replay = shipped.ref(STREAMS_STACK, "google_service_account", "spool/replay-sa", "member")
+    replay = shipped.ref(STREAMS_STACK, "google_service_account", "replay-sa", "member")
     for stream in STREAMS:
         grant = shipped.resource(STREAMS_STACK, "google_bigquery_table_iam_member",
-                                 f"spool/{stream.name}-replay-table-access")
+                                 f"{stream.name}/{stream.name}-replay-table-access")
         assert grant["member"] == replay
         assert grant["table_id"] == shipped.ref(STREAMS_STACK, "google_bigquery_table",
                                                 f"{stream.name}/{stream.name}-table", "table_id")
 
 
 def test_a_replay_job_per_stream_started_every_five_minutes(shipped: Synth) -> None:
-    replay_email = shipped.ref(STREAMS_STACK, "google_service_account", "spool/replay-sa", "email")
+    replay_email = shipped.ref(STREAMS_STACK, "google_service_account", "replay-sa", "email")
     for stream in STREAMS:
-        job = shipped.resource(STREAMS_STACK, "google_cloud_run_v2_job", f"spool/{stream.name}-replay-job")
+        job = shipped.resource(STREAMS_STACK, "google_cloud_run_v2_job", f"{stream.name}/{stream.name}-replay-job")
         assert job["name"] == f"hookstream-replay-{stream.name}"
         template = job["template"]["template"]
         assert template["service_account"] == replay_email
@@ -82,7 +82,8 @@ def test_a_replay_job_per_stream_started_every_five_minutes(shipped: Synth) -> N
         assert env["HOOKSTREAM_SPOOL_URL"] == f"gs://{BUCKET}/spool/{stream.name}/"
         assert (env["HOOKSTREAM_DATASET"], env["HOOKSTREAM_TABLE"]) == (stream.dataset, stream.table)
         assert "HOOKSTREAM_SECRETS" not in env  # the replay needs no endpoint secret
-        schedule = shipped.resource(STREAMS_STACK, "google_cloud_scheduler_job", f"spool/{stream.name}-replay-schedule")
+        schedule = shipped.resource(STREAMS_STACK, "google_cloud_scheduler_job",
+                                    f"{stream.name}/{stream.name}-replay-schedule")
         assert schedule["schedule"] == "*/5 * * * *"
         assert schedule["http_target"]["uri"] == (
             "https://run.googleapis.com/v2/projects/hookstream-ci-test/locations/europe-west3/jobs/"

@@ -38,6 +38,11 @@ def path(stream: Stream, part: str) -> str:
     return f"{stream.name}/{stream.name}-{part}"
 
 
+def is_spool_resource(path: str) -> bool:
+    """The replay's account, and a stream's spool grant and replay access (infra/spool_resources.py)."""
+    return path == "replay-sa" or path.endswith(("-spool-writer", "-replay-table-access"))
+
+
 def test_every_shipped_stream_gets_its_resources(shipped: Synth) -> None:
     expected_per_stream = ["google_service_account", "google_bigquery_table", "google_bigquery_table_iam_member",
                            "google_secret_manager_secret", "google_secret_manager_secret_version",
@@ -47,7 +52,7 @@ def test_every_shipped_stream_gets_its_resources(shipped: Synth) -> None:
     for resource_type in expected_per_stream:
         owners = sorted(path.split("/")[0] for path, body in shipped.resources(STREAMS_STACK, resource_type).items()
                         if "view" not in body  # views: test_streams_with_a_latest_view_get_the_same_sql...
-                        and not path.startswith("spool/"))  # the spool's: tests/infra/test_spool_synth.py
+                        and not is_spool_resource(path))  # the spool's: tests/infra/test_spool_synth.py
         assert owners == sorted(stream.name for stream in STREAMS), resource_type
     # Metrics and the dashboard: tests/infra/test_observability.py; the spool's: tests/infra/test_spool_synth.py.
     spool_types = {"google_storage_bucket", "google_storage_bucket_iam_member", "google_project_iam_member",
@@ -123,7 +128,7 @@ def test_one_writer_role_that_can_only_insert_rows(which: str, request: pytest.F
     synth: Synth = request.getfixturevalue(which)
     roles = synth.resources(STREAMS_STACK, "google_project_iam_custom_role")
     # The spool's two roles (create-only, replay) are asserted in tests/infra/test_spool_synth.py.
-    assert set(roles) == {"writer-role", "spool/spool-writer-role", "spool/replay-table-role"}
+    assert set(roles) == {"writer-role", "spool-writer-role", "replay-table-role"}
     role = roles["writer-role"]
     # insertAll needs bigquery.tables.updateData; the service never reads the table (test_writer_permissions).
     assert role["permissions"] == ["bigquery.tables.updateData"]
@@ -137,7 +142,7 @@ def test_writer_role_id_comes_from_config() -> None:
     roles = other.resources(STREAMS_STACK, "google_project_iam_custom_role")
     assert roles["writer-role"]["role_id"] == "hookstreamRowWriter2"
     # The spool's roles derive their ids from it, so two deployments in one project do not collide.
-    assert roles["spool/spool-writer-role"]["role_id"] == "hookstreamRowWriter2Spool"
+    assert roles["spool-writer-role"]["role_id"] == "hookstreamRowWriter2Spool"
 
 
 def test_service_account_writes_only_its_own_table(case: tuple[Synth, Stream]) -> None:
@@ -164,7 +169,7 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
                                                    "google_folder_iam")) or t.endswith(("_iam_binding",
                                                                                         "_iam_policy"))}
         assert not broad, f"project/folder/org-level or authoritative IAM: {broad}"
-    replay = synth.ref(STREAMS_STACK, "google_service_account", "spool/replay-sa", "member")
+    replay = synth.ref(STREAMS_STACK, "google_service_account", "replay-sa", "member")
     project_grants = [(body["role"], body["member"])
                       for body in synth.resources(STREAMS_STACK, "google_project_iam_member").values()]
     assert project_grants == [("roles/bigquery.jobUser", replay)]
@@ -176,8 +181,8 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
             grants.add((resource_type, body["role"], body["member"]))
     assert not any(role.startswith("roles/bigquery.") for _, role, _ in grants), grants
     writer_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "writer-role", "name")
-    spool_writer = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "spool/spool-writer-role", "name")
-    replay_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "spool/replay-table-role", "name")
+    spool_writer = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "spool-writer-role", "name")
+    replay_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "replay-table-role", "name")
     expected = {("google_storage_bucket_iam_member", "roles/storage.objectUser", replay),
                 ("google_bigquery_table_iam_member", replay_role, replay),
                 ("google_cloud_run_v2_job_iam_member", "roles/run.invoker", replay)}
