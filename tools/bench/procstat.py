@@ -1,0 +1,44 @@
+"""What a process tree used, read from /proc: CPU seconds (utime + stime) and peak resident memory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tools.local.processes import Process
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def tree(process: Process) -> list[int]:
+    """A gunicorn master and its workers (or any process and its direct children)."""
+    return [process.popen.pid, *children(process.popen.pid)]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
