@@ -33,7 +33,7 @@ from service.model.stream import Stream
 from service.runtime.settings import AUTH, BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, service_env
 from tools.bench.cold_start import cold_starts
 from tools.bench.costs import per_million_hits
-from tools.bench.procstat import children, cpu_seconds, peak_rss_mb, tree
+from tools.bench.procstat import children, context_switches, cpu_seconds, peak_rss_mb, tree
 from tools.bench.profile import start_recording
 from tools.bench.standin import read_counts, start_standin
 from tools.bench.wrk import WRK_SCRIPT, paced, run_wrk
@@ -69,7 +69,7 @@ def spawn_gunicorn(name: str, port: int, log_path: Path, env: dict[str, str], ar
     ensure_port_free(port, name)
     full_env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(port),
                 "WEB_CONCURRENCY": str(args.workers), "HOOKSTREAM_THREADS": str(args.threads)}
-    argv = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), *([app] if app else [])]
+    argv = [args.server_python, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), *([app] if app else [])]
     return spawn(name, argv, log_path, full_env)
 
 
@@ -99,18 +99,21 @@ def saturation(name: str, process: Process, port: int, script: Path, args: argpa
         # The CPU figure below then includes py-spy's sampling cost: profile and measure in separate runs.
         args.profile.mkdir(parents=True, exist_ok=True)
         profiler = start_recording(children(process.popen.pid)[0], args.seconds, args.profile / f"{name}.raw")
-    before = cpu_seconds(tree(process))
+    before, switches_before = cpu_seconds(tree(process)), context_switches(tree(process))
     result = run_wrk(port, script, args.seconds, args.connections, args.wrk_threads)
     cpu = cpu_seconds(tree(process)) - before
+    switches = context_switches(tree(process)) - switches_before
     if profiler is not None:
         profiler.wait(60)
     figures = {
         "rps": round(result.rps, 1), "p50_ms": round(result.p50_ms, 2), "p99_ms": round(result.p99_ms, 2),
         "requests": result.requests, "errors": result.non_2xx + result.socket_errors,
         "cpu_ms_per_hit": round(cpu / max(result.requests, 1) * 1000, 4),
+        "context_switches_per_hit": round(switches / max(result.requests, 1), 2),
     }
     print(f"{name:<9} {figures['rps']:>8.1f} req/s  p50 {figures['p50_ms']:>7.2f} ms  p99 {figures['p99_ms']:>7.2f} ms"
-          f"  errors {figures['errors']}  cpu {figures['cpu_ms_per_hit']:.3f} ms/hit", flush=True)
+          f"  errors {figures['errors']}  cpu {figures['cpu_ms_per_hit']:.3f} ms/hit "
+          f"({figures['context_switches_per_hit']} context switches)", flush=True)
     return figures
 
 
@@ -205,8 +208,10 @@ def measure_hookstream(mode: str, app: App, stored: Callable[[], tuple[int, int]
         rows = total(after, "sink", "rows_written") - total(before, "sink", "rows_written")
         figures["rows_per_write_call"] = round(rows / max(calls, 1), 2)
         figures["write_calls_per_1000"] = round(calls / max(figures["requests"], 1) * 1000, 2)
+        figures["write_call_ms"] = round((write_ms_total(after) - write_ms_total(before)) / max(calls, 1), 2)
         print(f"{'':<9} {figures['rows_per_write_call']} rows per BigQuery call "
-              f"({figures['write_calls_per_1000']} calls per 1,000 hits)", flush=True)
+              f"({figures['write_calls_per_1000']} calls per 1,000 hits, {figures['write_call_ms']} ms each)",
+              flush=True)
         figures["half_saturation"] = half_saturation(mode, port, figures["rps"], work, args)
 
         time.sleep(0.5)  # let the paced run's last requests finish: a lone hit must be alone
@@ -305,7 +310,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return {
-        "config": {"workers": args.workers, "threads": args.threads, "connections": args.connections,
+        "config": {"server_python": args.server_python, "workers": args.workers, "threads": args.threads,
+                   "connections": args.connections,
                    "seconds": args.seconds, "half_seconds": args.half_seconds, "cold_starts": args.cold_starts,
                    "cores": os.cpu_count(), "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "baseline": base,
@@ -365,6 +371,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=160, help="wrk connections (default 160)")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the logs and emulator data")
+    parser.add_argument("--server-python", default=sys.executable,
+                        help="the interpreter that runs the apps under test; scripts/bench passes .venv-image's, "
+                             "which holds only what the Cloud Run image installs (default: this one)")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="record the stand-in run's worker with py-spy into DIR/standin.raw "
                              "(summary: python -m tools.bench.profile DIR/standin.raw)")
