@@ -33,7 +33,7 @@ from service.model.stream import Stream
 from service.runtime.settings import AUTH, BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, service_env
 from tools.bench.cold_start import cold_starts
 from tools.bench.costs import per_million_hits
-from tools.bench.procstat import children, context_switches, cpu_seconds, peak_rss_mb, tree
+from tools.bench.procstat import children, context_switches, cpu_seconds, cpu_split, peak_rss_mb, tree
 from tools.bench.profile import start_recording
 from tools.bench.standin import read_counts, start_standin
 from tools.bench.wrk import WRK_SCRIPT, paced, run_wrk
@@ -99,9 +99,11 @@ def saturation(name: str, process: Process, port: int, script: Path, args: argpa
         # The CPU figure below then includes py-spy's sampling cost: profile and measure in separate runs.
         args.profile.mkdir(parents=True, exist_ok=True)
         profiler = start_recording(children(process.popen.pid)[0], args.seconds, args.profile / f"{name}.raw")
-    before, switches_before = cpu_seconds(tree(process)), context_switches(tree(process))
+    (user_before, system_before), switches_before = cpu_split(tree(process)), context_switches(tree(process))
     result = run_wrk(port, script, args.seconds, args.connections, args.wrk_threads)
-    cpu = cpu_seconds(tree(process)) - before
+    user_after, system_after = cpu_split(tree(process))
+    user, system = user_after - user_before, system_after - system_before
+    cpu = user + system
     switches = context_switches(tree(process)) - switches_before
     if profiler is not None:
         profiler.wait(60)
@@ -109,11 +111,13 @@ def saturation(name: str, process: Process, port: int, script: Path, args: argpa
         "rps": round(result.rps, 1), "p50_ms": round(result.p50_ms, 2), "p99_ms": round(result.p99_ms, 2),
         "requests": result.requests, "errors": result.non_2xx + result.socket_errors,
         "cpu_ms_per_hit": round(cpu / max(result.requests, 1) * 1000, 4),
+        "cpu_system_ms_per_hit": round(system / max(result.requests, 1) * 1000, 4),
         "context_switches_per_hit": round(switches / max(result.requests, 1), 2),
     }
     print(f"{name:<9} {figures['rps']:>8.1f} req/s  p50 {figures['p50_ms']:>7.2f} ms  p99 {figures['p99_ms']:>7.2f} ms"
           f"  errors {figures['errors']}  cpu {figures['cpu_ms_per_hit']:.3f} ms/hit "
-          f"({figures['context_switches_per_hit']} context switches)", flush=True)
+          f"(system {figures['cpu_system_ms_per_hit']:.3f}; {figures['context_switches_per_hit']} context switches)",
+          flush=True)
     return figures
 
 
