@@ -151,21 +151,31 @@ def write_ms_total(snapshots: dict[int, dict[str, Any]]) -> float:
                for snapshot in snapshots.values())
 
 
-def lone_hits(port: int, count: int) -> list[float]:
-    """`count` hits one at a time on one connection, 20 ms apart: each is alone in the process."""
-    latencies = []
+def lone_hits(port: int, workers: list[int], count: int) -> dict[str, float]:
+    """`count` hits one at a time, 20 ms apart, so each is alone in the process: the median latency, the
+    median time of the write call each made (from the workers' counters around each hit), and the median
+    of each hit's latency minus its own write call: what the service adds to one BigQuery call."""
+    latencies, write_ms, overheads, calls = [], [], [], 0.0
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for _ in range(count):
         time.sleep(0.02)
+        before = worker_metrics(port, workers)
         started = time.perf_counter()
         connection.request("POST", "/hooks", body=BODY, headers={"Content-Type": "application/x-www-form-urlencoded"})
         response = connection.getresponse()
         response.read()
-        latencies.append((time.perf_counter() - started) * 1000)
+        latency = (time.perf_counter() - started) * 1000
         if response.status != 200:
             raise RuntimeError(f"a lone hit was answered {response.status}")
+        after = worker_metrics(port, workers)
+        written = write_ms_total(after) - write_ms_total(before)
+        calls += total(after, "sink", "write_calls") - total(before, "sink", "write_calls")
+        latencies.append(latency)
+        write_ms.append(written)
+        overheads.append(latency - written)
     connection.close()
-    return latencies
+    return {"p50_ms": round(statistics.median(latencies), 2), "write_call_ms": round(statistics.median(write_ms), 2),
+            "write_calls_per_hit": round(calls / count, 2), "overhead_ms": round(statistics.median(overheads), 2)}
 
 
 def settled_metrics(port: int, process: Process) -> dict[int, dict[str, Any]]:
@@ -219,17 +229,10 @@ def measure_hookstream(mode: str, app: App, stored: Callable[[], tuple[int, int]
         figures["half_saturation"] = half_saturation(mode, port, figures["rps"], work, args)
 
         time.sleep(0.5)  # let the paced run's last requests finish: a lone hit must be alone
-        before = worker_metrics(port, workers)
-        latencies = lone_hits(port, args.lone_hits)
-        after = worker_metrics(port, workers)
-        calls = total(after, "sink", "write_calls") - total(before, "sink", "write_calls")
-        write_ms = (write_ms_total(after) - write_ms_total(before)) / max(calls, 1)
-        lone_p50 = statistics.median(latencies)
-        figures["lone_hit"] = {"p50_ms": round(lone_p50, 2), "write_call_ms": round(write_ms, 2),
-                               "write_calls_per_hit": round(calls / args.lone_hits, 2),
-                               "overhead_ms": round(lone_p50 - write_ms, 2)}
-        print(f"{'':<9} a lone hit: p50 {figures['lone_hit']['p50_ms']} ms, of which its write call "
-              f"{figures['lone_hit']['write_call_ms']} ms", flush=True)
+        figures["lone_hit"] = lone_hits(port, workers, args.lone_hits)
+        print(f"{'':<9} a lone hit: p50 {figures['lone_hit']['p50_ms']} ms; its write call "
+              f"{figures['lone_hit']['write_call_ms']} ms; the rest {figures['lone_hit']['overhead_ms']} ms "
+              "(medians)", flush=True)
 
         final = settled_metrics(port, process)
         figures["peak_rss_mb"] = max(peak_rss_mb(pid) for pid in tree(process))
