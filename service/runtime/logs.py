@@ -50,7 +50,9 @@ class CoalescingLineHandler(logging.Handler):
         self._stream = stream
         self._queued: list[str] = []
         self._writing = False
-        self._queue_lock = threading.Lock()
+        # Reentrant, as logging's own handler lock: a record logged from within a write (a signal handler,
+        # say) queues its line instead of deadlocking.
+        self._queue_lock = threading.RLock()
 
     def handle(self, record: logging.LogRecord) -> bool:
         # Handler.handle would take the handler's lock around emit: the queue has its own, shorter one.
