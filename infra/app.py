@@ -10,6 +10,7 @@ from cdktf import App
 
 from infra.config import DeployConfig, load_config
 from infra.naming import REGISTRY_STACK, STREAMS_STACK, check_deployable
+from infra.retired import RetiredStream, check_retired
 from service.model.stream import Stream
 
 
@@ -27,7 +28,8 @@ def auth_warnings(streams: tuple[Stream, ...]) -> list[str]:
 
 def build_app(streams: tuple[Stream, ...] | None = None, config: DeployConfig | None = None, *,
               environ: Mapping[str, str] | None = None, outdir: str | None = None,
-              warn: Callable[[str], None] = _print_warning) -> App:
+              warn: Callable[[str], None] = _print_warning,
+              retired: tuple[RetiredStream, ...] | None = None) -> App:
     """The app for `streams` (default: infra/streams.py) deployed per `config` (default: env/context).
 
     Streams and settings are validated before the provider bindings are imported (~15 s, ~1 GB),
@@ -37,7 +39,13 @@ def build_app(streams: tuple[Stream, ...] | None = None, config: DeployConfig | 
         from infra.streams import STREAMS  # here, so tests can build apps from their own streams
 
         streams = STREAMS
+        if retired is None:
+            from infra.streams import RETIRED_STREAMS
+
+            retired = RETIRED_STREAMS
+    retired = retired or ()
     names = check_deployable(streams)
+    check_retired(retired, streams)
     app = App(outdir=outdir) if outdir else App()
     if config is None:
         from infra.environments import ENVIRONMENTS
@@ -45,8 +53,13 @@ def build_app(streams: tuple[Stream, ...] | None = None, config: DeployConfig | 
         config = load_config(os.environ if environ is None else environ, app.node.try_get_context, ENVIRONMENTS)
     for message in auth_warnings(streams):
         warn(message)
+    from infra.observability import no_alerts_warning
     from infra.stacks import RegistryStack, StreamsStack
 
+    no_alerts = no_alerts_warning(config)
+    if no_alerts:
+        warn(no_alerts)
+
     RegistryStack(app, config.stack_name(REGISTRY_STACK), config)
-    StreamsStack(app, config.stack_name(STREAMS_STACK), streams, config, names)
+    StreamsStack(app, config.stack_name(STREAMS_STACK), streams, config, names, retired)
     return app

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-# Not HOOKSTREAM_PROJECT: that name is the service's own setting (service/runtime/settings.py).
+# Not HOOKSTREAM_PROJECT: that name is the service's own setting (service/model/service_env.py).
 PROJECT_ENV = "HOOKSTREAM_GCP_PROJECT"
 REGION_ENV = "HOOKSTREAM_REGION"
 IMAGE_ENV = "HOOKSTREAM_IMAGE"
@@ -27,6 +27,8 @@ WRITER_ROLE_ID_ENV = "HOOKSTREAM_WRITER_ROLE_ID"
 # so every deploy updates the same role; a deleted role's id stays taken for 7 to 37 days, so a
 # redeploy in that window needs another id (docs/deploy.md, "The writer role").
 DEFAULT_WRITER_ROLE_ID = "hookstreamRowWriter"
+# "true": Cloud Run's invoker check off (invoker_iam_disabled) instead of an allUsers binding.
+INVOKER_IAM_DISABLED_ENV = "HOOKSTREAM_INVOKER_IAM_DISABLED"
 ENV_NAME_ENV = "HOOKSTREAM_ENV"
 ENV_NAME_CONTEXT = "hookstream:env"
 
@@ -91,6 +93,9 @@ class DeployConfig:
     min_instances: int | None = None
     # Who gets an email when a stream's endpoint answers 5xx (its writes to BigQuery are failing).
     alert_emails: tuple[str, ...] = ()
+    # True: the services disable Cloud Run's invoker IAM check instead of granting run.invoker to allUsers,
+    # which organisations enforcing domain-restricted sharing refuse (docs/deploy.md, "Public endpoints").
+    invoker_iam_disabled: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -131,11 +136,13 @@ class Environment:
     state_bucket: str | None = None
     min_instances: int | None = None
     alert_emails: tuple[str, ...] = ()
+    invoker_iam_disabled: bool = False
 
     def config(self, image: str) -> DeployConfig:
         return DeployConfig(project=self.project, region=self.region, image=image,
                             state_bucket=self.state_bucket, environment=self.name,
-                            min_instances=self.min_instances, alert_emails=self.alert_emails)
+                            min_instances=self.min_instances, alert_emails=self.alert_emails,
+                            invoker_iam_disabled=self.invoker_iam_disabled)
 
 
 ContextLookup = Callable[[str], object]
@@ -202,10 +209,14 @@ def _shell_config(environ: Mapping[str, str], context: ContextLookup | None) -> 
             values[setting.field] = str(value)
     if missing:
         raise ConfigError("missing deployment settings; set " + "; ".join(missing))
+    invoker_off = environ.get(INVOKER_IAM_DISABLED_ENV, "false").lower()
+    if invoker_off not in ("true", "false", ""):
+        raise ConfigError(f"{INVOKER_IAM_DISABLED_ENV}={invoker_off!r} is invalid: use true or false")
     return DeployConfig(
         project=str(values["project"]),
         region=str(values["region"]),
         image=str(values["image"]),
         state_bucket=values["state_bucket"],
         writer_role_id=values["writer_role_id"] or DEFAULT_WRITER_ROLE_ID,
+        invoker_iam_disabled=invoker_off == "true",
     )

@@ -36,12 +36,23 @@ from cdktf_cdktf_provider_google.cloud_run_v2_service import (
     CloudRunV2ServiceTemplateScaling,
 )
 from cdktf_cdktf_provider_google.cloud_run_v2_service_iam_member import CloudRunV2ServiceIamMember
+from cdktf_cdktf_provider_google.logging_metric import (
+    LoggingMetric,
+    LoggingMetricBucketOptions,
+    LoggingMetricBucketOptionsExponentialBuckets,
+    LoggingMetricMetricDescriptor,
+    LoggingMetricMetricDescriptorLabels,
+)
 from cdktf_cdktf_provider_google.monitoring_alert_policy import (
     MonitoringAlertPolicy,
     MonitoringAlertPolicyConditions,
+    MonitoringAlertPolicyConditionsConditionAbsent,
+    MonitoringAlertPolicyConditionsConditionAbsentAggregations,
     MonitoringAlertPolicyConditionsConditionThreshold,
     MonitoringAlertPolicyConditionsConditionThresholdAggregations,
+    MonitoringAlertPolicyDocumentation,
 )
+from cdktf_cdktf_provider_google.monitoring_dashboard import MonitoringDashboard
 from cdktf_cdktf_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
 from cdktf_cdktf_provider_google.project_iam_custom_role import ProjectIamCustomRole
 from cdktf_cdktf_provider_google.provider import GoogleProvider
@@ -81,10 +92,19 @@ __all__ = [
     "CloudRunV2ServiceTemplateContainersStartupProbeHttpGet",
     "CloudRunV2ServiceTemplateScaling",
     "GoogleProvider",
+    "LoggingMetric",
+    "LoggingMetricBucketOptions",
+    "LoggingMetricBucketOptionsExponentialBuckets",
+    "LoggingMetricMetricDescriptor",
+    "LoggingMetricMetricDescriptorLabels",
     "MonitoringAlertPolicy",
     "MonitoringAlertPolicyConditions",
+    "MonitoringAlertPolicyConditionsConditionAbsent",
+    "MonitoringAlertPolicyConditionsConditionAbsentAggregations",
     "MonitoringAlertPolicyConditionsConditionThreshold",
     "MonitoringAlertPolicyConditionsConditionThresholdAggregations",
+    "MonitoringAlertPolicyDocumentation",
+    "MonitoringDashboard",
     "MonitoringNotificationChannel",
     "ProjectIamCustomRole",
     "RandomBytes",

@@ -12,7 +12,10 @@ from constructs import Construct
 
 from infra import providers as gcp
 from infra.config import DeployConfig
+from infra.forget_retired import forget_retired
 from infra.naming import REGISTRY_REPOSITORY_ID, StreamNames
+from infra.observability import build_observability
+from infra.retired import RetiredStream, dataset_construct_id
 from infra.stream_resources import StreamResources
 from infra.writer_role import TABLE_WRITER_PERMISSIONS
 from service.model.stream import Stream
@@ -48,7 +51,7 @@ class StreamsStack(TerraformStack):
     """Per-dataset BigQuery datasets and one StreamResources per stream."""
 
     def __init__(self, scope: Construct, id: str, streams: tuple[Stream, ...], config: DeployConfig,
-                 names: dict[str, StreamNames]) -> None:
+                 names: dict[str, StreamNames], retired: tuple[RetiredStream, ...] = ()) -> None:
         super().__init__(scope, id)
         _use_state_bucket(self, id, config)
         gcp.GoogleProvider(self, "google", project=config.project, region=config.region)
@@ -60,35 +63,10 @@ class StreamsStack(TerraformStack):
                                          names[stream.name], self.writer_role)
             for stream in streams
         }
-        self.alerts = self._alerts(streams, config, names)
-
-    def _alerts(self, streams: tuple[Stream, ...], config: DeployConfig,
-                names: dict[str, StreamNames]) -> list[gcp.MonitoringAlertPolicy]:
-        """Email the environment's recipients when an endpoint answers 5xx: a CRM's calls are being refused
-        (503: BigQuery did not take the rows), and only the CRM's retries stand between them and loss."""
-        if not config.alert_emails:
-            return []
-        channels = [gcp.MonitoringNotificationChannel(
-            self, f"alert-email-{index}", display_name=f"hookstream alerts: {email}", type="email",
-            labels={"email_address": email}) for index, email in enumerate(config.alert_emails)]
-        where = f" ({config.environment})" if config.environment else ""
-        return [gcp.MonitoringAlertPolicy(
-            self, f"alert-5xx-{stream.name}",
-            display_name=f"hookstream {stream.name}{where}: endpoint answers 5xx",
-            combiner="OR",
-            notification_channels=[channel.name for channel in channels],
-            conditions=[gcp.MonitoringAlertPolicyConditions(
-                display_name="5xx answers in 5 minutes",
-                condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
-                    filter=('resource.type = "cloud_run_revision" AND metric.type = "run.googleapis.com/request_count"'
-                            f' AND resource.labels.service_name = "{names[stream.name].cloud_run_service}"'
-                            ' AND metric.labels.response_code_class = "5xx"'),
-                    comparison="COMPARISON_GT", threshold_value=0, duration="0s",
-                    aggregations=[gcp.MonitoringAlertPolicyConditionsConditionThresholdAggregations(
-                        alignment_period="300s", per_series_aligner="ALIGN_SUM")],
-                ),
-            )],
-        ) for stream in streams]
+        # Metrics and the dashboard always; alert policies to the environment's alert_emails.
+        self.observability = build_observability(self, streams, config, names)
+        # Retired streams' tables (and datasets left empty of streams) leave state, keeping their rows.
+        self.forgotten = forget_retired(self, retired, set(self.datasets))
 
     def _writer_role(self, config: DeployConfig) -> gcp.ProjectIamCustomRole:
         # One role per deployment (a role lives in the project; granting it happens per table, in
@@ -117,7 +95,7 @@ class StreamsStack(TerraformStack):
                 if other.dataset == stream.dataset:
                     labels.update(other.table_options.labels)
             datasets[stream.dataset] = gcp.BigqueryDataset(
-                self, f"dataset-{stream.dataset}",
+                self, dataset_construct_id(stream.dataset),
                 dataset_id=stream.dataset,
                 location=stream.table_options.location,
                 labels=labels or None,

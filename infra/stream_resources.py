@@ -9,7 +9,9 @@ from constructs import Construct
 
 from infra import providers as gcp
 from infra.config import DeployConfig
+from infra.limits import CLOUD_RUN_DESCRIPTION_CHARS, SERVICE_ACCOUNT_DESCRIPTION_BYTES, fit_bytes, fit_chars
 from infra.naming import StreamNames
+from infra.table_spec import table_spec
 from infra.views.attributed import (
     attributed_view_id,
     attributed_view_sql,
@@ -18,9 +20,11 @@ from infra.views.attributed import (
     revenue_by_channel_view_id,
 )
 from infra.views.latest import latest_view_id, latest_view_sql
-from service.model.schema import PARTITION_FIELD, PARTITION_TYPE, schema_json
+from service.model.auth_settings import HmacAuth
+from service.model.endpoint import endpoint_url
+from service.model.ids import table_path
+from service.model.service_env import SECRETS, ServiceSpec, to_env
 from service.model.stream import Stream
-from service.runtime.settings import SECRETS, service_env
 
 # Cloud Run passes this as $PORT; service/runtime/gunicorn.conf.py binds whatever $PORT says.
 CONTAINER_PORT = 8080
@@ -32,7 +36,6 @@ INVOKER_ROLE = "roles/run.invoker"
 TOKEN_SECRET_LENGTH = 64
 # Standard Webhooks secrets are whsec_ + base64 of 24-64 random bytes.
 STANDARD_WEBHOOKS_SECRET_BYTES = 32
-MS_PER_DAY = 24 * 60 * 60 * 1000
 
 
 class StreamResources(Construct):
@@ -64,7 +67,7 @@ class StreamResources(Construct):
         self.public_invoker = self._public_invoker()
 
         self.endpoint_url = self._endpoint_url()
-        self.table_id = f"{config.project}.{self.table.dataset_id}.{self.table.table_id}"
+        self.table_id = table_path(config.project, self.table.dataset_id, self.table.table_id)
         self.service_account_email = self.service_account.email
         self._outputs()
 
@@ -73,28 +76,28 @@ class StreamResources(Construct):
             self, f"{self.stream.name}-sa",
             account_id=self.names.service_account_id,
             display_name=f"hookstream {self.stream.name}"[:100],
-            description=f"Runs the hookstream endpoint of stream {self.stream.name}: writes "
-                        f"{self.stream.table_ref}, reads its endpoint secret.",
+            description=fit_bytes(f"Runs the hookstream endpoint of stream {self.stream.name}: writes "
+                                  f"{self.stream.table_ref}, reads its endpoint secret.",
+                                  SERVICE_ACCOUNT_DESCRIPTION_BYTES),
         )
 
     def _table(self, dataset: gcp.BigqueryDataset) -> gcp.BigqueryTable:
-        options = self.stream.table_options
-        days = options.partition_expiration_days
+        spec = table_spec(self.stream)
         return gcp.BigqueryTable(
             self, f"{self.stream.name}-table",
             dataset_id=dataset.dataset_id,
-            table_id=self.stream.table,
-            description=self.stream.description or None,
-            schema=json.dumps(schema_json()),
+            table_id=spec.table_id,
+            description=spec.description,
+            schema=json.dumps(spec.schema),
             time_partitioning=gcp.BigqueryTableTimePartitioning(
-                type=PARTITION_TYPE,
-                field=PARTITION_FIELD,
-                expiration_ms=days * MS_PER_DAY if days is not None else None,
+                type=spec.partition_type,
+                field=spec.partition_field,
+                expiration_ms=spec.partition_expiration_ms,
             ),
-            require_partition_filter=options.require_partition_filter,
-            clustering=list(options.clustering) or None,
-            deletion_protection=options.deletion_protection,
-            labels={**dict(options.labels), **self.labels},
+            require_partition_filter=spec.require_partition_filter,
+            clustering=list(spec.clustering) or None,
+            deletion_protection=spec.deletion_protection,
+            labels={**spec.labels, **self.labels},
         )
 
     def _latest_view(self, dataset: gcp.BigqueryDataset) -> gcp.BigqueryTable:
@@ -172,6 +175,11 @@ class StreamResources(Construct):
             random_bytes = gcp.RandomBytes(self, f"{name}-secret-bytes",
                                            length=STANDARD_WEBHOOKS_SECRET_BYTES)
             self.secret_value = f"whsec_{random_bytes.base64}"
+        elif isinstance(self.stream.auth, HmacAuth) and self.stream.auth.key_encoding == "hex":
+            # A hex key (Close): the service refuses to start on anything else. Close issues its own
+            # signature_key; this placeholder holds until a secret version with that key is added.
+            key_bytes = gcp.RandomBytes(self, f"{name}-secret-bytes", length=STANDARD_WEBHOOKS_SECRET_BYTES)
+            self.secret_value = key_bytes.hex
         else:
             password = gcp.RandomPassword(self, f"{name}-secret-value", length=TOKEN_SECRET_LENGTH,
                                           special=False)
@@ -199,7 +207,7 @@ class StreamResources(Construct):
 
     def _environment(self) -> list[gcp.CloudRunV2ServiceTemplateContainersEnv]:
         env = [gcp.CloudRunV2ServiceTemplateContainersEnv(name=key, value=value)
-               for key, value in service_env(self.stream, self.config.project).items()]
+               for key, value in to_env(ServiceSpec.of(self.stream, self.config.project)).items()]
         if self.secret is not None:
             # "latest" so a rotation (a new secret version) reaches new instances without a deploy.
             env.append(gcp.CloudRunV2ServiceTemplateContainersEnv(
@@ -222,8 +230,12 @@ class StreamResources(Construct):
             self, f"{self.stream.name}-service",
             name=self.names.cloud_run_service,
             location=self.config.region,
-            description=f"hookstream endpoint of stream {self.stream.name} -> {self.stream.table_ref}",
+            description=fit_chars(f"hookstream endpoint of stream {self.stream.name} -> {self.stream.table_ref}",
+                                  CLOUD_RUN_DESCRIPTION_CHARS),
             ingress="INGRESS_TRAFFIC_ALL",
+            # Where the organisation refuses allUsers (domain-restricted sharing): no invoker check at all,
+            # instead of the allUsers binding below. Either way the endpoint secret is the access control.
+            invoker_iam_disabled=self.config.invoker_iam_disabled,
             # Stateless and rebuilt from code; protection would only block removing a stream.
             deletion_protection=False,
             labels=self.labels,
@@ -261,8 +273,10 @@ class StreamResources(Construct):
             depends_on=grants,
         )
 
-    def _public_invoker(self) -> gcp.CloudRunV2ServiceIamMember:
+    def _public_invoker(self) -> gcp.CloudRunV2ServiceIamMember | None:
         # A CRM cannot present Google credentials: the endpoint secret is the access control.
+        if self.config.invoker_iam_disabled:
+            return None
         return gcp.CloudRunV2ServiceIamMember(
             self, f"{self.stream.name}-public-invoker",
             project=self.config.project,
@@ -273,9 +287,7 @@ class StreamResources(Construct):
         )
 
     def _endpoint_url(self) -> str:
-        if self.stream.auth.mode == "token" and self.secret_value is not None:
-            return f"{self.service.uri}/hooks/{self.secret_value}"
-        return f"{self.service.uri}/hooks"
+        return endpoint_url(self.service.uri, self.stream.auth, self.secret_value)
 
     def _outputs(self) -> None:
         outputs = (

@@ -4,6 +4,7 @@ Each entry is validated when this module is imported: a typo in a dataset id, an
 two streams writing one table fail `scripts/test`, `scripts/dev` and `cdktf synth` alike.
 """
 
+from infra.retired import RetiredStream
 from infra.stream_rules import checked_streams
 from service.model.latest import LatestView, PayloadField
 from service.model.stream import Stream, TableOptions
@@ -45,6 +46,11 @@ STREAMS: tuple[Stream, ...] = checked_streams((
         #     does_not_count=("refunded", "cancelled"),
         # ),
     ),
+    # A CRM by name instead of the default token (docs/senders.md says what to paste where), e.g.
+    # `from service.model.senders import HubSpot, Salesforce` and then
+    # Stream(name="hubspot-deals", dataset="crm", table="hubspot_deals", auth=HubSpot()),
+    # Stream(name="sf-opportunities", dataset="crm", table="sf_opportunities",
+    #        auth=Salesforce(organization_ids=("00D7Q000006hT3b",))),
     # Lead updates; the sales team's day starts in Moscow time.
     Stream(
         name="crm-leads",
@@ -56,3 +62,12 @@ STREAMS: tuple[Stream, ...] = checked_streams((
         table_options=TableOptions(location="EU", labels=(("source", "crm"),)),
     ),
 ))
+
+# Streams removed from STREAMS whose tables keep their rows: the table leaves Terraform state and stays in
+# BigQuery (docs/deploy.md, "Removing a stream"). Keeping an entry after the deploy is harmless.
+#   RETIRED_STREAMS = (RetiredStream(name="crm-leads", dataset="crm", table="leads"),)
+RETIRED_STREAMS: tuple[RetiredStream, ...] = ()
+
+# Streams whose stored rows this change may destroy (scripts/review fails otherwise). Visible in the pull
+# request on purpose; empty it again once the change is deployed.
+ALLOW_DATA_LOSS: tuple[str, ...] = ()

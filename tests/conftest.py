@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from service.model.service_env import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, ServiceSpec, to_env
 from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
-from service.runtime.settings import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, service_env
 from tools.local.processes import Process, free_port, free_port_run, start_emulator, start_service
 from tools.local.provision import provision
 
@@ -60,13 +61,14 @@ def start_stream_service(emulator: Emulator, tmp_path: Path) -> Iterator[Service
     started: list[Process] = []
 
     def start(stream: Stream, secrets: tuple[str, ...] = ("test-secret-0123456789",), workers: int = 1,
-              threads: int = 8, extra_env: dict[str, str] | None = None) -> RunningService:
+              threads: int = 8, extra_env: dict[str, str] | None = None,
+              spec_changes: dict[str, Any] | None = None) -> RunningService:
         provision(emulator.client, [stream], emulator.project)
-        env = {**service_env(stream, emulator.project), BIGQUERY_EMULATOR_HOST: emulator.url,
+        spec = replace(ServiceSpec.of(stream, emulator.project), threads=threads, **(spec_changes or {}))
+        env = {**to_env(spec), BIGQUERY_EMULATOR_HOST: emulator.url,
                SECRETS: " ".join(secrets), METRICS_ENDPOINT: "1", **(extra_env or {})}
         port = free_port()
-        process = start_service(stream.name, env, port, tmp_path / f"{stream.name}.log",
-                                workers=workers, threads=threads)
+        process = start_service(stream.name, env, port, tmp_path / f"{stream.name}.log", workers=workers)
         started.append(process)
         return RunningService(stream, process, port, secrets)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from service.runtime.rows import HitRow
+from service.model.schema import HitRow
 from service.runtime.sink import WriteFailed
 
 

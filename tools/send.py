@@ -9,11 +9,9 @@ for a deployed endpoint pass --url and put the secret in the HOOKSTREAM_SECRET e
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import hmac
 import json
 import os
+import secrets as random_secrets
 import sys
 import time
 import urllib.error
@@ -22,56 +20,44 @@ import uuid
 from pathlib import Path
 
 from infra.stream_list import load_streams
-from service.model.auth_settings import Auth, HmacAuth, StandardWebhooksAuth, TokenAuth
 from service.model.stream import Stream
-from service.runtime.auth import decode_whsec
 from tools.local.processes import REPO_ROOT
+from tools.sender_requests import ShapedRequest, handshake_request, sample_body, shape_request, signed_headers
 
-
-def signed_headers(auth: Auth, secret: str, body: bytes, now: int, delivery_id: str) -> dict[str, str]:
-    """The headers a CRM configured like `auth` would send with `body` (the inverse of service/runtime/auth.py)."""
-    if isinstance(auth, TokenAuth):
-        return {"Authorization": f"Bearer {secret}"}
-    if isinstance(auth, StandardWebhooksAuth):
-        mac = hmac.new(decode_whsec(secret), f"{delivery_id}.{now}.".encode() + body, hashlib.sha256)
-        return {"webhook-id": delivery_id, "webhook-timestamp": str(now),
-                "webhook-signature": "v1," + base64.b64encode(mac.digest()).decode()}
-    if isinstance(auth, HmacAuth):
-        headers = {}
-        before, after = auth.signed.split("{body}")
-        fill = {"{timestamp}": str(now), "{id}": delivery_id}
-        for placeholder, value in fill.items():
-            before, after = before.replace(placeholder, value), after.replace(placeholder, value)
-        digest = hmac.new(secret.encode(), before.encode() + body + after.encode(),
-                          getattr(hashlib, auth.algorithm)).digest()
-        encoded = digest.hex() if auth.encoding == "hex" else base64.b64encode(digest).decode()
-        headers[auth.header] = auth.prefix + encoded
-        if "{timestamp}" in auth.signed:
-            headers[auth.timestamp_header] = str(now)
-        if auth.delivery_id_header:
-            headers[auth.delivery_id_header] = delivery_id
-        return headers
-    return {}
+__all__ = ["main", "signed_headers"]
 
 
 def _mask(text: str, secret: str) -> str:
     return text.replace(secret, "<secret>") if secret else text
 
 
+def _content_type(body: bytes) -> str:
+    start = body.lstrip()[:1]
+    if start in (b"{", b"["):
+        return "application/json"
+    return "text/xml; charset=utf-8" if start == b"<" else "application/x-www-form-urlencoded"
+
+
 def main(argv: list[str] | None = None) -> int:
     streams = load_streams("scripts/send")
     parser = argparse.ArgumentParser(prog="scripts/send", description=__doc__.splitlines()[0])
     parser.add_argument("--stream", required=True, choices=[s.name for s in streams])
-    parser.add_argument("body", help="the body to send, or @FILE to send a file's bytes")
+    parser.add_argument("body", nargs="?", help="the body to send, or @FILE to send a file's bytes "
+                        "(default: a realistic sample for the stream's sender, from tools/samples/)")
     parser.add_argument("--url", help="endpoint URL (default: the local one from .dev/endpoints.json)")
-    parser.add_argument("--content-type", help="default: application/json for a body starting with '{', "
-                                                "else application/x-www-form-urlencoded")
+    parser.add_argument("--content-type", help="default: application/json for a body starting with '{' or '[', "
+                                                "text/xml for '<', else application/x-www-form-urlencoded")
+    parser.add_argument("--handshake", action="store_true",
+                        help="send the sender's verification handshake instead of an event (Keap, monday)")
     parser.add_argument("--method", default="POST", choices=("POST", "PUT"))
     parser.add_argument("--dir", type=Path, default=Path(os.environ.get("HOOKSTREAM_DEV_DIR", REPO_ROOT / ".dev")))
     args = parser.parse_args(argv)
     stream: Stream = next(s for s in streams if s.name == args.stream)
 
-    body = Path(args.body[1:]).read_bytes() if args.body.startswith("@") else args.body.encode()
+    if args.body is None:
+        body = sample_body(stream.auth)
+    else:
+        body = Path(args.body[1:]).read_bytes() if args.body.startswith("@") else args.body.encode()
     url = args.url
     secret = os.environ.get("HOOKSTREAM_SECRET", "")
     if url is not None and not secret and stream.auth.mode != "none":
@@ -89,25 +75,37 @@ def main(argv: list[str] | None = None) -> int:
             print(f"scripts/send: no local endpoint or secret for {stream.name!r} ({error}); start scripts/dev, "
                   "or pass --url and set HOOKSTREAM_SECRET", file=sys.stderr)
             return 2
-    headers = {"Content-Type": args.content_type or (
-        "application/json" if body.lstrip().startswith(b"{") else "application/x-www-form-urlencoded")}
-    if not (isinstance(stream.auth, TokenAuth) and secret and secret in url):
-        headers.update(signed_headers(stream.auth, secret, body, int(time.time()), f"msg_{uuid.uuid4().hex}"))
-
-    print(f"> {args.method} {_mask(url, secret)}")
+    shaped: ShapedRequest | None
+    if args.handshake:
+        shaped = handshake_request(stream.auth, secret, url, random_secrets.token_hex(16))
+        if shaped is None:
+            print(f"scripts/send: stream {stream.name!r} (auth mode {stream.auth.mode!r}) has no handshake; "
+                  "Keap() and Monday() streams do", file=sys.stderr)
+            return 2
+    else:
+        shaped = shape_request(stream.auth, secret, url, body, time.time(), f"msg_{uuid.uuid4().hex}", args.method)
+    headers = {"Content-Type": args.content_type or _content_type(shaped.body), **shaped.headers}
+    url, body = shaped.url, shaped.body
+    print(f"> {shaped.method} {_mask(url, secret)}")
     for name, value in headers.items():
-        print(f"> {name}: {_mask(value, secret)}")
-    print(f">\n> {body.decode('utf-8', 'replace')}\n")
-    request = urllib.request.Request(url, data=body, headers=headers, method=args.method)
+        # Basic credentials are the secret in base64: never printed, whatever the scheme.
+        shown = value.split(" ")[0] + " <secret>" if name == "Authorization" else _mask(value, secret)
+        print(f"> {name}: {shown}")
+    print(f">\n> {_mask(body.decode('utf-8', 'replace'), secret)}\n")
+    request = urllib.request.Request(url, data=body, headers=headers, method=shaped.method)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            status, answer = response.status, response.read()
+            status, answer, answer_headers = response.status, response.read(), response.headers
     except urllib.error.HTTPError as error:
-        status, answer = error.code, error.read()
+        status, answer, answer_headers = error.code, error.read(), error.headers
     except OSError as error:
         print(f"scripts/send: could not reach the endpoint: {error}", file=sys.stderr)
         return 2
-    print(f"< {status}\n< {answer.decode('utf-8', 'replace').strip()}")
+    print(f"< {status}")
+    for name in ("Content-Type", "X-Hook-Secret"):  # what a sender checks besides the body
+        if answer_headers.get(name):
+            print(f"< {name}: {answer_headers[name]}")
+    print(f"< {answer.decode('utf-8', 'replace').strip()}")
     return 0 if 200 <= status < 300 else 1
 
 

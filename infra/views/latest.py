@@ -14,6 +14,11 @@ What the SQL does, per row of the raw table:
   winner never depends on scan order and a re-sent duplicate cannot change the result.
 With a `delivery_id` column, rows of one delivery (a CRM retry) collapse to their first receipt first.
 
+Batched senders (`LatestView(events=...)`) put several events in one request: `json_array` reads each element
+of a JSON array body as one event (HubSpot; a body that is not an array stays one event), `salesforce` each
+`<Notification>` of an outbound message, its fields from the `sf:` elements with the five XML entities
+decoded. Each event is keyed and versioned by its own fields; a later element of one batch wins a tie.
+
 The SQL sticks to constructs that run both in BigQuery and in bqemulator (which translates BigQuery
 SQL to DuckDB), so the tests run the very text that is deployed.
 """
@@ -24,6 +29,8 @@ from service.model.ids import PROJECT_ID, table_path
 from service.model.latest import VIEW_SUFFIX, PayloadField
 from service.model.schema import DATE, DELIVERY_ID, HIT_ID, PAYLOAD, RECEIVED_AT
 from service.model.stream import Stream
+
+EVENT, EVENT_INDEX = "_event", "_event_index"
 
 
 def latest_view_id(stream: Stream) -> str:
@@ -56,17 +63,33 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = 
     else:
         hits = f"  SELECT {_columns([*system, PAYLOAD.name])}\n  FROM {table}"
 
-    # Each field is located once (JSON path and form pair), then decoded and cast: one regex per field.
-    located = ",\n".join(
-        f"    SAFE.JSON_VALUE(`{PAYLOAD.name}`, '$.{f.name}') AS `{_json(f)}`,\n"
-        f"    REGEXP_EXTRACT(`{PAYLOAD.name}`, r'(?:^|&){f.name}=([^&]*)') AS `{_form(f)}`"
-        for f in view.fields)
-    extracted = (f"  SELECT {_columns(system)},\n"
-                 f"    STARTS_WITH(LTRIM(`{PAYLOAD.name}`), '{{') AS `_is_json`,\n"
-                 f"{located}\n"
-                 f"  FROM hits")
-    typed = ",\n".join(f"    {_typed(f)} AS `{f.name}`" for f in view.fields)
-    parsed = f"  SELECT {_columns(system)},\n{typed}\n  FROM extracted"
+    # One event per request, or per element of a batch (a JSON array, a Salesforce message's notifications).
+    source, events, events_cte, in_batch = PAYLOAD.name, "hits", "", []
+    if view.events != "request":
+        source, events, in_batch = EVENT, "events", [EVENT_INDEX]
+        # The offset is renamed explicitly: the emulator's translation loses the name of a bare offset column.
+        events_cte = (f"events AS (\n  SELECT {_columns(system)}, `{EVENT}`, `_offset` AS `{EVENT_INDEX}`\n"
+                      f"  FROM hits\n"
+                      f"  CROSS JOIN UNNEST({_batch(view.events)}) AS `{EVENT}` WITH OFFSET AS `_offset`\n),\n")
+    # Each field is located once (JSON path and form pair, or XML element), then decoded and cast.
+    if view.events == "salesforce":
+        located = ",\n".join(
+            f"    REGEXP_EXTRACT(`{source}`, r'<sf:{f.name}>([^<]*)</sf:{f.name}>') AS `{_xml(f)}`"
+            for f in view.fields)
+        extracted = f"  SELECT {_columns(system + in_batch)},\n{located}\n  FROM {events}"
+        typed = ",\n".join(f"    {_cast(_xml_decoded(f'`{_xml(f)}`'), f)} AS `{f.name}`" for f in view.fields)
+    else:
+        located = ",\n".join(
+            f"    SAFE.JSON_VALUE(`{source}`, '$.{f.name}') AS `{_json(f)}`,\n"
+            # With its '=': an empty value ('note=') is '=' here, not '' (which bqemulator reads as no match).
+            f"    SUBSTR(REGEXP_EXTRACT(`{source}`, r'(?:^|&){f.name}(=[^&]*)'), 2) AS `{_form(f)}`"
+            for f in view.fields)
+        extracted = (f"  SELECT {_columns(system + in_batch)},\n"
+                     f"    STARTS_WITH(LTRIM(`{source}`), '{{') AS `_is_json`,\n"
+                     f"{located}\n"
+                     f"  FROM {events}")
+        typed = ",\n".join(f"    {_typed(f)} AS `{f.name}`" for f in view.fields)
+    parsed = f"  SELECT {_columns(system + in_batch)},\n{typed}\n  FROM extracted"
 
     received = f"TIMESTAMP_MILLIS(`{RECEIVED_AT.name}`)"
     if view.version_field is None:
@@ -75,16 +98,29 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = 
         version = f"COALESCE(TIMESTAMP(`{view.version_field}`), {received})"  # midnight UTC of that day
     else:
         version = f"COALESCE(`{view.version_field}`, {received})"
-    outputs = _columns([f.name for f in view.fields] + system)
+    # One total order of a key's hits: version, then receipt, then hit_id (never scan order); within one
+    # batch, the later event.
+    newest_first = f"{version} DESC, `{RECEIVED_AT.name}` DESC, `{HIT_ID.name}` DESC"
+    oldest_first = f"{version} ASC, `{RECEIVED_AT.name}` ASC, `{HIT_ID.name}` ASC"
+    if in_batch:
+        newest_first, oldest_first = f"{newest_first}, `{EVENT_INDEX}` DESC", f"{oldest_first}, `{EVENT_INDEX}` ASC"
+    # A field the winning hit did not carry keeps the value of the latest hit that did.
+    all_hits = (f"PARTITION BY `{view.key}` ORDER BY {oldest_first}\n"
+                f"    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING")
+    values = ",\n".join(
+        f"  `{f.name}`" if f.name == view.key or f.from_latest_hit_only
+        else f"  LAST_VALUE(`{f.name}` IGNORE NULLS) OVER (\n    {all_hits}) AS `{f.name}`"
+        for f in view.fields)
     return (f"WITH hits AS (\n{hits}\n),\n"
+            f"{events_cte}"
             f"extracted AS (\n{extracted}\n),\n"
             f"parsed AS (\n{parsed}\n)\n"
-            f"SELECT {outputs}\n"
+            f"SELECT\n{values},\n  {_columns(system)}\n"
             f"FROM parsed\n"
             f"WHERE `{view.key}` IS NOT NULL\n"
             f"QUALIFY ROW_NUMBER() OVER (\n"
             f"  PARTITION BY `{view.key}`\n"
-            f"  ORDER BY {version} DESC, `{RECEIVED_AT.name}` DESC, `{HIT_ID.name}` DESC) = 1\n")
+            f"  ORDER BY {newest_first}) = 1\n")
 
 
 def _columns(names: list[str]) -> str:
@@ -99,11 +135,37 @@ def _form(field: PayloadField) -> str:
     return f"_form_{field.name}"
 
 
+def _xml(field: PayloadField) -> str:
+    return f"_xml_{field.name}"
+
+
+def _batch(events: str) -> str:
+    """The array of events in one payload. A JSON body that is not an array stays one event."""
+    if events == "json_array":
+        return f"IFNULL(SAFE.JSON_QUERY_ARRAY(`{PAYLOAD.name}`), [`{PAYLOAD.name}`])"
+    # A Salesforce outbound message: its <Notification> elements (the default namespace, unprefixed).
+    return f"REGEXP_EXTRACT_ALL(`{PAYLOAD.name}`, r'<Notification>([\\s\\S]*?)</Notification>')"
+
+
+def _xml_decoded(value: str) -> str:
+    """The five predefined XML entities decoded (&amp; last, so '&amp;lt;' stays '&lt;')."""
+    decoded = value
+    for entity, character in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&")):
+        quoted = character.replace("'", "\\'")
+        decoded = f"REPLACE({decoded}, '{entity}', '{quoted}')"
+    return decoded
+
+
 def _typed(field: PayloadField) -> str:
     """The field's value: the JSON value for a JSON body, else the decoded form value; then cast."""
-    text = f"IF(`_is_json`, `{_json(field)}`, {_url_decoded(f'`{_form(field)}`')})"
+    return _cast(f"IF(`_is_json`, `{_json(field)}`, {_url_decoded(f'`{_form(field)}`')})", field)
+
+
+def _cast(text: str, field: PayloadField) -> str:
     if field.type == "STRING":
         return text
+    if field.type == "TIMESTAMP_MILLIS":
+        return f"TIMESTAMP_MILLIS(SAFE_CAST({text} AS INT64))"
     return f"SAFE_CAST({text} AS {field.type})"
 
 

@@ -19,8 +19,10 @@ WHSEC_PREFIX = "whsec_"
 class TokenAuth:
     """A long random secret in the endpoint URL (`/hooks/<secret>`), or as `Authorization: Bearer`.
 
-    For CRMs that can only be given a URL. The default."""
+    For CRMs that can only be given a URL. The default. `handshake` answers a sender's verification
+    request after the token matched: "x-hook-secret" (Keap REST hooks) or "challenge" (monday.com)."""
 
+    handshake: Literal["none", "x-hook-secret", "challenge"] = "none"
     mode: Literal["token"] = "token"
 
 
@@ -42,6 +44,8 @@ class HmacAuth:
     timestamp_header: str = "X-Timestamp"
     tolerance_seconds: int = 300
     delivery_id_header: str = ""
+    # "hex": the secret is the hex form of the key (Close's signature_key); "text": its UTF-8 bytes.
+    key_encoding: Literal["text", "hex"] = "text"
     mode: Literal["hmac"] = "hmac"
 
 
@@ -60,15 +64,134 @@ class NoAuth:
     mode: Literal["none"] = "none"
 
 
-Auth = TokenAuth | HmacAuth | StandardWebhooksAuth | NoAuth
-AUTH_MODES = ("token", "hmac", "standard-webhooks", "none")
+# --- Sender presets: settings for CRMs that need more than a token or a configurable HMAC ----------------
+# Each class has its own `mode`; AUTH_CLASSES maps the mode back to the class for the service's env codec.
+# The friendly names a stream definition uses (HubSpot(), Stripe(), ...) are in service/model/senders.py.
+
+SALESFORCE_ORG_ID = re.compile(r"^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$")
+QUERY_PARAMETER = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+BODY_FIELD = re.compile(r"^[A-Za-z0-9_.\[\]-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class HubSpotAuth:
+    """HubSpot v3 signatures: `X-HubSpot-Signature-v3` = base64 HMAC-SHA256 of method + URI + body +
+    `X-HubSpot-Request-Timestamp` (Unix ms) with the app's client secret; older than the tolerance is refused."""
+
+    tolerance_seconds: int = 300
+    mode: Literal["hubspot"] = "hubspot"
+
+
+@dataclass(frozen=True)
+class StripeAuth:
+    """Stripe: `Stripe-Signature: t=<unix s>,v1=<hex>[,v1=...]`, hex HMAC-SHA256 of `t.body` with the endpoint's
+    `whsec_` signing secret (used as text); any v1 may match (Stripe sends several while a secret rolls)."""
+
+    tolerance_seconds: int = 300
+    mode: Literal["stripe"] = "stripe"
+
+
+@dataclass(frozen=True)
+class SalesforceAuth:
+    """Salesforce outbound messages: the URL token plus the message's OrganizationId, checked against this
+    allow-list (15- or 18-character org ids, Setup > Company Information); answered with the SOAP Ack."""
+
+    organization_ids: tuple[str, ...] = ()
+    mode: Literal["salesforce"] = "salesforce"
+
+    def __post_init__(self) -> None:
+        # JSON (the service's env) has no tuples: a list read back from it is frozen into one here.
+        if isinstance(self.organization_ids, list):
+            object.__setattr__(self, "organization_ids", tuple(self.organization_ids))
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    """HTTP Basic authentication (Pipedrive's http_auth_user / http_auth_password): the user name is set
+    here, the password is the stream's secret."""
+
+    user: str = "hookstream"
+    mode: Literal["basic"] = "basic"
+
+
+@dataclass(frozen=True)
+class KeyAuth:
+    """The secret as a named query parameter or header (Dynamics 365 / Dataverse: WebhookKey = `?code=`,
+    HttpQueryString, HttpHeader). `delivery_id_header` names the sender's request id header, if any."""
+
+    location: Literal["query", "header"] = "query"
+    name: str = "code"
+    delivery_id_header: str = ""
+    mode: Literal["key"] = "key"
+
+
+@dataclass(frozen=True)
+class BodyTokenAuth:
+    """The secret inside the body: a form field (Bitrix24: `auth[application_token]`) or a JSON field given as
+    a dotted path (`auth.token`), compared in constant time."""
+
+    field: str = "auth[application_token]"
+    format: Literal["form", "json"] = "form"
+    mode: Literal["body-token"] = "body-token"
+
+
+def _sender_problems(auth: object) -> list[tuple[str, object, str]]:
+    problems: list[tuple[str, object, str]] = []
+    if isinstance(auth, HubSpotAuth | StripeAuth) and not 1 <= auth.tolerance_seconds <= 3600:
+        problems.append(("auth.tolerance_seconds", auth.tolerance_seconds, "use 1-3600 seconds"))
+    if isinstance(auth, SalesforceAuth):
+        if not isinstance(auth.organization_ids, tuple) or not auth.organization_ids:
+            problems.append(("auth.organization_ids", auth.organization_ids,
+                             "a tuple of at least one Salesforce org id, e.g. ('00D5e000000KQ2e',) "
+                             "(Setup > Company Information > Salesforce.com Organization ID)"))
+        else:
+            for org_id in auth.organization_ids:
+                if not isinstance(org_id, str) or not SALESFORCE_ORG_ID.match(org_id):
+                    problems.append(("auth.organization_ids", org_id,
+                                     "a 15- or 18-character org id starting with '00D'"))
+    if isinstance(auth, BasicAuth) and not re.match(r"^[A-Za-z0-9_.@-]{1,64}$", auth.user):
+        problems.append(("auth.user", auth.user, "1-64 letters, digits and '_.@-' (no ':')"))
+    if isinstance(auth, KeyAuth):
+        if auth.location not in ("query", "header"):
+            problems.append(("auth.location", auth.location, "'query' or 'header'"))
+        rule = HEADER_NAME if auth.location == "header" else QUERY_PARAMETER
+        if not rule.match(auth.name):
+            problems.append(("auth.name", auth.name, "a header name of letters, digits and '-'"
+                             if auth.location == "header" else "a query parameter of letters, digits and '_.-'"))
+        if auth.delivery_id_header and not HEADER_NAME.match(auth.delivery_id_header):
+            problems.append(("auth.delivery_id_header", auth.delivery_id_header,
+                             "empty, or a header name of 1-64 letters, digits and '-'"))
+    if isinstance(auth, BodyTokenAuth):
+        if auth.format not in ("form", "json"):
+            problems.append(("auth.format", auth.format, "'form' or 'json'"))
+        if not BODY_FIELD.match(auth.field):
+            problems.append(("auth.field", auth.field, "a form field name or dotted JSON path of 1-128 "
+                             "letters, digits and '_.[]-', e.g. 'auth[application_token]' or 'auth.token'"))
+    return problems
+
+
+Auth = (TokenAuth | HmacAuth | StandardWebhooksAuth | NoAuth | HubSpotAuth | StripeAuth | SalesforceAuth
+        | BasicAuth | KeyAuth | BodyTokenAuth)
+# mode -> settings class: how the service's env codec turns HOOKSTREAM_AUTH back into settings.
+AUTH_CLASSES: dict[str, type[Auth]] = {
+    cls.mode: cls for cls in (TokenAuth, HmacAuth, StandardWebhooksAuth, NoAuth, HubSpotAuth, StripeAuth,
+                              SalesforceAuth, BasicAuth, KeyAuth, BodyTokenAuth)
+}
+AUTH_MODES = tuple(AUTH_CLASSES)
+
+
+def takes_path_token(auth: Auth) -> bool:
+    """Whether the endpoint URL carries the secret (`/hooks/<secret>`)."""
+    return isinstance(auth, TokenAuth | SalesforceAuth)
 
 
 def auth_problems(auth: Auth) -> list[tuple[str, object, str]]:
     """(field, value, rule) for each broken rule of an auth setting; empty when valid."""
     problems: list[tuple[str, object, str]] = []
-    if not isinstance(auth, TokenAuth | HmacAuth | StandardWebhooksAuth | NoAuth):
-        return [("auth", auth, "use TokenAuth(), HmacAuth(...), StandardWebhooksAuth() or NoAuth()")]
+    if not isinstance(auth, tuple(AUTH_CLASSES.values())):
+        return [("auth", auth, "use TokenAuth(), HmacAuth(...), StandardWebhooksAuth(), NoAuth() or a sender "
+                 "preset from service/model/senders.py (HubSpot(), Stripe(), Salesforce(...), ...)")]
+    problems.extend(_sender_problems(auth))
     if isinstance(auth, HmacAuth):
         for name in ("header", "timestamp_header"):
             value = getattr(auth, name)
@@ -79,6 +202,8 @@ def auth_problems(auth: Auth) -> list[tuple[str, object, str]]:
                              "empty, or a header name of 1-64 letters, digits and '-'"))
         if auth.algorithm not in ("sha1", "sha256", "sha512"):
             problems.append(("auth.algorithm", auth.algorithm, "one of 'sha1', 'sha256', 'sha512'"))
+        if auth.key_encoding not in ("text", "hex"):
+            problems.append(("auth.key_encoding", auth.key_encoding, "one of 'text', 'hex'"))
         if auth.encoding not in ("hex", "base64"):
             problems.append(("auth.encoding", auth.encoding, "one of 'hex', 'base64'"))
         problems.extend(_template_problems(auth))
@@ -104,3 +229,13 @@ def _template_problems(auth: HmacAuth) -> list[tuple[str, object, str]]:
     if "{id}" in template and not auth.delivery_id_header:
         return [("auth.signed", template, "{id} needs auth.delivery_id_header to name the header it comes from")]
     return []
+
+
+def signed_message(auth: HmacAuth, body: bytes, timestamp: str, delivery_id: str) -> bytes:
+    """The bytes an HMAC sender signs: `auth.signed` with the raw body, timestamp and delivery id filled in.
+
+    The one filling of the template, used by the service's check and by scripts/send alike."""
+    before, after = auth.signed.split("{body}")
+    for placeholder, value in (("{timestamp}", timestamp), ("{id}", delivery_id)):
+        before, after = before.replace(placeholder, value), after.replace(placeholder, value)
+    return before.encode() + body + after.encode()

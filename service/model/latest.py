@@ -13,11 +13,17 @@ from typing import Literal
 from service.model.ids import MAX_TABLE_ID_LENGTH
 from service.model.schema import DATE, DELIVERY_ID, HIT_ID, PAYLOAD, RECEIVED_AT
 
-FieldType = Literal["STRING", "INT64", "NUMERIC", "FLOAT64", "BOOL", "DATE", "TIMESTAMP"]
-FIELD_TYPES: tuple[str, ...] = ("STRING", "INT64", "NUMERIC", "FLOAT64", "BOOL", "DATE", "TIMESTAMP")
+# TIMESTAMP_MILLIS: Unix milliseconds in the payload (HubSpot's occurredAt), a TIMESTAMP in the view.
+FieldType = Literal["STRING", "INT64", "NUMERIC", "FLOAT64", "BOOL", "DATE", "TIMESTAMP", "TIMESTAMP_MILLIS"]
+FIELD_TYPES: tuple[str, ...] = ("STRING", "INT64", "NUMERIC", "FLOAT64", "BOOL", "DATE", "TIMESTAMP",
+                                "TIMESTAMP_MILLIS")
 # A key must compare exactly; a version must be a point in time so it can fall back to received_at.
 KEY_TYPES: tuple[str, ...] = ("STRING", "INT64")
-VERSION_TYPES: tuple[str, ...] = ("TIMESTAMP", "DATE")
+VERSION_TYPES: tuple[str, ...] = ("TIMESTAMP", "DATE", "TIMESTAMP_MILLIS")
+# What one event is: the whole request; each element of a JSON array body (HubSpot batches up to 100
+# events); or each <Notification> of a Salesforce outbound message (fields read from its sf: elements).
+Events = Literal["request", "json_array", "salesforce"]
+EVENTS: tuple[str, ...] = ("request", "json_array", "salesforce")
 
 # The name is used as a column name, inside a JSON path and inside a regular expression: letters,
 # digits and '_' are safe in all three without escaping.
@@ -29,10 +35,18 @@ VIEW_SUFFIX = "_latest"
 
 @dataclass(frozen=True)
 class PayloadField:
-    """A field the CRM sends in the payload, and the BigQuery type the view casts it to."""
+    """A field the CRM sends in the payload, and the BigQuery type the view casts it to.
+
+    By default the view shows the value of the latest hit (in version order) that carried the field, so
+    a partial update (only `status`) keeps the `currency` an earlier hit sent. A hit carries a field when
+    its payload has it with a value of the declared type: an empty string is a STRING value (the CRM
+    cleared it); an absent key, JSON null, or a value that does not cast (e.g. '' for a NUMERIC) is not.
+    `from_latest_hit_only=True` shows the latest hit's value instead, NULL when that hit did not send it.
+    """
 
     name: str
     type: FieldType = "STRING"
+    from_latest_hit_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,7 @@ class LatestView:
     fields: tuple[PayloadField, ...]
     key: str
     version_field: str | None = None
+    events: Events = "request"
 
     def field(self, name: str) -> PayloadField:
         return next(f for f in self.fields if f.name == name)
@@ -85,6 +100,8 @@ def latest_view_problems(view: object, table: str) -> list[tuple[str, object, st
         elif declared[view.version_field] not in VERSION_TYPES:
             problems.append(("latest.version_field", view.version_field,
                              f"the version field's type must be one of {', '.join(VERSION_TYPES)}"))
+    if view.events not in EVENTS:
+        problems.append(("latest.events", view.events, f"one of {', '.join(EVENTS)}"))
     if len(table) + len(VIEW_SUFFIX) > MAX_TABLE_ID_LENGTH:
         problems.append(("table", table, f"at most {MAX_TABLE_ID_LENGTH - len(VIEW_SUFFIX)} characters "
                                          f"when a latest view is declared (the view adds {VIEW_SUFFIX!r})"))

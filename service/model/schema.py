@@ -7,7 +7,7 @@ tests prove that all three agree. Change a column here and nowhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 
 ColumnMode = Literal["REQUIRED", "NULLABLE"]
 
@@ -34,6 +34,19 @@ DELIVERY_ID = Column("delivery_id", "STRING", "NULLABLE",
                      "a repeated delivery repeats it.")
 
 ROW_COLUMNS: tuple[Column, ...] = (HIT_ID, PAYLOAD, RECEIVED_AT, DATE, DELIVERY_ID)
+
+
+
+class HitRow(TypedDict):
+    """One row as the service writes it: the columns above, in the JSON types insertAll takes
+    (tests/model/test_schema.py holds the two together)."""
+
+    hit_id: str
+    payload: str
+    received_at: int
+    date: str  # ISO date, YYYY-MM-DD
+    delivery_id: str | None
+
 
 # BigQuery partitions the table by day on this DATE column, so a query with `WHERE date = ...`
 # reads one partition.

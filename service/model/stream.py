@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from service.model.auth_settings import Auth, TokenAuth, auth_problems
 from service.model.ids import DATASET_OR_TABLE_ID
@@ -34,6 +35,9 @@ MAX_BODY_LIMIT = 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 CLUSTERABLE_COLUMNS = ("hit_id", "payload")
+# Cloud Monitoring's metric-absence conditions: at least 2 minutes, whole minutes, at most 23 h 30 min.
+MIN_SILENCE = timedelta(minutes=2)
+MAX_SILENCE = timedelta(hours=23, minutes=30)
 
 class StreamDefinitionError(ValueError):
     """A stream definition breaks a rule; the message says which stream, field, value and rule."""
@@ -46,7 +50,7 @@ class StreamDefinitionError(ValueError):
 
 @dataclass(frozen=True)
 class TableOptions:
-    """How the destination table is managed (used by the cdktf stack; the local stack ignores cost knobs)."""
+    """How the destination table is managed (the cdktf stack and the local stack both apply it: infra/table_spec.py)."""
 
     location: str = "US"
     labels: tuple[tuple[str, str], ...] = ()
@@ -85,6 +89,8 @@ class Stream:
     latest: LatestView | None = None
     # The GA4 export its latest orders are stitched to (service/model/stitch.py); None: no such views.
     stitch: GA4Export | None = None
+    # Alert when no hit was stored for this long (the CRM or its webhook stopped); None: no such alert.
+    alert_if_silent_for: timedelta | None = None
 
     def __post_init__(self) -> None:
         self._check(
@@ -121,6 +127,19 @@ class Stream:
             for field_name, value, rule in stitch_problems(self.stitch, self.latest, self.table):
                 raise StreamDefinitionError(self.name, field_name, value, rule)
         self._check_table_options(self.table_options)
+        # The latest view (and the views built on it) reads every partition: with a required partition
+        # filter, every query on it would fail.
+        self._check("latest", self.latest.key if self.latest else None,
+                    self.latest is None or not self.table_options.require_partition_filter,
+                    "the latest view reads the whole table, and table_options.require_partition_filter=True "
+                    "makes BigQuery refuse every query on it; set require_partition_filter=False or remove "
+                    "latest (and stitch)")
+        silence = self.alert_if_silent_for
+        self._check("alert_if_silent_for", silence,
+                    silence is None or (isinstance(silence, timedelta) and MIN_SILENCE <= silence <= MAX_SILENCE
+                                        and silence.total_seconds() % 60 == 0),
+                    "use None or a timedelta of whole minutes from 2 minutes to 23 hours 30 minutes "
+                    "(Cloud Monitoring's limits for an alert on missing data), e.g. timedelta(hours=12)")
 
     @property
     def table_ref(self) -> str:

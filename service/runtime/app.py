@@ -10,9 +10,11 @@ import logging
 import time
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from service.model.auth_settings import takes_path_token
+from service.model.endpoint import HOOKS_PATH
 from service.runtime.auth import AuthFailed, AuthSetupError, RequestView, make_verifier
 from service.runtime.batching import BatchingSink
 from service.runtime.logs import configure_logging, trace_from_header
@@ -20,12 +22,14 @@ from service.runtime.metrics import install_metrics
 from service.runtime.refusals import Rejected, error_response
 from service.runtime.request_body import decode_utf8, read_body
 from service.runtime.rows import build_row
-from service.runtime.settings import ServiceSettings, SettingsError, load_settings
+from service.runtime.senders.answers import answer_response, handshake_answer, stored_answer
+from service.runtime.settings import ServiceSettings, SettingsError, process_settings
 from service.runtime.sink import BigQueryRowWriter, Sink, WriteFailed
 
 log = logging.getLogger("hookstream.hits")
 
 HIT_METHODS = ("GET", "POST", "PUT")
+REDACTED = "[redacted]"
 
 
 class EndpointFlask(Flask):
@@ -44,10 +48,11 @@ class EndpointFlask(Flask):
 def _default_sink(settings: ServiceSettings) -> Sink:
     from service.runtime.bigquery_client import make_client
 
-    client = make_client(settings.project, settings.bigquery_emulator_host)
-    writer = BigQueryRowWriter(client, settings.table_id, settings.write_deadline_seconds)
+    spec = settings.spec
+    client = make_client(spec.project, settings.bigquery_emulator_host)
+    writer = BigQueryRowWriter(client, spec.table_path, spec.write_deadline_seconds)
     # Group commit: concurrent hits of this process share one insertAll (service/runtime/batching.py).
-    return BatchingSink(writer, settings.write_deadline_seconds, stream=settings.stream.name)
+    return BatchingSink(writer, spec.write_deadline_seconds, stream=spec.stream)
 
 
 def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None,
@@ -55,27 +60,36 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     """Build the app for one stream. With no arguments: settings from the environment, BigQuery sink."""
     if settings is None:
         configure_logging()
-        settings = load_settings()
-    stream = settings.stream
+        settings = process_settings()
+    spec = settings.spec
     try:
-        verifier = make_verifier(stream.auth, settings.secrets)
+        verifier = make_verifier(spec.auth, settings.secrets)
     except AuthSetupError as error:
-        raise SettingsError(f"hookstream service for stream {stream.name!r}: {error}") from None
+        raise SettingsError(f"hookstream service for stream {spec.stream!r}: {error}") from None
     hit_sink = sink if sink is not None else _default_sink(settings)
     now_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
-    zone = settings.zone
-    if stream.auth.mode == "none":
-        log.warning("auth mode 'none': anyone who knows this URL can write rows", extra={"stream": stream.name})
+    zone = spec.zone
+    if spec.auth.mode == "none":
+        log.warning("auth mode 'none': anyone who knows this URL can write rows", extra={"stream": spec.stream})
 
     app = EndpointFlask(__name__)
     app.extensions["hookstream.sink"] = hit_sink
     # Counts every hit; serves GET /metrics only where asked to (locally, in tests and the benchmark).
-    install_metrics(app, stream.name, hit_sink, serve_endpoint=settings.metrics_endpoint)
+    install_metrics(app, spec.stream, hit_sink, serve_endpoint=settings.metrics_endpoint)
+
+    acknowledgement = stored_answer(spec.auth)
+
+    def request_view(raw: bytes, path_token: str | None, received_at_ms: int) -> RequestView:
+        environ = request.environ
+        # The request target exactly as sent (gunicorn: RAW_URI), for checks that sign the URL (HubSpot).
+        target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path.rstrip("?")
+        return RequestView(raw, request.headers, path_token, received_at_ms / 1000, method=request.method,
+                           uri=target, host=request.host, query=request.args)
 
     def read_raw_payload() -> bytes:
         if request.method == "GET":
             return request.query_string
-        return read_body(request.environ, stream.max_body_bytes, settings.read_timeout_seconds)
+        return read_body(request.environ, spec.max_body_bytes, spec.read_timeout_seconds)
 
     def decode_payload(raw: bytes) -> str:
         if not raw and request.method == "GET":
@@ -91,36 +105,45 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
 
     # No automatic OPTIONS answer: a CRM does not send CORS preflights, and an unexpected 200 without
     # a hit_id would read as "stored".
-    @app.route("/hooks", methods=HIT_METHODS, provide_automatic_options=False)
-    @app.route("/hooks/", methods=HIT_METHODS, provide_automatic_options=False)
-    @app.route("/hooks/<path_token>", methods=HIT_METHODS, provide_automatic_options=False)
+    @app.route(HOOKS_PATH, methods=HIT_METHODS, provide_automatic_options=False)
+    @app.route(f"{HOOKS_PATH}/", methods=HIT_METHODS, provide_automatic_options=False)
+    @app.route(f"{HOOKS_PATH}/<path_token>", methods=HIT_METHODS, provide_automatic_options=False)
     # A token URL pasted with a trailing slash works too (Werkzeug would answer 308, which CRMs don't follow).
-    @app.route("/hooks/<path_token>/", methods=HIT_METHODS, provide_automatic_options=False, strict_slashes=False)
+    @app.route(f"{HOOKS_PATH}/<path_token>/", methods=HIT_METHODS, provide_automatic_options=False,
+               strict_slashes=False)
     def receive_hit(path_token: str | None = None) -> Response:
         received_at_ms = now_ms()
         started = time.perf_counter()
-        trace = trace_from_header(request.headers.get("X-Cloud-Trace-Context"), settings.project)
+        trace = trace_from_header(request.headers.get("X-Cloud-Trace-Context"), spec.project)
         if request.method not in HIT_METHODS:  # Flask adds HEAD to GET routes; a HEAD must not write.
             return error_response(405, "method_not_allowed", "use POST, PUT or GET",
                                   {"Allow": ", ".join(HIT_METHODS)})
-        if path_token is not None and stream.auth.mode != "token":
+        if path_token is not None and not takes_path_token(spec.auth):
             return error_response(404, "not_found", "this stream takes hits at /hooks (its secret is not in the URL)")
         try:
             if not verifier.reads_body:
                 # A token is checked before the body is read: a stranger's request costs no body read.
-                sender = verifier.verify(RequestView(b"", request.headers, path_token, received_at_ms / 1000))
+                sender = verifier.verify(request_view(b"", path_token, received_at_ms))
             raw = read_raw_payload()
             if verifier.reads_body:
                 # A signature is checked on the raw bytes, before the body is decoded, parsed or written.
-                sender = verifier.verify(RequestView(raw, request.headers, path_token, received_at_ms / 1000))
+                sender = verifier.verify(request_view(raw, path_token, received_at_ms))
+            handshake = handshake_answer(spec.auth, request.headers, raw)
+            if handshake is not None:
+                # Only after the stream's own check passed; a handshake is answered, never stored.
+                log.info("handshake answered", extra={"stream": spec.stream, "trace": trace})
+                g.hookstream_handshake = True
+                return answer_response(handshake)
             payload = decode_payload(raw)
+            for secret_text in sender.redact:
+                payload = payload.replace(secret_text, REDACTED)
             del raw  # only the decoded payload stays in memory while the row is written
         except AuthFailed as failed:
-            log.warning("hit refused", extra={"stream": stream.name, "reason": failed.code, "status": 401,
+            log.warning("hit refused", extra={"stream": spec.stream, "reason": failed.code, "status": 401,
                                               "trace": trace})
             return error_response(401, failed.code, failed.message)
         except Rejected as rejected:
-            log.warning("hit rejected", extra={"stream": stream.name, "reason": rejected.code,
+            log.warning("hit rejected", extra={"stream": spec.stream, "reason": rejected.code,
                                                "status": rejected.status, "trace": trace})
             # After a framing error or a stalled body, where the next request would start is unknown.
             closing = {"Connection": "close"} if rejected.status in (400, 408) else None
@@ -129,21 +152,23 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
         try:
             hit_sink.write(row)
         except WriteFailed as failed:
-            log.error("hit not stored", extra={"stream": stream.name, "hit_id": row["hit_id"],
+            log.error("hit not stored", extra={"stream": spec.stream, "hit_id": row["hit_id"],
                                                "reason": failed.detail, "trace": trace})
             return error_response(503, "not_stored", f"the hit was not stored: {failed.detail}",
                                   {"Retry-After": str(failed.retry_after_seconds)})
         log.info("hit stored", extra={
-            "stream": stream.name, "hit_id": row["hit_id"], "bytes": len(payload),
+            "stream": spec.stream, "hit_id": row["hit_id"], "bytes": len(payload),
             "latency_ms": round((time.perf_counter() - started) * 1000, 2), "trace": trace,
         })
-        return jsonify(status="stored", hit_id=row["hit_id"], stream=stream.name)
+        if acknowledgement is not None:  # the sender's own answer (Salesforce's Ack), only now that it is stored
+            return answer_response(acknowledgement)
+        return jsonify(status="stored", hit_id=row["hit_id"], stream=spec.stream)
 
     @app.get("/health", provide_automatic_options=False)
     def health() -> Response:
         # Liveness only: it must stay green while BigQuery is down, or Cloud Run would restart
         # instances that are answering 503 correctly.
-        return jsonify(status="ok", stream=stream.name)
+        return jsonify(status="ok", stream=spec.stream)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -12,12 +12,20 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from werkzeug.datastructures import Headers
 
-from service.model.auth_settings import WHSEC_PREFIX, Auth, HmacAuth, NoAuth, StandardWebhooksAuth, TokenAuth
+from service.model.auth_settings import (
+    WHSEC_PREFIX,
+    Auth,
+    HmacAuth,
+    NoAuth,
+    StandardWebhooksAuth,
+    TokenAuth,
+    signed_message,
+)
 
 # Key material below this is guessable or brute-forceable offline from one signed request; the
 # deploy generates 64 characters (token, HMAC) or 32 random bytes (Standard Webhooks).
@@ -41,6 +49,9 @@ class Sender:
     """What a verified request told us about itself."""
 
     delivery_id: str | None = None
+    # Text of the secret as it appears in the body (a body token): replaced before the row is written, so
+    # whoever can read the table cannot send hits.
+    redact: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,11 @@ class RequestView:
     headers: Mapping[str, str] | Headers
     path_token: str | None
     now_seconds: float
+    # For checks that sign or carry more than headers and body (HubSpot signs method + URL; keys in the query).
+    method: str = "POST"
+    uri: str = ""  # the request target as sent: path and query, still percent-encoded
+    host: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)
 
 
 class Verifier(Protocol):
@@ -106,7 +122,7 @@ class HmacVerifier:
 
     def __init__(self, auth: HmacAuth, secrets: tuple[str, ...]) -> None:
         self._auth = auth
-        self._keys = [secret.encode() for secret in secrets]
+        self._keys = [key_material(auth, secret) for secret in secrets]
         self._digest = getattr(hashlib, auth.algorithm)
 
     def _decode(self, text: str) -> bytes:
@@ -136,11 +152,7 @@ class HmacVerifier:
                 _check_timestamp(timestamp, auth.timestamp_header, auth.tolerance_seconds, request.now_seconds)
             if "{id}" in auth.signed and delivery_id is None:
                 raise AuthFailed("missing_header", f"the {auth.delivery_id_header} header is missing")
-            before, after = auth.signed.split("{body}")
-            fill = {"{timestamp}": (timestamp or "").strip(), "{id}": delivery_id or ""}
-            for placeholder, value in fill.items():
-                before, after = before.replace(placeholder, value), after.replace(placeholder, value)
-            message = before.encode() + request.signed_bytes + after.encode()
+            message = signed_message(auth, request.signed_bytes, (timestamp or "").strip(), delivery_id or "")
         expected = [hmac.new(key, message, self._digest).digest() for key in self._keys]
         if not _matches_any(signature, expected):
             raise AuthFailed("bad_signature", f"the {auth.header} signature does not match the body: check the "
@@ -206,6 +218,11 @@ def key_material(auth: Auth, secret: str) -> bytes:
     """The bytes a secret contributes to the check (a whsec_ secret's base64 decoded)."""
     if isinstance(auth, StandardWebhooksAuth):
         return decode_whsec(secret)
+    if isinstance(auth, HmacAuth) and auth.key_encoding == "hex":
+        try:
+            return bytes.fromhex(secret)
+        except ValueError:
+            raise AuthSetupError("this stream's key must be given as hex (e.g. Close's signature_key)") from None
     return secret.encode()
 
 
@@ -231,4 +248,11 @@ def make_verifier(auth: Auth, secrets: tuple[str, ...]) -> Verifier:
         return TokenVerifier(secrets)
     if isinstance(auth, HmacAuth):
         return HmacVerifier(auth, secrets)
-    return StandardWebhooksVerifier(auth, secrets)
+    if isinstance(auth, StandardWebhooksAuth):
+        return StandardWebhooksVerifier(auth, secrets)
+    from service.runtime.senders.registry import sender_verifier  # the presets' checks import this module
+
+    verifier = sender_verifier(auth, secrets)
+    if verifier is None:
+        raise AuthSetupError(f"auth mode {auth.mode!r} has no verifier")
+    return verifier

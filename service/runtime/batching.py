@@ -23,11 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from service.model.schema import HitRow
 from service.model.stream import MAX_INSERT_REQUEST_BYTES
 from service.runtime.insert_all_body import row_body_bytes
 from service.runtime.metrics import SinkCounters
-from service.runtime.rows import HitRow
-from service.runtime.sink import WriteFailed
+from service.runtime.sink import RowRejection, WriteFailed
 
 log = logging.getLogger("hookstream.batching")
 
@@ -41,29 +41,13 @@ DEFAULT_MAX_WAIT_SECONDS = 0.005
 # per call and doubled the write calls (and the emulator's CPU, ~50 ms per call) for no throughput gain.
 # Against real BigQuery, where a call waits on the network rather than a CPU, 2 may lower latency.
 DEFAULT_MAX_IN_FLIGHT = 1
-# BigQuery per-row reasons that say the row was not stored but may be on a second try.
-TRANSIENT_ROW_REASONS = frozenset({
-    "stopped", "backendError", "internalError", "timeout", "rateLimitExceeded",
-})
-
-
 class RowWriter(Protocol):
     """`BigQueryRowWriter` is one: one insertAll per call, per row None (stored) or the reason it was not."""
 
     def insert_rows(self, rows: Sequence[HitRow],
-                    timeout_seconds: float | None = None) -> list[str | None]: ...
+                    timeout_seconds: float | None = None) -> list[RowRejection | None]: ...
 
     def close(self) -> None: ...
-
-
-def row_reasons(error_text: str) -> list[str]:
-    """`"invalid: bad value; stopped: ..."` (BigQueryRowWriter's format) -> `["invalid", "stopped"]`."""
-    return [part.split(":", 1)[0].strip() for part in error_text.split("; ") if part.strip()]
-
-
-def is_transient(error_text: str) -> bool:
-    reasons = row_reasons(error_text)
-    return bool(reasons) and all(reason in TRANSIENT_ROW_REASONS for reason in reasons)
 
 
 def _held_lock() -> threading.Lock:
@@ -240,7 +224,7 @@ class BatchingSink:
                 if reason is None:
                     written += 1
                     pending.finish()
-                elif is_transient(reason):
+                elif reason.transient:
                     retry.append(pending)
                 else:
                     self.counters.record_failed("rejected", 1)

@@ -7,14 +7,20 @@ one process can later share one write (group commit).
 import os
 from typing import Any
 
+from service.runtime.settings import process_settings
+
+# Read (and checked) here, in the arbiter: a bad environment stops gunicorn with the variable's name
+# before a worker starts, and the workers inherit the parsed settings.
+SETTINGS = process_settings()
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 wsgi_app = "service.runtime.app:create_app()"
 # gthread with a time limit on reading request headers (service/runtime/gunicorn_worker.py).
 worker_class = "service.runtime.gunicorn_worker.BoundedReadsWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # Cloud Run sends up to `concurrency` requests at once; one thread each avoids queueing inside.
-# Set per stream from its Cloud Run concurrency (service/runtime/settings.py: service_env).
-threads = int(os.environ.get("HOOKSTREAM_THREADS", "80"))
+# The stream's Cloud Run concurrency, carried by the service's env (service/model/service_env.py).
+threads = SETTINGS.spec.threads
 # Cloud Run gives a container 10 s after SIGTERM: finish in-flight requests within that.
 graceful_timeout = 8
 timeout = 60

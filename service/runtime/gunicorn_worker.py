@@ -4,32 +4,24 @@ request the sender got wrong.
 gthread waits up to 5 s for a new connection's first byte, but then reads the headers with a blocking
 socket and no limit: a client that sends half a request line and stops holds one of the instance's
 threads for good (`concurrency` such clients stall the instance). Here each read of the headers gives
-up after HOOKSTREAM_READ_TIMEOUT_SECONDS; the body has its own whole-body limit (service/runtime/request_body.py).
+up after the spec's read_timeout_seconds (HOOKSTREAM_READ_TIMEOUT_SECONDS); the body has its own
+whole-body limit (service/runtime/request_body.py).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from gunicorn.http.errors import InvalidHeader, UnsupportedTransferCoding
 from gunicorn.workers.gthread import ThreadWorker
 
-from service.runtime.settings import DEFAULT_READ_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
-
-
-def read_timeout_seconds() -> float:
-    # A bad value is reported by the app's load_settings at start-up, with the variable's name.
-    try:
-        return float(os.environ.get(READ_TIMEOUT_SECONDS, DEFAULT_READ_TIMEOUT_SECONDS))
-    except ValueError:
-        return DEFAULT_READ_TIMEOUT_SECONDS
+from service.runtime.settings import process_settings
 
 
 class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._read_timeout = read_timeout_seconds()
+        self._read_timeout = process_settings().spec.read_timeout_seconds
 
     def handle(self, conn: Any) -> Any:
         # gthread makes the socket blocking (no timeout) and then calls conn.init() before it parses the

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 
-from service.runtime.rows import HitRow
+from service.model.schema import HitRow
 
 # Escaped at most 6x (a control character becomes \u0001): a slice costs at most 6 x 64 KiB at a time.
 SLICE_CHARACTERS = 64 * 1024

@@ -18,6 +18,8 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
+from service.model.endpoint import HOOKS_PATH
+
 log = logging.getLogger("hookstream.metrics")
 
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
@@ -73,14 +75,17 @@ class HitCounters:
         self._lock = threading.Lock()
         self.received = 0
         self.written = 0
+        self.handshakes = 0  # answered handshakes (Keap, monday): 2xx, but never rows
         self.rejected: Counter[str] = Counter()
         self.write_errors: Counter[str] = Counter()
         self.latency_ms = Histogram(LATENCY_BUCKETS_MS)
 
-    def record(self, status: int, reason: str | None, latency_ms: float) -> None:
+    def record(self, status: int, reason: str | None, latency_ms: float, handshake: bool = False) -> None:
         with self._lock:
             self.received += 1
-            if 200 <= status < 300:
+            if handshake:
+                self.handshakes += 1
+            elif 200 <= status < 300:
                 self.written += 1
             elif status >= 500:
                 self.write_errors[reason or str(status)] += 1
@@ -93,6 +98,7 @@ class HitCounters:
             return {
                 "received": self.received,
                 "written": self.written,
+                "handshakes": self.handshakes,
                 "rejected": dict(self.rejected),
                 "write_errors": dict(self.write_errors),
                 "latency_ms": self.latency_ms.snapshot(),
@@ -139,7 +145,7 @@ class SinkCounters:
 
 
 def _hit_path(path: str) -> bool:
-    return path == "/hooks" or path.startswith("/hooks/")
+    return path == HOOKS_PATH or path.startswith(f"{HOOKS_PATH}/")
 
 
 def _error_code(response: Response) -> str | None:
@@ -150,7 +156,7 @@ def _error_code(response: Response) -> str | None:
     return None
 
 
-def install_metrics(app: Flask, stream: str, sink: object, serve_endpoint: bool = True) -> HitCounters:
+def install_metrics(app: Flask, stream: str, sink: object, serve_endpoint: bool = True) -> None:
     """Count every hit request of `app` and serve `GET /metrics`; the sink adds its own counters
     when it has a `counters` attribute (the batching sink does, test sinks need not)."""
     hits = HitCounters(stream)
@@ -179,7 +185,7 @@ def install_metrics(app: Flask, stream: str, sink: object, serve_endpoint: bool 
         if _hit_path(request.path) and "hookstream_started" in g:
             latency_ms = (time.perf_counter() - g.hookstream_started) * 1000
             reason = None if response.status_code < 400 else _error_code(response)
-            hits.record(response.status_code, reason, latency_ms)
+            hits.record(response.status_code, reason, latency_ms, handshake=g.get("hookstream_handshake", False))
             now = time.monotonic()
             if now >= next_summary[0] and summary_lock.acquire(blocking=False):
                 try:
@@ -193,5 +199,3 @@ def install_metrics(app: Flask, stream: str, sink: object, serve_endpoint: bool 
         @app.get("/metrics", provide_automatic_options=False)
         def metrics() -> Response:
             return jsonify(snapshot())
-
-    return hits

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import tzinfo
-from typing import TypedDict
 
+from service.model.schema import HitRow
 from service.model.timezones import local_date
-
-
-class HitRow(TypedDict):
-    hit_id: str
-    payload: str
-    received_at: int
-    date: str
-    delivery_id: str | None
 
 
 def new_hit_id() -> str:

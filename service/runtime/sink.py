@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from service.model.schema import HitRow
 from service.runtime.insert_all_body import InsertAllBody
-from service.runtime.rows import HitRow
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,36 @@ class WriteFailed(Exception):
         super().__init__(detail)
         self.detail = detail
         self.retry_after_seconds = retry_after_seconds
+
+
+# BigQuery per-row reasons that say the row was not stored but may be on a second try.
+TRANSIENT_ROW_REASONS = frozenset({
+    "stopped", "backendError", "internalError", "timeout", "rateLimitExceeded",
+})
+
+
+@dataclass(frozen=True)
+class RowError:
+    reason: str  # BigQuery's reason code: "invalid", "stopped", ...
+    message: str
+
+
+@dataclass(frozen=True)
+class RowRejection:
+    """Why BigQuery did not store one row of an insertAll: its errors, as BigQuery gave them."""
+
+    errors: tuple[RowError, ...]
+
+    @property
+    def transient(self) -> bool:
+        """True when every error says the row may be stored on a second try (e.g. stopped by another row)."""
+        return bool(self.errors) and all(error.reason in TRANSIENT_ROW_REASONS for error in self.errors)
+
+    def caused_by_another_row(self) -> bool:
+        return bool(self.errors) and all(error.reason == "stopped" for error in self.errors)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{e.reason}: {e.message}".strip() for e in self.errors) or "rejected"
 
 
 class Sink(Protocol):
@@ -53,8 +84,9 @@ class BigQueryRowWriter:
         self._deadline_seconds = deadline_seconds
         self._clock = clock
 
-    def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None) -> list[str | None]:
-        """Insert rows in one request; per row, None if stored or the reason it was rejected.
+    def insert_rows(self, rows: Sequence[HitRow],
+                    timeout_seconds: float | None = None) -> list[RowRejection | None]:
+        """Insert rows in one request; per row, None if stored or why it was rejected.
 
         `timeout_seconds` bounds the call, retries included (default: the sink's deadline): a batching
         caller passes what is left of its oldest row's deadline."""
@@ -82,13 +114,11 @@ class BigQueryRowWriter:
                 log.warning("bigquery call retried", extra={"error": type(error).__name__, "table": self._table_id})
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
-        reasons: list[str | None] = [None] * len(rows)
+        results: list[RowRejection | None] = [None] * len(rows)
         for entry in errors:
-            messages = "; ".join(
-                f"{e.get('reason', 'error')}: {e.get('message', '')}".strip() for e in entry.get("errors", [])
-            )
-            reasons[int(entry["index"])] = messages or "rejected"
-        return reasons
+            results[int(entry["index"])] = RowRejection(tuple(
+                RowError(str(e.get("reason", "error")), str(e.get("message", ""))) for e in entry.get("errors", [])))
+        return results
 
     def _insert_all(self, rows: Sequence[HitRow], timeout: float) -> list[dict[str, Any]]:
         """The insertAll call `Client.insert_rows_json` makes, with the body streamed in pieces

@@ -23,7 +23,7 @@ from service.model.schema import ROW_COLUMNS
 from service.model.stream import Stream, StreamDefinitionError
 from tools.backfill.load import Backfill, LoadOptions
 from tools.backfill.sources import open_source
-from tools.local.provision import ensure_latest_view
+from tools.local.provision import ensure_latest_view, provision
 
 # A copy of the CRM export sample the product brief ships (shared/samples/crm_orders.csv), kept with the tests.
 SAMPLE_CSV = Path(__file__).resolve().parents[1] / "data" / "crm_orders.csv"
@@ -83,13 +83,13 @@ def test_sql_reads_the_stream_table_and_returns_fields_then_row_columns() -> Non
     stream = Stream(name="orders", dataset="crm", table="orders", latest=orders_view())
     sql = latest_view_sql(stream, "my-project", delivery_id_column=False)
     assert "FROM `my-project.crm.orders`" in sql
-    assert "SELECT `orderId`, `status`, `total`, `updatedAt`, `hit_id`, `received_at`, `date`\nFROM parsed" in sql
+    assert "SELECT\n  `orderId`,\n  LAST_VALUE(`status` IGNORE NULLS) OVER (" in sql
+    assert ") AS `updatedAt`,\n  `hit_id`, `received_at`, `date`\nFROM parsed" in sql
     assert "SAFE_CAST(" in sql and "AS NUMERIC) AS `total`" in sql
     assert "SAFE.JSON_VALUE(`payload`, '$.status')" in sql
-    assert "r'(?:^|&)status=([^&]*)'" in sql
+    assert "REGEXP_EXTRACT(`payload`, r'(?:^|&)status(=[^&]*)'), 2)" in sql
     assert "ORDER BY COALESCE(`updatedAt`, TIMESTAMP_MILLIS(`received_at`)) DESC, `received_at` DESC, " \
            "`hit_id` DESC" in sql
-    assert latest_view_sql(stream, "my-project", delivery_id_column=False) == sql  # stable: no diff on synth
 
 
 def test_sql_collapses_deliveries_only_when_the_table_has_the_column() -> None:
@@ -183,7 +183,9 @@ def test_view_gives_latest_status_types_and_nulls_over_backfill_and_live_hits(
     n1 = view["N1"]
     assert (n1["status"], n1["updatedat"]) == ("delivered", dt.datetime(2020, 1, 17, 9, 30, tzinfo=UTC))
     assert n1["hit_id"] == n1_delivered != n1_retry  # the retry collapsed into the first receipt
-    assert view["N2"]["hit_id"] == n2_refund and view["N2"]["updatedat"] is None  # received_at decided
+    # The hit without updatedAt won on receipt time; it sent no updatedAt, so the export's is kept.
+    assert view["N2"]["hit_id"] == n2_refund
+    assert view["N2"]["updatedat"] == dt.datetime(2020, 1, 20, tzinfo=UTC)
     n3 = view["N3"]  # the late, older 'cancelled' lost to the export's newer version
     assert (n3["status"], n3["total"], n3["updatedat"]) == (
         "received", Decimal("299.99"), dt.datetime(2020, 1, 20, tzinfo=UTC))
@@ -226,3 +228,61 @@ def test_view_runs_on_a_table_created_before_the_delivery_id_column(emulator: An
     ensure_latest_view(client, stream, project, {c.name for c in old_columns})
     assert [(r["orderid"], r["status"]) for r in map(lowered, emulator.query(
         f"SELECT * FROM `{project}.{stream.dataset}.orders_latest`"))] == [("N9", "shipped")]
+
+
+# --- partial updates -------------------------------------------------------------------------------
+
+def insert_hits(emulator: Any, stream: Stream, payloads: list[str]) -> None:
+    """Rows as the service writes them, received one second apart in this order."""
+    from google.api_core.retry import Retry
+
+    rows = [{"hit_id": f"h{i:02d}", "payload": body, "received_at": 1_700_000_000_000 + 1000 * i,
+             "date": "2023-11-14", "delivery_id": None} for i, body in enumerate(payloads)]
+    table = f"{emulator.project}.{stream.dataset}.{stream.table}"
+    assert emulator.client.insert_rows_json(table, rows, retry=Retry(timeout=10), timeout=10) == []
+
+
+def partial_stream(dataset: str, **status_options: Any) -> Stream:
+    return Stream(name="partial", dataset=dataset, table="orders", latest=LatestView(
+        fields=(PayloadField("orderId"), PayloadField("status"), PayloadField("total", "NUMERIC"),
+                PayloadField("currency"), PayloadField("note", **status_options),
+                PayloadField("updatedAt", "TIMESTAMP")),
+        key="orderId", version_field="updatedAt"))
+
+
+@pytest.mark.integration
+def test_a_partial_update_keeps_what_it_did_not_send(emulator: Any) -> None:
+    stream = partial_stream("view_partial")
+    provision(emulator.client, [stream], emulator.project)
+    insert_hits(emulator, stream, [
+        "orderId=P1&status=received&total=10.50&currency=EUR&note=gift&updatedAt=2023-11-01T10:00:00Z",
+        "orderId=P1&status=paid&updatedAt=2023-11-02T10:00:00Z",  # status only
+        # Out of order: sent last, but an older version: it changes nothing it did not win.
+        "orderId=P1&status=cancelled&currency=USD&updatedAt=2023-10-30T10:00:00Z",
+        # An empty note is a value (the CRM cleared it); an empty total cannot be a NUMERIC: not carried.
+        "orderId=P1&note=&total=&updatedAt=2023-11-03T10:00:00Z",
+        json.dumps({"orderId": "P2", "status": "received", "total": 5, "currency": "GBP", "note": "x",
+                    "updatedAt": "2023-11-01T10:00:00Z"}),
+        json.dumps({"orderId": "P2", "status": "paid", "total": None, "note": "",
+                    "updatedAt": "2023-11-02T10:00:00Z"}),  # JSON null: not sent
+    ])
+    view = {row["orderid"]: row for row in map(lowered, emulator.query(
+        f"SELECT * FROM `{emulator.project}.view_partial.orders_latest`"))}
+    p1 = view["P1"]
+    assert (p1["status"], p1["total"], p1["currency"], p1["note"]) == ("paid", Decimal("10.50"), "EUR", "")
+    assert p1["updatedat"] == dt.datetime(2023, 11, 3, 10, tzinfo=UTC)
+    assert p1["hit_id"] == "h03"  # the row columns come from the newest version
+    p2 = view["P2"]
+    assert (p2["status"], p2["total"], p2["currency"], p2["note"]) == ("paid", Decimal("5"), "GBP", "")
+
+
+@pytest.mark.integration
+def test_a_field_can_take_the_latest_hits_value_only(emulator: Any) -> None:
+    stream = partial_stream("view_latest_only", from_latest_hit_only=True)
+    provision(emulator.client, [stream], emulator.project)
+    insert_hits(emulator, stream, [
+        "orderId=P1&status=received&note=call+first&updatedAt=2023-11-01T10:00:00Z",
+        "orderId=P1&status=paid&updatedAt=2023-11-02T10:00:00Z",
+    ])
+    [row] = map(lowered, emulator.query(f"SELECT * FROM `{emulator.project}.view_latest_only.orders_latest`"))
+    assert (row["status"], row["note"]) == ("paid", None)  # the winning hit sent no note

@@ -96,7 +96,8 @@ def test_every_commit_gets_its_own_tag(checkout: Path, tmp_path: Path) -> None:
         "--format=value\\(image_summary.digest\\)",
         f"{REGISTRY}:{first}",
     ]
-    (checkout / "service" / "runtime" / "app.py").write_text((checkout / "service" / "runtime" / "app.py").read_text() + "\n# v2\n")
+    app_py = checkout / "service" / "runtime" / "app.py"
+    app_py.write_text(app_py.read_text() + "\n# v2\n")
     second = commit_all(checkout, "second")
     # The old image still exported in the shell (what the README told people to do) must not be reused.
     result = run(checkout, tmp_path, "build-image", ["--dry-run"],

@@ -9,8 +9,8 @@ import pytest
 from infra.naming import REGISTRY_REPOSITORY_ID, REGISTRY_STACK, STREAMS_STACK, StreamNames
 from infra.streams import STREAMS
 from service.model.schema import PARTITION_FIELD, PARTITION_TYPE, schema_json
+from service.model.service_env import SECRETS, from_env
 from service.model.stream import Stream
-from service.runtime.settings import SECRETS, service_env
 from tests.infra.helpers import CONFIG, VARIED_STREAMS, Synth, synthesize
 
 pytestmark = pytest.mark.synth
@@ -48,7 +48,9 @@ def test_every_shipped_stream_gets_its_resources(shipped: Synth) -> None:
         owners = sorted(path.split("/")[0] for path, body in shipped.resources(STREAMS_STACK, resource_type).items()
                         if "view" not in body)  # views: test_streams_with_a_latest_view_get_the_same_sql...
         assert owners == sorted(stream.name for stream in STREAMS), resource_type
-    assert set(resources) == {*expected_per_stream, "google_bigquery_dataset", "google_project_iam_custom_role"}
+    # Metrics and the dashboard: tests/infra/test_observability.py.
+    assert set(resources) == {*expected_per_stream, "google_bigquery_dataset", "google_project_iam_custom_role",
+                              "google_logging_metric", "google_monitoring_dashboard"}
 
 
 def test_providers_and_project_come_from_config(shipped: Synth) -> None:
@@ -212,12 +214,15 @@ def test_no_auth_stream_has_no_secret_and_warns(varied: Synth) -> None:
     service = varied.resource(STREAMS_STACK, "google_cloud_run_v2_service", path(stream, "service"))
     names = [env["name"] for env in service["template"]["containers"][0]["env"]]
     assert SECRETS not in names
-    assert len(varied.warnings) == 1
-    assert stream.name in varied.warnings[0] and "'none'" in varied.warnings[0]
+    stream_warnings = [w for w in varied.warnings if "alert_emails" not in w]
+    assert len(stream_warnings) == 1
+    assert stream.name in stream_warnings[0] and "'none'" in stream_warnings[0]
 
 
-def test_shipped_streams_raise_no_warning(shipped: Synth) -> None:
-    assert shipped.warnings == []
+def test_shipped_streams_raise_no_warning_but_the_missing_alert_recipients_once(shipped: Synth) -> None:
+    assert shipped.warnings == [
+        "this deployment has no alert_emails: no alert policies are deployed (metrics and the dashboard are); "
+        "add recipients to be told when a stream stops storing hits"]
 
 
 def test_cloud_run_service(case: tuple[Synth, Stream]) -> None:
@@ -247,16 +252,39 @@ def test_cloud_run_environment_is_what_the_service_reads(case: tuple[Synth, Stre
     synth, stream = case
     service = synth.resource(STREAMS_STACK, "google_cloud_run_v2_service", path(stream, "service"))
     env = service["template"]["containers"][0]["env"]
-    expected = service_env(stream, CONFIG.project)
     plain = {item["name"]: item["value"] for item in env if "value" in item}
-    assert plain == expected
+    # Read back by the service's own reader; every expected value is the stream's declared setting.
+    spec = from_env(plain)
+    assert (spec.stream, spec.project, spec.dataset, spec.table) == (stream.name, CONFIG.project, stream.dataset,
+                                                                      stream.table)
+    assert (spec.time_zone, spec.max_body_bytes, spec.auth) == (stream.time_zone, stream.max_body_bytes, stream.auth)
+    assert spec.threads == stream.run.concurrency  # gunicorn threads = the Cloud Run concurrency
+    assert (spec.write_deadline_seconds, spec.read_timeout_seconds) == (10.0, 10.0)
     from_secrets = {item["name"]: item["value_source"] for item in env if "value_source" in item}
     if stream.auth.mode == "none":
         assert from_secrets == {}
     else:
-        assert [item["name"] for item in env] == [*expected, SECRETS]
+        assert [item["name"] for item in env][-1] == SECRETS
         secret_ref = synth.ref(STREAMS_STACK, "google_secret_manager_secret", path(stream, "secret"), "secret_id")
         assert from_secrets == {SECRETS: {"secret_key_ref": {"secret": secret_ref, "version": "latest"}}}
+
+
+def test_the_shipped_orders_service_gets_exactly_these_variables(shipped: Synth) -> None:
+    service = shipped.resource(STREAMS_STACK, "google_cloud_run_v2_service", "crm-orders/crm-orders-service")
+    plain = {item["name"]: item["value"] for item in service["template"]["containers"][0]["env"] if "value" in item}
+    assert plain == {
+        "HOOKSTREAM_ENV_VERSION": "1",
+        "HOOKSTREAM_STREAM": "crm-orders",
+        "HOOKSTREAM_PROJECT": CONFIG.project,
+        "HOOKSTREAM_DATASET": "crm",
+        "HOOKSTREAM_TABLE": "orders",
+        "HOOKSTREAM_TIME_ZONE": "Europe/Berlin",
+        "HOOKSTREAM_MAX_BODY_BYTES": "1048576",
+        "HOOKSTREAM_AUTH": '{"handshake": "none", "mode": "token"}',
+        "HOOKSTREAM_THREADS": "80",
+        "HOOKSTREAM_WRITE_DEADLINE_SECONDS": "10.0",
+        "HOOKSTREAM_READ_TIMEOUT_SECONDS": "10.0",
+    }
 
 
 def test_cloud_run_service_waits_for_its_grants(case: tuple[Synth, Stream]) -> None:
@@ -310,17 +338,22 @@ def test_state_bucket_selects_a_gcs_backend(shipped: Synth) -> None:
         assert backend == {"gcs": {"bucket": "hookstream-ci-state", "prefix": f"hookstream/{stack}"}}
 
 
-def test_streams_with_a_latest_view_get_the_same_sql_as_the_local_stack(shipped: Synth) -> None:
-    from infra.streams import STREAMS
-    from infra.views.latest import latest_view_id, latest_view_sql
-
-    with_view = [stream for stream in STREAMS if stream.latest is not None]
-    assert with_view, "the example orders stream declares its payload fields"
+def test_the_orders_stream_gets_its_latest_view(shipped: Synth) -> None:
     views = {body["table_id"]: body for body in shipped.resources(STREAMS_STACK, "google_bigquery_table").values()
              if "view" in body}
-    for stream in with_view:
-        view = views[latest_view_id(stream)]
-        assert view["view"] == {"query": latest_view_sql(stream, CONFIG.project), "use_legacy_sql": False}
-        table_key = shipped.resource(STREAMS_STACK, "google_bigquery_table", path(stream, "table"))["_key"]
-        assert f"google_bigquery_table.{table_key}" in view["depends_on"]
-    assert len(views) == len(with_view)
+    assert set(views) == {"orders_latest"}  # only crm-orders declares one (infra/streams.py)
+    view = views["orders_latest"]
+    assert view["view"]["use_legacy_sql"] is False
+    query = view["view"]["query"]
+    # What the declaration says, in the deployed text (the SQL's results are checked in the emulator by
+    # tests/infra/test_latest_view.py): the deploy project's table, the declared fields, key and version.
+    assert f"FROM `{CONFIG.project}.crm.orders`" in query
+    assert "SELECT\n  `orderId`,\n" in query  # the key, then each declared field, latest non-null first
+    for name in ("status", "total", "currency", "userId", "createdAt", "updatedAt"):
+        assert f"LAST_VALUE(`{name}` IGNORE NULLS) OVER (" in query, name
+    assert "`hit_id`, `received_at`, `date`\nFROM parsed" in query
+    assert "PARTITION BY `orderId`" in query
+    assert "ORDER BY COALESCE(`updatedAt`, TIMESTAMP_MILLIS(`received_at`)) DESC" in query
+    assert "PARTITION BY COALESCE(`delivery_id`, `hit_id`)" in query  # a CRM's retried delivery counts once
+    table_key = shipped.resource(STREAMS_STACK, "google_bigquery_table", "crm-orders/crm-orders-table")["_key"]
+    assert f"google_bigquery_table.{table_key}" in view["depends_on"]

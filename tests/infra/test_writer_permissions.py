@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from infra.writer_role import TABLE_WRITER_PERMISSIONS
+from service.model.service_env import BIGQUERY_EMULATOR_HOST
 from service.model.stream import Stream
-from service.runtime.settings import BIGQUERY_EMULATOR_HOST
 from tests.conftest import Emulator, ServiceFactory
 
 pytestmark = pytest.mark.integration

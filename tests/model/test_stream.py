@@ -12,7 +12,6 @@ from infra.stream_rules import check_unique
 from infra.streams import STREAMS
 from service.model.auth_settings import HmacAuth
 from service.model.stream import RunOptions, Stream, StreamDefinitionError, TableOptions
-from service.runtime.settings import load_settings, service_env
 
 
 def test_shipped_streams_include_the_sample_orders_stream() -> None:
@@ -55,15 +54,6 @@ def test_duplicate_names_and_destinations_are_refused() -> None:
         check_unique((one, Stream(name="orders", dataset="crm", table="other")))
     with pytest.raises(StreamDefinitionError, match="'orders' already writes this table"):
         check_unique((one, Stream(name="orders-2", dataset="crm", table="orders")))
-
-
-@pytest.mark.parametrize("stream", STREAMS, ids=lambda s: s.name)
-def test_the_service_reads_back_exactly_what_the_deploy_writes(stream: Stream) -> None:
-    settings = load_settings(service_env(stream, "my-project"))
-    assert settings.project == "my-project"
-    assert settings.table_id == f"my-project.{stream.dataset}.{stream.table}"
-    for name in ("name", "dataset", "table", "time_zone", "max_body_bytes", "auth"):
-        assert getattr(settings.stream, name) == getattr(stream, name)
 
 
 @pytest.mark.parametrize(

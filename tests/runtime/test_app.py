@@ -12,6 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from service.model.auth_settings import NoAuth
+from service.model.service_env import ServiceSpec
 from service.model.stream import Stream
 from service.runtime.app import create_app
 from service.runtime.settings import ServiceSettings
@@ -19,6 +20,10 @@ from service.runtime.sink import WriteFailed
 from tests.fakes import MemorySink
 
 FIXED_NOW_MS = 1603131452000  # 2020-10-19T18:17:32Z, the product's example
+
+
+def spec_of(stream: Stream) -> ServiceSpec:
+    return ServiceSpec.of(stream, "my-project")
 
 
 @pytest.fixture
@@ -30,7 +35,7 @@ def sink() -> MemorySink:
 def client(sink: MemorySink) -> FlaskClient:
     stream = Stream(name="orders", dataset="crm", table="orders", time_zone="Europe/Berlin",
                     max_body_bytes=1000, auth=NoAuth())
-    app = create_app(ServiceSettings(stream=stream, project="p"), sink=sink, clock_ms=lambda: FIXED_NOW_MS)
+    app = create_app(ServiceSettings(spec=spec_of(stream)), sink=sink, clock_ms=lambda: FIXED_NOW_MS)
     return app.test_client()
 
 
@@ -130,15 +135,15 @@ def test_logs_carry_stream_and_hit_id_but_never_the_payload(client: FlaskClient,
     assert len(records) == 1
     assert records[0].hit_id == sink.rows[0]["hit_id"]  # type: ignore[attr-defined]
     assert records[0].stream == "orders"  # type: ignore[attr-defined]
-    assert records[0].trace == "projects/p/traces/105445aa7843bc8bf206b12000100000"  # type: ignore[attr-defined]
+    assert records[0].trace == "projects/my-project/traces/105445aa7843bc8bf206b12000100000"  # type: ignore[attr-defined]
     assert "someone" not in caplog.text
 
 
 def test_metrics_endpoint_is_off_unless_asked_for(sink: MemorySink) -> None:
     stream = Stream(name="orders", dataset="crm", table="orders", auth=NoAuth())
-    deployed = create_app(ServiceSettings(stream=stream, project="p"), sink=sink).test_client()
+    deployed = create_app(ServiceSettings(spec=spec_of(stream)), sink=sink).test_client()
     assert deployed.get("/metrics").status_code == 404
-    local = create_app(ServiceSettings(stream=stream, project="p", metrics_endpoint=True), sink=sink).test_client()
+    local = create_app(ServiceSettings(spec=spec_of(stream), metrics_endpoint=True), sink=sink).test_client()
     local.post("/hooks", data=b"a=1")
     body = local.get("/metrics").json
     assert body is not None and body["hits"]["written"] == 1

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from standardwebhooks.webhooks import Webhook
 
 from service.model.auth_settings import HmacAuth, NoAuth, StandardWebhooksAuth, TokenAuth
+from service.model.service_env import ServiceSpec
 from service.model.stream import Stream
 from service.runtime.app import create_app
 from service.runtime.auth import (
@@ -30,6 +31,10 @@ SLACK = HmacAuth(header="X-Slack-Signature", algorithm="sha256", encoding="hex",
                  signed="v0:{timestamp}:{body}", timestamp_header="X-Slack-Request-Timestamp")
 SHOPIFY = HmacAuth(header="X-Shopify-Hmac-Sha256", algorithm="sha256", encoding="base64",
                    delivery_id_header="X-Shopify-Webhook-Id")
+
+
+def spec_of(stream: Stream) -> ServiceSpec:
+    return ServiceSpec.of(stream, "my-project")
 
 
 def view(body: bytes, headers: dict[str, str], now: float = 1_700_000_000, token: str | None = None) -> RequestView:
@@ -239,10 +244,10 @@ def test_every_protected_mode_refuses_a_weak_secret_at_start_up(auth: Any, weak_
     stream = Stream(name="orders", dataset="crm", table="orders", auth=auth)
     strong = "whsec_" + base64.b64encode(b"16 bytes of key!").decode() if auth.mode == "standard-webhooks" \
         else "sixteen-chars!!!"
-    create_app(ServiceSettings(stream=stream, project="p", secrets=(strong,)), sink=MemorySink())  # starts
+    create_app(ServiceSettings(spec=spec_of(stream), secrets=(strong,)), sink=MemorySink())  # starts
     with pytest.raises(SettingsError) as caught:
         # A weak secret next to a strong one is refused too: during a rotation both are live.
-        create_app(ServiceSettings(stream=stream, project="p", secrets=(strong, weak_secret)), sink=MemorySink())
+        create_app(ServiceSettings(spec=spec_of(stream), secrets=(strong, weak_secret)), sink=MemorySink())
     message = str(caught.value)
     assert "'orders'" in message and "at least 16" in message and "secret 2 of 2" in message
     if weak_secret != "whsec_":
@@ -254,7 +259,7 @@ def test_every_protected_mode_refuses_a_weak_secret_at_start_up(auth: Any, weak_
 def app_client(auth: Any, secrets: tuple[str, ...]) -> tuple[FlaskClient, MemorySink]:
     sink = MemorySink()
     stream = Stream(name="orders", dataset="crm", table="orders", auth=auth)
-    app = create_app(ServiceSettings(stream=stream, project="p", secrets=secrets), sink=sink)
+    app = create_app(ServiceSettings(spec=spec_of(stream), secrets=secrets), sink=sink)
     return app.test_client(), sink
 
 

@@ -16,14 +16,22 @@ import pytest
 from flask.testing import FlaskClient
 
 from service.model.auth_settings import NoAuth
+from service.model.schema import HitRow
+from service.model.service_env import ServiceSpec
 from service.model.stream import Stream
 from service.runtime.app import create_app
-from service.runtime.batching import BatchingSink, is_transient
-from service.runtime.rows import HitRow, build_row
+from service.runtime.batching import BatchingSink
+from service.runtime.rows import build_row
 from service.runtime.settings import ServiceSettings
-from service.runtime.sink import WriteFailed
+from service.runtime.sink import RowError, RowRejection, WriteFailed
 
 WAIT = 10.0  # generous bound for thread hand-offs; never reached when the code works
+
+
+def rejection(text: str) -> RowRejection:
+    """`"invalid: bad value; stopped: ..."` as BigQuery's per-row errors."""
+    return RowRejection(tuple(RowError(*(piece.strip() for piece in part.split(":", 1)))
+                              for part in text.split("; ") if part.strip()))
 
 
 def make_row(payload: str) -> HitRow:
@@ -42,7 +50,8 @@ class FakeWriter:
         self.closed = False
         self._lock = threading.Lock()
 
-    def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None) -> list[str | None]:
+    def insert_rows(self, rows: Sequence[HitRow],
+                    timeout_seconds: float | None = None) -> list[RowRejection | None]:
         with self._lock:
             self.calls.append([row["payload"] for row in rows])
             self.timeouts.append(timeout_seconds)
@@ -52,8 +61,9 @@ class FakeWriter:
             raise self.fail_with
         reasons = [self.reject(row) for row in rows]
         if any(reasons):  # like insertAll without skipInvalidRows: one bad row stops the request
-            return [reason or "stopped: not processed because another row was invalid" for reason in reasons]
-        return reasons
+            return [rejection(reason or "stopped: not processed because another row was invalid")
+                    for reason in reasons]
+        return [None] * len(rows)
 
     def close(self) -> None:
         self.closed = True
@@ -226,13 +236,13 @@ def test_a_second_call_starts_while_the_first_is_slow_when_two_may_be_in_flight(
     ("", False),
 ])
 def test_which_row_errors_are_retried(text: str, transient: bool) -> None:
-    assert is_transient(text) is transient
+    assert rejection(text).transient is transient
 
 
 def test_metrics_endpoint_counts_received_written_and_rejected(writer: FakeWriter) -> None:
     stream = Stream(name="orders", dataset="crm", table="orders", auth=NoAuth())
     sink = BatchingSink(writer, deadline_seconds=WAIT, stream="orders")
-    client: FlaskClient = create_app(ServiceSettings(stream=stream, project="p", metrics_endpoint=True),
+    client: FlaskClient = create_app(ServiceSettings(spec=ServiceSpec.of(stream, "my-project"), metrics_endpoint=True),
                                      sink=sink).test_client()
     assert client.post("/hooks", data=b"orderId=N1").status_code == 200
     assert client.post("/hooks", data=b"").status_code == 400
@@ -258,7 +268,8 @@ class OverrunningWriter:
         self.overrun_seconds = overrun_seconds
         self.stored: list[str] = []
 
-    def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None) -> list[str | None]:
+    def insert_rows(self, rows: Sequence[HitRow],
+                    timeout_seconds: float | None = None) -> list[RowRejection | None]:
         assert timeout_seconds is not None
         threading.Event().wait(timeout_seconds + self.overrun_seconds)
         self.stored.extend(row["hit_id"] for row in rows)
@@ -286,11 +297,13 @@ class CrashingOnRetryWriter:
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
 
-    def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None) -> list[str | None]:
+    def insert_rows(self, rows: Sequence[HitRow],
+                    timeout_seconds: float | None = None) -> list[RowRejection | None]:
         self.calls.append([row["payload"] for row in rows])
         if len(self.calls) > 1:
             raise RuntimeError("credentials refresh failed")
-        return [None] + ["backendError: try again"] * (len(rows) - 1)
+        retry: list[RowRejection | None] = [rejection("backendError: try again")] * (len(rows) - 1)
+        return [None, *retry]
 
     def close(self) -> None:
         pass
@@ -302,7 +315,8 @@ def test_a_crash_after_part_of_a_batch_was_stored_fails_only_the_rest(pool: Thre
     gate.hold.clear()
 
     class TwoPhase:
-        def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None) -> list[str | None]:
+        def insert_rows(self, rows: Sequence[HitRow],
+                    timeout_seconds: float | None = None) -> list[RowRejection | None]:
             if rows[0]["payload"] == "opener":
                 return gate.insert_rows(rows, timeout_seconds)
             return writer.insert_rows(rows, timeout_seconds)

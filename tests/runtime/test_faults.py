@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,9 @@ import pytest
 import requests
 
 from service.model.auth_settings import NoAuth
+from service.model.service_env import BIGQUERY_EMULATOR_HOST, ServiceSpec, to_env
 from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
-from service.runtime.settings import AUTH, BIGQUERY_EMULATOR_HOST, WRITE_DEADLINE_SECONDS, service_env
 from tools.local.processes import Process, free_port, start_emulator, start_service
 from tools.local.provision import provision
 
@@ -89,6 +89,7 @@ class InsertAllProxy:
         self.upstream = urlsplit(upstream)
         self.delay_seconds = 0.0
         self.poisoned_requests = 0
+        self.slowest_insert_seconds = 0.0  # what a stalled warehouse looked like from the service
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -109,6 +110,14 @@ class InsertAllProxy:
         self.thread.start()
 
     def forward(self, handler: BaseHTTPRequestHandler) -> None:
+        started = time.monotonic()
+        try:
+            self._forward(handler)
+        finally:
+            if handler.command == "POST" and handler.path.split("?")[0].endswith("/insertAll"):
+                self.slowest_insert_seconds = max(self.slowest_insert_seconds, time.monotonic() - started)
+
+    def _forward(self, handler: BaseHTTPRequestHandler) -> None:
         body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
@@ -168,10 +177,10 @@ def serve(emulator: RestartableEmulator, tmp_path: Path) -> Iterator[Callable[..
     def start(name: str, bigquery_url: str, workers: int = 1) -> tuple[Stream, Process, str]:
         stream = Stream(name=name, dataset="faults", table=name.replace("-", "_"), auth=NoAuth())
         provision(emulator.client, [stream], PROJECT)
-        env = {**service_env(stream, PROJECT), BIGQUERY_EMULATOR_HOST: bigquery_url,
-               AUTH: json.dumps({"mode": "none"}), WRITE_DEADLINE_SECONDS: str(DEADLINE_SECONDS)}
+        spec = replace(ServiceSpec.of(stream, PROJECT), threads=16, write_deadline_seconds=DEADLINE_SECONDS)
+        env = {**to_env(spec), BIGQUERY_EMULATOR_HOST: bigquery_url}
         port = free_port()
-        process = start_service(name, env, port, tmp_path / f"{name}.log", workers=workers, threads=16)
+        process = start_service(name, env, port, tmp_path / f"{name}.log", workers=workers)
         started.append(process)
         return stream, process, f"http://127.0.0.1:{port}/hooks"
 
@@ -254,6 +263,12 @@ def check_every_acknowledged_hit_once(name: str, emulator: RestartableEmulator, 
     return found
 
 
+def write_troubles(process: Process) -> int:
+    """How many BigQuery calls the service logged as retried or failed: proof that a fault reached it."""
+    lines = process.log_path.read_text().splitlines()
+    return sum(1 for line in lines if '"bigquery call retried"' in line or '"bigquery write failed"' in line)
+
+
 def after(seconds: float) -> None:
     threading.Event().wait(seconds)
 
@@ -261,7 +276,7 @@ def after(seconds: float) -> None:
 # -- the faults ----------------------------------------------------------------------------------
 
 def test_emulator_stopped_and_restarted_mid_load(emulator: RestartableEmulator, serve: Any) -> None:
-    stream, _, url = serve("faults-restart", emulator.url)
+    stream, service, url = serve("faults-restart", emulator.url)
 
     def fault() -> None:
         after(1.0)
@@ -270,6 +285,7 @@ def test_emulator_stopped_and_restarted_mid_load(emulator: RestartableEmulator, 
         emulator.start()  # same ports, same data directory
 
     load = run_load(url, 6.0, fault, form_body)
+    assert write_troubles(service) > 0, "no write failed or was retried: the outage never reached the service"
     check_every_acknowledged_hit_once("emulator restart", emulator, stream, load)
 
 
@@ -289,6 +305,8 @@ def test_slow_and_frozen_emulator(emulator: RestartableEmulator, proxy: InsertAl
         load = run_load(url, 6.0, fault, form_body)
     finally:
         emulator.signal(signal.SIGCONT)
+    # The freeze held at least one write for most of its 1.5 s (a lower bound: a busy machine only adds).
+    assert proxy.slowest_insert_seconds >= 1.0, proxy.slowest_insert_seconds
     check_every_acknowledged_hit_once("slow emulator", emulator, stream, load)
 
 
@@ -301,8 +319,8 @@ def test_rows_bigquery_rejects_fail_only_their_own_requests(emulator: Restartabl
         return body + f"&note={POISON}" if index % 7 == 3 else body
 
     load = run_load(url, 3.0, lambda: None, poison_every_seventh)
+    assert proxy.poisoned_requests > 0  # the fault happened: BigQuery rejected rows
     found = check_every_acknowledged_hit_once("per-row errors", emulator, stream, load)
-    assert proxy.poisoned_requests > 0
     # Every poisoned hit was refused (503), and every other one was stored and acknowledged.
     assert all(POISON not in payload for payload in load.acknowledged.values())
     assert set(load.refused) == {503}
@@ -327,5 +345,5 @@ def test_sigterm_to_a_worker_mid_load(emulator: RestartableEmulator, serve: Any)
         os.kill(workers[0], signal.SIGTERM)  # a worker of the gunicorn we started, by PID
 
     load = run_load(url, 4.0, fault, form_body)
+    assert workers[0] not in worker_pids(master)  # the fault happened: it went away (gunicorn started another)
     check_every_acknowledged_hit_once("worker SIGTERM", emulator, stream, load)
-    assert workers[0] not in worker_pids(master)  # it did go away (gunicorn started a new one)

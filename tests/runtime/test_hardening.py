@@ -15,7 +15,6 @@ import requests
 
 from service.model.auth_settings import NoAuth, TokenAuth
 from service.model.stream import MAX_BODY_LIMIT, Stream
-from service.runtime.settings import READ_TIMEOUT_SECONDS
 from tests.conftest import Emulator, RunningService, ServiceFactory
 from tools.barrage.framing import Case, Ending, Expect, Piece
 from tools.barrage.framing_barrage import send_case
@@ -143,7 +142,7 @@ def test_a_slow_sender_is_cut_off_and_cannot_hold_the_instance(
     stream = token_stream("slow_sender")
     # One thread: if a stalled request held it, nothing else would be served.
     service = start_stream_service(stream, secrets=(TOKEN,), threads=1,
-                                   extra_env={READ_TIMEOUT_SECONDS: "1"})
+                                   spec_changes={"read_timeout_seconds": 1.0})
     # Half a request line, then silence.
     stalled_headers = exchange(service.port, b"POST /hooks/" + TOKEN.encode(), half_close=False)
     assert stalled_headers.status is None, stalled_headers  # the connection is closed, nothing stored

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from infra.streams import STREAMS
-from service.runtime.settings import SECRETS, service_env
+from service.model.service_env import SECRETS, ServiceSpec, to_env
 from tools.local.processes import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.integration
@@ -65,7 +65,7 @@ def test_the_image_layout_starts_and_serves_with_the_deployed_environment(tmp_pa
         # The venv's packages, but none of the repository's modules: only what sits in /app.
         "PYTHONPATH": str(app), "PYTHONNOUSERSITE": "1",
         "PORT": str(port), "HOST": "127.0.0.1",
-        **service_env(stream, "some-project"), SECRETS: "a-secret-for-the-image-test-0123",
+        **to_env(ServiceSpec.of(stream, "some-project")), SECRETS: "a-secret-for-the-image-test-0123",
         # Cloud Run provides Application Default Credentials; here, user credentials that are never used
         # (no BigQuery call happens: the health probe and the auth check must not need one).
         "GOOGLE_APPLICATION_CREDENTIALS": str(unused_credentials(tmp_path)),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from service.model.schema import HitRow
 from service.runtime.insert_all_body import SMALL_ROW_CHARACTERS, InsertAllBody, row_body_bytes
-from service.runtime.rows import HitRow
 
 
 def hit(hit_id: str, payload: str, delivery_id: str | None = None) -> HitRow:

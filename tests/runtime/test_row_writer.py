@@ -16,7 +16,7 @@ import pytest
 from google.api_core import exceptions as api_errors
 
 from service.runtime.rows import build_row
-from service.runtime.sink import BigQueryRowWriter, WriteFailed
+from service.runtime.sink import BigQueryRowWriter, RowError, RowRejection, WriteFailed
 
 
 class FakeClock:
@@ -110,7 +110,7 @@ def test_per_row_errors_come_back_for_exactly_their_rows() -> None:
 
     writer = BigQueryRowWriter(RejectingClient(), "p.d.t", deadline_seconds=10.0)
     rows = [build_row(f"orderId=N{n}", 1_700_000_000_000, UTC) for n in range(3)]
-    assert writer.insert_rows(rows) == [None, "invalid: no such field", None]
+    assert writer.insert_rows(rows) == [None, RowRejection((RowError("invalid", "no such field"),)), None]
 
 
 def test_a_permanent_error_is_not_retried() -> None:

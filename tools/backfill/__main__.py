@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.stream_list import load_streams
+from service.model.ids import table_path
 from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
 from tools.backfill.load import Backfill, ColumnMissing, LoadOptions, LoadStopped, TableMissing
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     options = LoadOptions(source_format=fmt, payload_format=payload_format,
                           received_at_column=args.received_at_column, batch_size=args.batch_size,
                           dry_run=args.dry_run)
-    table_id = f"{project}.{stream.dataset}.{stream.table}"
+    table_id = table_path(project, stream.dataset, stream.table)
     print(f"backfill {stream.name}: {args.source} ({fmt}, payload as {payload_format}) -> {table_id} "
           f"({target}){' [dry run]' if args.dry_run else ''}", file=sys.stderr)
     try:

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
+from service.model.schema import HitRow
 from service.model.stream import Stream
 from service.model.timezones import parse_time_zone
-from service.runtime.rows import HitRow, build_row
+from service.runtime.rows import build_row
 from service.runtime.sink import BigQueryRowWriter, WriteFailed
 from tools.backfill.progress import Progress
 from tools.backfill.records import (
@@ -197,7 +198,7 @@ class Backfill:
         rejected = [(line, reason) for (line, _), reason in zip(pending, reasons, strict=True) if reason]
         if rejected:
             # BigQuery marks the rows it dropped because of another row as 'stopped': name the culprit.
-            line, reason = next(((n, r) for n, r in rejected if not r.startswith("stopped")), rejected[0])
+            line, reason = next(((n, r) for n, r in rejected if not r.caused_by_another_row()), rejected[0])
             raise LoadStopped(f"BigQuery rejected the record at line {line}: {reason}. {where} was not "
                               f"written (insertAll stores all rows of a request or none). "
                               f"{self._written_so_far(counts)}", counts)

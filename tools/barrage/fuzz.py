@@ -15,13 +15,14 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from service.model.auth_settings import TokenAuth
+from service.model.service_env import BIGQUERY_EMULATOR_HOST, SECRETS, ServiceSpec, to_env
 from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
-from service.runtime.settings import BIGQUERY_EMULATOR_HOST, SECRETS, service_env
 from tools.barrage.framing import Target, make_case
 from tools.barrage.framing_barrage import health_answers, judge, report, send_cases, table_rows
 from tools.local.processes import Process, free_port, start_emulator, start_service
@@ -42,10 +43,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started.append(emulator)
         client = make_client(PROJECT, emulator_url)
         provision(client, [STREAM], PROJECT)
-        env = {**service_env(STREAM, PROJECT), BIGQUERY_EMULATOR_HOST: emulator_url, SECRETS: token}
+        spec = replace(ServiceSpec.of(STREAM, PROJECT), threads=args.threads)
+        env = {**to_env(spec), BIGQUERY_EMULATOR_HOST: emulator_url, SECRETS: token}
         port = free_port()
-        service = start_service(STREAM.name, env, port, work / "service.log", workers=args.workers,
-                                threads=args.threads)
+        service = start_service(STREAM.name, env, port, work / "service.log", workers=args.workers)
         started.append(service)
         print(f"seed {args.seed}: {args.cases} cases from {args.concurrency} connections to 127.0.0.1:{port} "
               f"(gunicorn {args.workers} worker x {args.threads} threads); logs in {work}", flush=True)

@@ -24,13 +24,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from service.model.auth_settings import NoAuth
+from service.model.service_env import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, PREFIX, ServiceSpec, to_env
 from service.model.stream import Stream
-from service.runtime.settings import AUTH, BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, service_env
 from tools.bench.cold_start import cold_starts
 from tools.bench.costs import per_million_hits
 from tools.bench.procstat import children, context_switches, cpu_seconds, cpu_split, peak_rss_mb, tree
@@ -67,15 +67,22 @@ def spawn_gunicorn(name: str, port: int, log_path: Path, env: dict[str, str], ar
     """gunicorn with the service's config file (as on Cloud Run); `app` overrides its `wsgi_app`.
     Returns at once: the caller waits for it (or measures how long it takes)."""
     ensure_port_free(port, name)
-    full_env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(port),
-                "WEB_CONCURRENCY": str(args.workers), "HOOKSTREAM_THREADS": str(args.threads)}
+    # As tools/local/processes.start_service: this shell's other HOOKSTREAM_* variables are not passed on
+    # (the service refuses settings it does not know). Threads and limits come with `env`, the service's.
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith(PREFIX)}
+    full_env = {**inherited, **env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(args.workers)}
     argv = [args.server_python, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), *([app] if app else [])]
     return spawn(name, argv, log_path, full_env)
 
 
-def service_environment(bigquery_url: str) -> dict[str, str]:
-    return {**service_env(STREAM, PROJECT), BIGQUERY_EMULATOR_HOST: bigquery_url, METRICS_ENDPOINT: "1",
-            AUTH: json.dumps({"mode": "none"})}
+def spec_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The stream's service settings (auth none), with the thread count asked for. The baseline gets them
+    too: the gunicorn config file reads its threads and time limits from them."""
+    return to_env(replace(ServiceSpec.of(STREAM, PROJECT), threads=args.threads))
+
+
+def service_environment(bigquery_url: str, args: argparse.Namespace) -> dict[str, str]:
+    return {**spec_environment(args), BIGQUERY_EMULATOR_HOST: bigquery_url, METRICS_ENDPOINT: "1"}
 
 
 @dataclass
@@ -289,7 +296,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     try:
         baseline = App("baseline", lambda port: spawn_gunicorn(
-            "baseline app", port, log("baseline"), {}, args, "tools.bench.baseline:create_app()"))
+            "baseline app", port, log("baseline"), spec_environment(args), args, "tools.bench.baseline:create_app()"))
         base = measure_baseline(baseline, work, script, args)
         modes: dict[str, dict[str, Any]] = {}
         if "standin" in args.modes:
@@ -297,7 +304,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             standin = start_standin(standin_port, work / "standin.log")
             backends.append(standin)
             url = f"http://127.0.0.1:{standin_port}"
-            env = service_environment(url)
+            env = service_environment(url, args)
             app = App("standin", lambda port: spawn_gunicorn("hookstream", port, log("standin"), env, args))
 
             def standin_stored() -> tuple[int, int]:
@@ -337,7 +344,7 @@ def measure_emulator(work: Path, script: Path, args: argparse.Namespace, log: Ca
     client = make_client(PROJECT, url)
     try:
         provision(client, [STREAM], PROJECT)
-        env = service_environment(url)
+        env = service_environment(url, args)
         app = App("emulator", lambda port: spawn_gunicorn("hookstream", port, log("emulator"), env, args))
 
         def table_stored() -> tuple[int, int]:

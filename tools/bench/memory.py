@@ -18,6 +18,7 @@ from pathlib import Path
 
 from infra.sizing import MEMORY_PER_BODY_FACTOR
 from service.model.auth_settings import NoAuth
+from service.model.service_env import ServiceSpec
 from service.model.stream import MAX_BODY_LIMIT, Stream
 from service.runtime.app import create_app
 from service.runtime.settings import ServiceSettings
@@ -41,7 +42,7 @@ def measure(body_bytes: int = MAX_BODY_LIMIT) -> dict[str, float]:
     stand_in = start_standin(port, log_dir / "standin.log")
     try:
         stream = Stream(name="memory", dataset="bench", table="memory", auth=NoAuth(), max_body_bytes=body_bytes)
-        app = create_app(ServiceSettings(stream=stream, project="bench",
+        app = create_app(ServiceSettings(spec=ServiceSpec.of(stream, "bench-project"),
                                          bigquery_emulator_host=f"http://127.0.0.1:{port}"))
         client = app.test_client()
         assert client.post("/hooks", data=b"warm=up").status_code == 200  # imports, connection pool

@@ -1,8 +1,11 @@
 """`scripts/dev`: the whole stack on this machine, with no cloud account.
 
 Starts the BigQuery emulator (data under .dev/), creates every stream's dataset and table, serves each
-stream with gunicorn exactly as Cloud Run would (same app, same config, settings from the same env),
-prints and writes the endpoint URLs, then runs until Ctrl-C or SIGTERM and stops what it started.
+stream with the Cloud Run image's gunicorn config, one worker and the stream's concurrency as threads,
+settings from the same codec (service/model/service_env.py). What differs from Cloud Run: the emulator
+stands in for BigQuery, GET /metrics is served, the service listens on 127.0.0.1 with no TLS in front,
+and the CPU is not throttled between requests. It prints and writes the endpoint URLs, then runs until
+Ctrl-C or SIGTERM and stops what it started.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from types import FrameType
 
 from infra.stream_list import load_streams
 from infra.views.attributed import attributed_view_id, ga4_project, revenue_by_channel_view_id
+from service.model.endpoint import endpoint_url
+from service.model.service_env import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, ServiceSpec, to_env
 from service.model.stream import Stream
 from service.model.timezones import parse_time_zone
 from service.runtime.bigquery_client import make_client
-from service.runtime.settings import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, SECRETS, service_env
 from tools.local.dev_secrets import load_or_create
 from tools.local.ga4_sample import SAMPLE_STITCH, load_sample
 from tools.local.processes import REPO_ROOT, Process, StartupFailed, start_emulator, start_service, write_json
@@ -66,12 +70,6 @@ def load_ga4_samples(client: object, streams: tuple[Stream, ...], project: str) 
     return stitched
 
 
-def endpoint_url(stream: Stream, port: int, secret: str | None) -> str:
-    """What the CRM is given: with the secret in the path for token mode, as a deploy prints it."""
-    base = f"http://127.0.0.1:{port}/hooks"
-    return f"{base}/{secret}" if stream.auth.mode == "token" and secret else base
-
-
 def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
     stop = threading.Event()
 
@@ -100,10 +98,11 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
         endpoints: dict[str, str] = {}
         for offset, stream in enumerate(streams):
             port = args.port + offset
-            env = {**service_env(stream, LOCAL_PROJECT), BIGQUERY_EMULATOR_HOST: emulator_url,
+            # As on Cloud Run: one gunicorn worker with the stream's concurrency as threads (its spec).
+            env = {**to_env(ServiceSpec.of(stream, LOCAL_PROJECT)), BIGQUERY_EMULATOR_HOST: emulator_url,
                    SECRETS: secrets.get(stream.name, ""), METRICS_ENDPOINT: "1"}
-            started.append(start_service(stream.name, env, port, logs / f"{stream.name}.log", workers=2))
-            endpoints[stream.name] = endpoint_url(stream, port, secrets.get(stream.name))
+            started.append(start_service(stream.name, env, port, logs / f"{stream.name}.log"))
+            endpoints[stream.name] = endpoint_url(f"http://127.0.0.1:{port}", stream.auth, secrets.get(stream.name))
         # The URLs carry the endpoint secrets (token mode): owner-only, like secrets.json.
         write_json(args.dir / "endpoints.json", endpoints, private=True)
     except StartupFailed as error:

@@ -12,7 +12,7 @@ import os
 import secrets as random_secrets
 from pathlib import Path
 
-from service.model.auth_settings import WHSEC_PREFIX, Auth, StandardWebhooksAuth
+from service.model.auth_settings import WHSEC_PREFIX, Auth, HmacAuth, StandardWebhooksAuth
 from service.model.stream import Stream
 
 
@@ -20,11 +20,19 @@ def generate_secret(auth: Auth) -> str:
     """A new secret in the form the mode expects (scripts/dev, tests; deploys generate theirs in Terraform)."""
     if isinstance(auth, StandardWebhooksAuth):
         return WHSEC_PREFIX + base64.b64encode(random_secrets.token_bytes(32)).decode()
+    if _hex_key(auth):
+        return random_secrets.token_hex(32)
     # URL-safe and long: 43 characters, 256 bits.
     return random_secrets.token_urlsafe(32)
 
 
+def _hex_key(auth: Auth) -> bool:
+    return isinstance(auth, HmacAuth) and auth.key_encoding == "hex"
+
+
 def _fits(stream: Stream, secret: str) -> bool:
+    if _hex_key(stream.auth) and not all(c in "0123456789abcdefABCDEF" for c in secret):
+        return False
     return secret.startswith(WHSEC_PREFIX) == isinstance(stream.auth, StandardWebhooksAuth)
 
 

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from service.model.service_env import PREFIX
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONFIG = REPO_ROOT / "service" / "runtime" / "gunicorn.conf.py"
 
@@ -130,11 +132,15 @@ def start_emulator(data_dir: Path, project: str, rest_port: int, grpc_port: int,
 
 
 def start_service(name: str, env: Mapping[str, str], port: int, log_path: Path,
-                  workers: int = 1, threads: int = 16, timeout: float = 30.0) -> Process:
-    """Serve one stream with gunicorn and the same config file as Cloud Run, on 127.0.0.1:`port`."""
+                  workers: int = 1, timeout: float = 30.0) -> Process:
+    """Serve one stream with gunicorn and the same config file as Cloud Run, on 127.0.0.1:`port`.
+
+    `env` is the service's (service/model/service_env.py: threads and limits come from it). Other
+    HOOKSTREAM_* variables of this shell (deploy settings such as HOOKSTREAM_GCP_PROJECT) are not passed
+    on: the service refuses variables it does not know, as on Cloud Run, where only its own are set."""
     ensure_port_free(port, f"endpoint of stream {name!r}")
-    service_env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(port),
-                   "WEB_CONCURRENCY": str(workers), "HOOKSTREAM_THREADS": str(threads)}
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith(PREFIX)}
+    service_env = {**inherited, **env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
     argv = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)]
     process = spawn(f"service {name}", argv, log_path, service_env)
     wait_http(process, f"http://127.0.0.1:{port}/health", timeout)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from infra.table_spec import table_spec
 from infra.views.attributed import (
     attributed_view_id,
     attributed_view_sql,
@@ -18,29 +19,25 @@ from infra.views.attributed import (
     revenue_by_channel_view_id,
 )
 from infra.views.latest import latest_view_id, latest_view_sql
-from service.model.schema import DELIVERY_ID, PARTITION_FIELD, ROW_COLUMNS
+from service.model.ids import table_path
+from service.model.schema import DELIVERY_ID
 from service.model.stream import Stream
 
 
-def table_spec(stream: Stream, project: str) -> Any:
-    """The `bigquery.Table` for a stream: schema, DAY partitioning on `date`, clustering."""
+def bigquery_table(stream: Stream, project: str) -> Any:
+    """The `bigquery.Table` for a stream, from the same spec as the Terraform table (infra/table_spec.py)."""
     from google.cloud import bigquery
 
-    table = bigquery.Table(
-        f"{project}.{stream.dataset}.{stream.table}",
-        schema=[bigquery.SchemaField(c.name, c.type, mode=c.mode, description=c.description)
-                for c in ROW_COLUMNS],
-    )
-    expiration_days = stream.table_options.partition_expiration_days
+    spec = table_spec(stream)
+    table = bigquery.Table(table_path(project, stream.dataset, spec.table_id),
+                           schema=[bigquery.SchemaField.from_api_repr(column) for column in spec.schema])
     table.time_partitioning = bigquery.TimePartitioning(
-        type_=bigquery.TimePartitioningType.DAY,
-        field=PARTITION_FIELD,
-        expiration_ms=expiration_days * 86_400_000 if expiration_days else None,
-    )
-    table.require_partition_filter = stream.table_options.require_partition_filter or None
-    if stream.table_options.clustering:
-        table.clustering_fields = list(stream.table_options.clustering)
-    table.description = stream.description or None
+        type_=spec.partition_type, field=spec.partition_field, expiration_ms=spec.partition_expiration_ms)
+    table.require_partition_filter = spec.require_partition_filter or None
+    if spec.clustering:
+        table.clustering_fields = list(spec.clustering)
+    table.description = spec.description
+    table.labels = spec.labels
     return table
 
 
@@ -53,7 +50,7 @@ def provision(client: Any, streams: Iterable[Stream], project: str) -> list[str]
         dataset = bigquery.Dataset(f"{project}.{stream.dataset}")
         dataset.location = stream.table_options.location
         client.create_dataset(dataset, exists_ok=True)
-        wanted = table_spec(stream, project)
+        wanted = bigquery_table(stream, project)
         table = client.create_table(wanted, exists_ok=True)
         have = {field.name for field in table.schema}
         if any(field.name not in have for field in wanted.schema):
@@ -97,7 +94,7 @@ def ensure_latest_view(client: Any, stream: Stream, project: str, table_columns:
         return None
     from google.cloud import bigquery
 
-    view = bigquery.Table(f"{project}.{stream.dataset}.{latest_view_id(stream)}")
+    view = bigquery.Table(table_path(project, stream.dataset, latest_view_id(stream)))
     # The SQL follows the table as it is, so a table created before the delivery id column existed
     # still gets a view that runs.
     view.view_query = latest_view_sql(stream, project,
@@ -128,7 +125,7 @@ def ensure_attributed_views(client: Any, stream: Stream, project: str) -> list[s
     )
     created = []
     for view_id, sql, description in views:
-        view = bigquery.Table(f"{project}.{stream.dataset}.{view_id}")
+        view = bigquery.Table(table_path(project, stream.dataset, view_id))
         view.view_query = sql
         view.description = description
         existing = client.create_table(view, exists_ok=True)

@@ -1,0 +1,128 @@
+"""Sender presets: pick the CRM by name in infra/streams.py (`auth=HubSpot()`), get the settings it needs.
+
+A preset is only a name for settings of service/model/auth_settings.py, so it is validated, deployed and
+served like any hand-written setting. Adding a sender: a function here returning its settings, a row in
+PRESETS, a test (tests/runtime/test_senders*.py) and a row in docs/senders.md. What each vendor documents
+and where: docs/senders.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from service.model.auth_settings import (
+    Auth,
+    BasicAuth,
+    BodyTokenAuth,
+    HmacAuth,
+    HubSpotAuth,
+    KeyAuth,
+    SalesforceAuth,
+    StandardWebhooksAuth,
+    StripeAuth,
+    TokenAuth,
+)
+
+
+def HubSpot(tolerance_seconds: int = 300) -> HubSpotAuth:
+    """HubSpot webhooks (app subscriptions, workflow webhooks): signature v3, 5-minute window."""
+    return HubSpotAuth(tolerance_seconds=tolerance_seconds)
+
+
+def Stripe(tolerance_seconds: int = 300) -> StripeAuth:
+    """Stripe webhook endpoints: `Stripe-Signature`, 300 s tolerance (Stripe's default)."""
+    return StripeAuth(tolerance_seconds=tolerance_seconds)
+
+
+def Salesforce(organization_ids: tuple[str, ...]) -> SalesforceAuth:
+    """Salesforce outbound messages (workflow / flow): URL token + OrganizationId allow-list, SOAP Ack."""
+    return SalesforceAuth(organization_ids=organization_ids)
+
+
+def Pipedrive(user: str = "hookstream") -> BasicAuth:
+    """Pipedrive webhooks: HTTP Basic (http_auth_user = `user`, http_auth_password = the stream's secret)."""
+    return BasicAuth(user=user)
+
+
+def Dynamics(option: str = "WebhookKey", name: str = "code") -> KeyAuth:
+    """Dynamics 365 / Dataverse webhooks, by the registration's authentication option: WebhookKey (`?code=`),
+    HttpQueryString (`?<name>=`) or HttpHeader (`<name>:`). Its `x-request-id` becomes the delivery id."""
+    options = {"WebhookKey": ("query", "code"), "HttpQueryString": ("query", name), "HttpHeader": ("header", name)}
+    if option not in options:
+        # A preset with a wrong option must fail at import like any invalid setting.
+        raise ValueError(f"Dynamics(option={option!r}): use 'WebhookKey', 'HttpQueryString' or 'HttpHeader'")
+    location, key_name = options[option]
+    return KeyAuth(location="query" if location == "query" else "header", name=key_name,
+                   delivery_id_header="x-request-id")
+
+
+def Keap() -> TokenAuth:
+    """Keap REST hooks: the URL token, plus the `X-Hook-Secret` verification handshake echoed back."""
+    return TokenAuth(handshake="x-hook-secret")
+
+
+def Monday() -> TokenAuth:
+    """monday.com board webhooks: the URL token, plus the `{"challenge": ...}` echo monday sends first."""
+    return TokenAuth(handshake="challenge")
+
+
+def Close(tolerance_seconds: int = 300) -> HmacAuth:
+    """Close: `close-sig-hash` = hex HMAC-SHA256 of `close-sig-timestamp` + body, key = the hex signature_key."""
+    return HmacAuth(header="close-sig-hash", signed="{timestamp}{body}", timestamp_header="close-sig-timestamp",
+                    tolerance_seconds=tolerance_seconds, key_encoding="hex")
+
+
+def BodyToken(field: str, format: str = "json") -> BodyTokenAuth:
+    """A shared secret sent inside the body: a JSON field (dotted path) or a form field."""
+    return BodyTokenAuth(field=field, format="form" if format == "form" else "json")
+
+
+def Bitrix24() -> BodyTokenAuth:
+    """Bitrix24 outbound webhooks: the form field `auth[application_token]`."""
+    return BodyTokenAuth(field="auth[application_token]", format="form")
+
+
+def GitHub() -> HmacAuth:
+    return HmacAuth(header="X-Hub-Signature-256", prefix="sha256=", delivery_id_header="X-GitHub-Delivery")
+
+
+def Slack() -> HmacAuth:
+    return HmacAuth(header="X-Slack-Signature", prefix="v0=", signed="v0:{timestamp}:{body}",
+                    timestamp_header="X-Slack-Request-Timestamp")
+
+
+def Shopify() -> HmacAuth:
+    return HmacAuth(header="X-Shopify-Hmac-Sha256", encoding="base64", delivery_id_header="X-Shopify-Webhook-Id")
+
+
+def WooCommerce() -> HmacAuth:
+    return HmacAuth(header="X-WC-Webhook-Signature", encoding="base64", delivery_id_header="X-WC-Webhook-Delivery-ID")
+
+
+def Zendesk() -> HmacAuth:
+    return HmacAuth(header="X-Zendesk-Webhook-Signature", encoding="base64", signed="{timestamp}{body}",
+                    timestamp_header="X-Zendesk-Webhook-Signature-Timestamp")
+
+
+def StandardWebhooks() -> StandardWebhooksAuth:
+    return StandardWebhooksAuth()
+
+
+# Every preset with its default arguments, for docs, scripts/send and the tests that cover each one.
+PRESETS: dict[str, Callable[[], Auth]] = {
+    "HubSpot": HubSpot,
+    "Stripe": Stripe,
+    "Salesforce": lambda: Salesforce(("00D7Q000006hT3bUAE",)),
+    "Keap": Keap,
+    "Close": Close,
+    "Pipedrive": Pipedrive,
+    "Dynamics": Dynamics,
+    "Bitrix24": Bitrix24,
+    "Monday": Monday,
+    "GitHub": GitHub,
+    "Slack": Slack,
+    "Shopify": Shopify,
+    "WooCommerce": WooCommerce,
+    "Zendesk": Zendesk,
+    "StandardWebhooks": StandardWebhooks,
+}

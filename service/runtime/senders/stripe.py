@@ -1,0 +1,63 @@
+"""Stripe webhook signatures (docs.stripe.com/webhooks, "Verify signatures manually"; stripe-python's
+`WebhookSignature.verify_header`).
+
+`Stripe-Signature: t=<unix s>,v1=<hex>,...`: hex HMAC-SHA256 of `<t>.<body>` keyed with the endpoint's signing
+secret as text (`whsec_...`, not decoded). Every `v1` is a candidate: Stripe sends one per active secret while a
+secret is rolled. The event id (`evt_...`, in the JSON body) becomes the delivery id once the signature holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from service.model.auth_settings import StripeAuth
+from service.runtime.auth import AuthFailed, RequestView, Sender
+from service.runtime.senders.common import check_age, matches_any, require_header
+
+HEADER = "Stripe-Signature"
+
+
+def stripe_signature(key: bytes, timestamp: str, body: bytes) -> bytes:
+    return hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).digest()
+
+
+def _event_id(body: bytes) -> str | None:
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return None
+    event_id = event.get("id") if isinstance(event, dict) else None
+    return event_id if isinstance(event_id, str) and 0 < len(event_id) <= 255 else None
+
+
+class StripeVerifier:
+    reads_body = True
+
+    def __init__(self, auth: StripeAuth, secrets: tuple[str, ...]) -> None:
+        self._keys = [secret.encode() for secret in secrets]
+        self._tolerance = auth.tolerance_seconds
+
+    def verify(self, request: RequestView) -> Sender:
+        header = require_header(request.headers, HEADER, "Stripe's signature")
+        timestamp, offered = None, []
+        for item in header.split(","):
+            key, _, value = item.strip().partition("=")
+            if key == "t":
+                timestamp = value
+            elif key == "v1":
+                try:
+                    offered.append(bytes.fromhex(value))
+                except ValueError:
+                    continue
+        if timestamp is None or not timestamp.isdigit():
+            raise AuthFailed("bad_timestamp", f"the {HEADER} header has no t=<Unix seconds>")
+        check_age(int(timestamp), request.now_seconds, self._tolerance, f"{HEADER} t=")
+        if not offered:
+            raise AuthFailed("bad_signature_encoding", f"the {HEADER} header holds no v1=<hex> signature")
+        expected = [stripe_signature(key, timestamp, request.signed_bytes) for key in self._keys]
+        if not any(matches_any(signature, expected) for signature in offered):
+            raise AuthFailed("bad_signature", f"no v1 signature in {HEADER} matches the body: check that the "
+                             "stream's secret is this endpoint's signing secret (whsec_...) in Stripe")
+        return Sender(delivery_id=_event_id(request.signed_bytes))

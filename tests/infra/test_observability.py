@@ -1,0 +1,114 @@
+"""Metrics, alert policies and the dashboard as synthesized (tests/runtime/test_log_metric_filters.py checks
+the filters against the service's real log lines)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from infra.naming import STREAMS_STACK
+from service.model.stream import Stream, StreamDefinitionError
+from tests.infra.helpers import CONFIG, Synth, synthesize
+
+pytestmark = pytest.mark.synth
+
+WATCHED = Stream(name="orders", dataset="crm", table="orders", alert_if_silent_for=timedelta(hours=12))
+QUIET = Stream(name="leads", dataset="crm", table="leads")
+EMAILS = ("oncall@acme.example", "data@acme.example")
+
+
+@pytest.fixture(scope="module")
+def alerted() -> Synth:
+    return synthesize((WATCHED, QUIET), replace(CONFIG, alert_emails=EMAILS))
+
+
+def policy(synth: Synth, name: str) -> dict[str, Any]:
+    return synth.resource(STREAMS_STACK, "google_monitoring_alert_policy", name)
+
+
+def test_log_metrics_are_synthesized_with_their_filters(alerted: Synth) -> None:
+    metrics = {body["name"]: body for body in alerted.resources(STREAMS_STACK, "google_logging_metric").values()}
+    assert set(metrics) == {"hookstream/hits-stored", "hookstream/hits-refused", "hookstream/hits-not-stored",
+                            "hookstream/hit-latency"}
+    assert metrics["hookstream/hits-refused"]["filter"] == (
+        'resource.type = "cloud_run_revision" AND jsonPayload.logger = "hookstream.hits" AND '
+        'jsonPayload.message = ("hit refused" OR "hit rejected")')
+    assert metrics["hookstream/hits-refused"]["label_extractors"] == {
+        "stream": "EXTRACT(jsonPayload.stream)", "reason": "EXTRACT(jsonPayload.reason)",
+        "status": "EXTRACT(jsonPayload.status)"}
+    latency = metrics["hookstream/hit-latency"]
+    assert latency["metric_descriptor"]["value_type"] == "DISTRIBUTION"
+    assert latency["value_extractor"] == "EXTRACT(jsonPayload.latency_ms)"
+    assert latency["bucket_options"]["exponential_buckets"]["num_finite_buckets"] == 32
+    assert metrics["hookstream/hits-stored"]["metric_descriptor"]["value_type"] == "INT64"
+
+
+def test_each_stream_gets_its_alerts_and_silence_only_where_asked(alerted: Synth) -> None:
+    names = set(alerted.resources(STREAMS_STACK, "google_monitoring_alert_policy"))
+    assert names == {"alert-5xx-orders", "alert-not-stored-orders", "alert-unauthorized-orders",
+                     "alert-silent-orders", "alert-5xx-leads", "alert-not-stored-leads",
+                     "alert-unauthorized-leads"}
+    channels = [alerted.ref(STREAMS_STACK, "google_monitoring_notification_channel", f"alert-email-{i}", "name")
+                for i in range(2)]
+    for name in names:
+        assert policy(alerted, name)["notification_channels"] == channels
+        assert policy(alerted, name)["user_labels"] == {"hookstream-stream": name.rsplit("-", 1)[-1]}
+
+
+def test_silence_is_a_metric_absence_summed_over_revisions(alerted: Synth) -> None:
+    silent = policy(alerted, "alert-silent-orders")
+    assert silent["display_name"] == "hookstream orders: no hit stored for 12 h"
+    (condition,) = silent["conditions"]
+    absent = condition["condition_absent"]
+    assert absent["duration"] == "43200s"
+    assert absent["filter"] == ('metric.type = "logging.googleapis.com/user/hookstream/hits-stored" AND '
+                                'resource.type = "cloud_run_revision" AND metric.labels.stream = "orders"')
+    assert absent["aggregations"] == [{"alignment_period": "60s", "per_series_aligner": "ALIGN_SUM",
+                                       "cross_series_reducer": "REDUCE_SUM",
+                                       "group_by_fields": ["metric.label.stream"]}]
+
+
+def test_not_stored_and_401_bursts(alerted: Synth) -> None:
+    not_stored = policy(alerted, "alert-not-stored-leads")["conditions"][0]["condition_threshold"]
+    assert (not_stored["comparison"], not_stored["threshold_value"], not_stored["duration"]) == (
+        "COMPARISON_GT", 0, "0s")
+    assert 'user/hookstream/hits-not-stored"' in not_stored["filter"]
+    assert not_stored["aggregations"][0]["alignment_period"] == "300s"
+    burst = policy(alerted, "alert-unauthorized-leads")["conditions"][0]["condition_threshold"]
+    assert burst["filter"].endswith('metric.labels.stream = "leads" AND metric.labels.status = "401"')
+    assert burst["threshold_value"] == 10
+    # A policy on a log-based metric waits for the metrics.
+    assert len(policy(alerted, "alert-unauthorized-leads")["depends_on"]) == 4
+
+
+def test_one_dashboard_for_all_streams(alerted: Synth) -> None:
+    (dashboard,) = alerted.resources(STREAMS_STACK, "google_monitoring_dashboard").values()
+    layout = json.loads(dashboard["dashboard_json"])
+    titles = [tile["widget"]["title"] for tile in layout["mosaicLayout"]["tiles"]]
+    assert titles == ["Received (requests per second, by service)", "Stored (hits per second, by stream)",
+                      "Refused (hits per second, by stream and reason)", "Not stored (hits per second, by stream)",
+                      "Latency, received to stored (ms)"]
+    filters = [data_set["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
+               for tile in layout["mosaicLayout"]["tiles"] for data_set in tile["widget"]["xyChart"]["dataSets"]]
+    assert 'resource.label.service_name = starts_with("hookstream-")' in filters[0]
+    assert any("user/hookstream/hit-latency" in f for f in filters)
+
+
+def test_without_recipients_no_channels_and_no_policies(shipped: Synth) -> None:
+    resources = shipped.stacks[STREAMS_STACK]["resource"]
+    assert "google_monitoring_alert_policy" not in resources
+    assert "google_monitoring_notification_channel" not in resources
+    assert len(resources["google_logging_metric"]) == 4 and len(resources["google_monitoring_dashboard"]) == 1
+
+
+@pytest.mark.parametrize("silence", [timedelta(hours=24), timedelta(seconds=90), timedelta(minutes=10, seconds=30)],
+                         ids=["24h", "90s", "not-whole-minutes"])
+def test_silence_outside_cloud_monitorings_limits_is_refused(silence: timedelta) -> None:
+    with pytest.raises(StreamDefinitionError) as error:
+        replace(WATCHED, alert_if_silent_for=silence)
+    assert "stream 'orders': alert_if_silent_for=" in str(error.value)
+    assert "whole minutes from 2 minutes to 23 hours 30 minutes" in str(error.value)
