@@ -23,6 +23,9 @@ READ_PIECE_BYTES = 64 * 1024
 # A whole body must arrive within this time once the headers are in. A CRM sends its body at once; a
 # client that dribbles bytes would otherwise hold one of the instance's threads for as long as it likes.
 BODY_TIMEOUT_SECONDS = 10.0
+# How much later than its deadline a body may be refused: the socket's own timeout is kept while it is
+# within this of the time left (see read_body).
+TIMEOUT_SLACK_SECONDS = 0.1
 
 
 def too_large(max_bytes: int) -> Rejected:
@@ -52,6 +55,7 @@ def read_body(environ: Mapping[str, Any], max_bytes: int, timeout_seconds: float
     # body. (The Flask test client has no socket: its bodies are in memory.)
     sock: socket.socket | None = environ.get("gunicorn.socket")
     prior_timeout = sock.gettimeout() if sock is not None else None
+    current_timeout = prior_timeout
     deadline = clock() + timeout_seconds
     pieces: list[bytes] = []
     received = 0
@@ -61,7 +65,12 @@ def read_body(environ: Mapping[str, Any], max_bytes: int, timeout_seconds: float
                 remaining = deadline - clock()
                 if remaining <= 0:
                     raise TimeoutError
-                sock.settimeout(remaining)
+                # settimeout is a syscall (an ioctl, with the GIL released). The socket usually has
+                # gunicorn_worker's read timeout already, the same setting as this one: shorten it only when a
+                # read could otherwise end later than the body's deadline allows.
+                if current_timeout is None or current_timeout > remaining + TIMEOUT_SLACK_SECONDS:
+                    sock.settimeout(remaining)
+                    current_timeout = remaining
             piece = stream.read(min(READ_PIECE_BYTES, wanted - received))
             if not piece:
                 break
@@ -76,7 +85,7 @@ def read_body(environ: Mapping[str, Any], max_bytes: int, timeout_seconds: float
         raise Rejected(400, "body_unreadable", "the body could not be read: its chunked framing is broken or "
                        "the connection closed before it ended; send the complete body again") from None
     finally:
-        if sock is not None:
+        if sock is not None and current_timeout != prior_timeout:
             with contextlib.suppress(OSError):  # the peer may have reset the connection meanwhile
                 sock.settimeout(prior_timeout)
     if declared is not None and received < declared:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
-from service.runtime.logs import TRACE_KEY, JsonFormatter, trace_from_header
+from service.runtime.logs import TRACE_KEY, CoalescingLineHandler, JsonFormatter, trace_from_header
 
 
 def format_line(level: int, message: str, **extra: object) -> dict[str, object]:
@@ -56,3 +57,46 @@ def test_gunicorn_error_lines_lose_request_lines_paths_and_query_strings() -> No
         assert secret not in redact(line), line
     assert redact("Invalid request from ip=10.0.0.1: Invalid HTTP Version: (9, 9)") == \
         "Invalid request from ip=10.0.0.1: Invalid HTTP Version: (9, 9)"
+
+
+class SlowStream:
+    """A stdout whose first write blocks until released: time for other threads to log meanwhile."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+        self.release = threading.Event()
+        self.first_write_started = threading.Event()
+
+    def write(self, text: str) -> int:
+        if not self.writes:
+            self.first_write_started.set()
+            assert self.release.wait(10)
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_lines_logged_while_a_write_is_in_progress_go_out_together_and_whole() -> None:
+    stream = SlowStream()
+    handler = CoalescingLineHandler(stream)  # type: ignore[arg-type]
+    handler.setFormatter(JsonFormatter())
+    logger = logging.Logger("hookstream.test-coalescing")
+    logger.addHandler(handler)
+    first = threading.Thread(target=logger.warning, args=("hit stored",), kwargs={"extra": {"hit_id": "h-0"}})
+    first.start()
+    assert stream.first_write_started.wait(10)
+    others = [threading.Thread(target=logger.warning, args=("hit stored",), kwargs={"extra": {"hit_id": f"h-{n}"}})
+              for n in range(1, 21)]
+    for thread in others:
+        thread.start()
+    for thread in others:
+        thread.join(10)
+        assert not thread.is_alive()  # logging did not wait for the write in progress
+    stream.release.set()
+    first.join(10)
+    assert len(stream.writes) == 2  # the first line, then the twenty queued meanwhile in one write
+    lines = "".join(stream.writes).splitlines()
+    assert sorted(json.loads(line)["hit_id"] for line in lines) == sorted(f"h-{n}" for n in range(21))
+    assert all(json.loads(line)["message"] == "hit stored" for line in lines)

@@ -1,23 +1,19 @@
 """Peak memory of one hit in flight, as a multiple of its body, for the bodies that cost the most.
 
 The app (with the real batching sink and row writer, the official client's connection) posts each
-body to a BigQuery stand-in in another process that accepts insertAll and counts rows, so only the
-service's allocations are traced. tracemalloc counts Python allocations exactly, so unlike a timing the
-figure does not depend on how busy the machine is. The stream model's MEMORY_PER_BODY_FACTOR (used to
-check Cloud Run's memory setting) must stay above every figure printed here.
+body to the BigQuery stand-in (tools/bench/standin.py, in its own process) that accepts insertAll and counts
+rows, so only the service's allocations are traced. tracemalloc counts Python allocations exactly, so
+unlike a timing the figure does not depend on how busy the machine is. The stream model's
+MEMORY_PER_BODY_FACTOR (used to check Cloud Run's memory setting) must stay above every figure printed here.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import socket
-import subprocess
-import sys
-import time
+import shutil
+import tempfile
 import tracemalloc
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from infra.sizing import MEMORY_PER_BODY_FACTOR
@@ -26,6 +22,7 @@ from service.model.service_env import ServiceSpec
 from service.model.stream import MAX_BODY_LIMIT, Stream
 from service.runtime.app import create_app
 from service.runtime.settings import ServiceSettings
+from tools.bench.standin import read_counts, start_standin
 from tools.local.processes import free_port
 
 # Characters whose escaping or decoding costs the most, and plain ASCII for comparison.
@@ -38,54 +35,12 @@ BODIES = {
 }
 
 
-class _InsertAllStandIn(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    rows = 0
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        type(self).rows += len(json.loads(body)["rows"])
-        answer = b'{"kind": "bigquery#tableDataInsertAllResponse"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def do_GET(self) -> None:
-        answer = json.dumps({"rows": type(self).rows}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def serve_stand_in(port: int) -> None:
-    ThreadingHTTPServer(("127.0.0.1", port), _InsertAllStandIn).serve_forever()
-
-
-def _wait_for_port(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def measure(body_bytes: int = MAX_BODY_LIMIT) -> dict[str, float]:
     """{body kind: peak traced bytes while the hit is handled / body size}."""
     port = free_port()
-    stand_in = subprocess.Popen([sys.executable, "-m", "tools.bench.memory", "--serve", str(port)],
-                                cwd=Path(__file__).resolve().parents[2])
+    log_dir = Path(tempfile.mkdtemp(prefix="hookstream-bench-memory-"))
+    stand_in = start_standin(port, log_dir / "standin.log")
     try:
-        _wait_for_port(port, 30)
         stream = Stream(name="memory", dataset="bench", table="memory", auth=NoAuth(), max_body_bytes=body_bytes)
         app = create_app(ServiceSettings(spec=ServiceSpec.of(stream, "bench-project"),
                                          bigquery_emulator_host=f"http://127.0.0.1:{port}"))
@@ -104,24 +59,19 @@ def measure(body_bytes: int = MAX_BODY_LIMIT) -> dict[str, float]:
             factors[kind] = round(peak / len(body), 2)
             del body
         app.extensions["hookstream.sink"].close()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/rows", timeout=10) as answer:
-            stored = json.loads(answer.read())["rows"]
+        stored = read_counts(f"http://127.0.0.1:{port}")["rows"]
         if stored != len(BODIES) + 1:
             raise RuntimeError(f"the stand-in received {stored} rows for {len(BODIES) + 1} hits")
         return factors
     finally:
-        stand_in.terminate()
-        stand_in.wait(10)
+        stand_in.stop()
+        shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench-memory", description=__doc__)
     parser.add_argument("--body-bytes", type=int, default=MAX_BODY_LIMIT)
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve:
-        serve_stand_in(args.serve)
-        return 0
     factors = measure(args.body_bytes)
     for kind, factor in factors.items():
         print(f"{kind:>20}: peak {factor:.2f} x the body ({args.body_bytes} bytes)")
