@@ -1,4 +1,4 @@
-"""Requests shaped the way each sender preset sends them: the inverse of service/runtime/auth.py and
+"""Requests shaped the way each sender preset sends them: the inverse of the checks in
 service/runtime/senders/. Used by scripts/send and by the tests, which build every request with the
 vendor's documented algorithm through this one place."""
 
@@ -26,9 +26,9 @@ from service.model.auth_settings import (
     TokenAuth,
     signed_message,
 )
-from service.runtime.auth import decode_whsec
 from service.runtime.senders.hubspot import SIGNATURE_HEADER, TIMESTAMP_HEADER, hubspot_signature, hubspot_uri
 from service.runtime.senders.stripe import stripe_signature
+from service.runtime.verification import decode_whsec
 
 
 @dataclass(frozen=True)

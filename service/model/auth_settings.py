@@ -1,7 +1,7 @@
 """How a stream's endpoint tells its CRM from anyone else: the mode chosen in infra/streams.py.
 
 Only settings live here; the secrets themselves come from the environment (Secret Manager on Cloud
-Run, .dev/secrets.json locally) and the checks from service/runtime/auth.py.
+Run, .dev/secrets.json locally) and the checks from service/runtime/senders/ (chosen by service/runtime/auth.py).
 """
 
 from __future__ import annotations

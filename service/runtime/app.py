@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from service.model.auth_settings import takes_path_token
 from service.model.endpoint import HOOKS_PATH
-from service.runtime.auth import AuthFailed, AuthSetupError, RequestView, make_verifier
+from service.runtime.auth import make_verifier
 from service.runtime.batching import BatchingSink
 from service.runtime.logs import configure_logging, trace_from_header
 from service.runtime.metrics import install_metrics
@@ -27,6 +27,7 @@ from service.runtime.settings import ServiceSettings, SettingsError, process_set
 from service.runtime.sink import BigQueryRowWriter, Sink, WarehouseHealth, WriteFailed
 from service.runtime.spool import GcsSpool, SpoolLocation
 from service.runtime.spooling_sink import SpoolingSink
+from service.runtime.verification import AuthFailed, AuthSetupError, RequestView
 
 log = logging.getLogger("hookstream.hits")
 

@@ -16,13 +16,9 @@ from service.model.auth_settings import HmacAuth, NoAuth, StandardWebhooksAuth, 
 from service.model.service_env import ServiceSpec
 from service.model.stream import Stream
 from service.runtime.app import create_app
-from service.runtime.auth import (
-    AuthFailed,
-    AuthSetupError,
-    RequestView,
-    make_verifier,
-)
+from service.runtime.auth import make_verifier
 from service.runtime.settings import ServiceSettings, SettingsError
+from service.runtime.verification import AuthFailed, AuthSetupError, RequestView
 from tests.fakes import MemorySink
 from tools.local.dev_secrets import generate_secret
 

@@ -28,10 +28,11 @@ from service.model.senders import (
 )
 from service.model.service_env import ServiceSpec, from_env, to_env
 from service.model.stream import Stream
-from service.runtime.auth import AuthFailed, RequestView, make_verifier
+from service.runtime.auth import make_verifier
 from service.runtime.refusals import Rejected
 from service.runtime.senders.answers import handshake_answer, stored_answer
 from service.runtime.senders.salesforce import parse_outbound_message
+from service.runtime.verification import AuthFailed, RequestView
 
 SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "samples"
 ORG = "00D7Q000006hT3bUAE"

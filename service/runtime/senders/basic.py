@@ -10,8 +10,8 @@ import base64
 import binascii
 
 from service.model.auth_settings import BasicAuth
-from service.runtime.auth import AuthFailed, RequestView, Sender
 from service.runtime.senders.common import matches_any
+from service.runtime.verification import AuthFailed, RequestView, Sender
 
 
 class BasicVerifier:

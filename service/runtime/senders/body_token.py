@@ -9,8 +9,8 @@ import json
 from urllib.parse import parse_qs, quote, quote_plus
 
 from service.model.auth_settings import BodyTokenAuth
-from service.runtime.auth import AuthFailed, RequestView, Sender
 from service.runtime.senders.common import matches_any
+from service.runtime.verification import AuthFailed, RequestView, Sender
 
 
 def _form_value(body: str, field: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable
 
-from service.runtime.auth import AuthFailed
+from service.runtime.verification import AuthFailed
 
 
 def matches_any(candidate: bytes, expected: Iterable[bytes]) -> bool:

@@ -16,8 +16,8 @@ import hmac
 import re
 
 from service.model.auth_settings import HubSpotAuth
-from service.runtime.auth import AuthFailed, RequestView, Sender
 from service.runtime.senders.common import matches_any, require_header
+from service.runtime.verification import AuthFailed, RequestView, Sender
 
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"

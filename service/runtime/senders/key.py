@@ -8,9 +8,9 @@ would be stored in the table.
 from __future__ import annotations
 
 from service.model.auth_settings import KeyAuth
-from service.runtime.auth import AuthFailed, RequestView, Sender
 from service.runtime.refusals import Rejected
 from service.runtime.senders.common import header_value, matches_any
+from service.runtime.verification import AuthFailed, RequestView, Sender
 
 
 class KeyVerifier:

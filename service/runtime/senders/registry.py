@@ -14,13 +14,13 @@ from service.model.auth_settings import (
     SalesforceAuth,
     StripeAuth,
 )
-from service.runtime.auth import Verifier
 from service.runtime.senders.basic import BasicVerifier
 from service.runtime.senders.body_token import BodyTokenVerifier
 from service.runtime.senders.hubspot import HubSpotVerifier
 from service.runtime.senders.key import KeyVerifier
 from service.runtime.senders.salesforce import SalesforceVerifier
 from service.runtime.senders.stripe import StripeVerifier
+from service.runtime.verification import Verifier
 
 VERIFIERS: dict[type[Any], Callable[[Any, tuple[str, ...]], Verifier]] = {
     HubSpotAuth: HubSpotVerifier,

@@ -16,8 +16,9 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
 from service.model.auth_settings import SALESFORCE_ORG_ID, SalesforceAuth
-from service.runtime.auth import AuthFailed, RequestView, Sender, TokenVerifier
 from service.runtime.refusals import Rejected
+from service.runtime.senders.builtin import TokenVerifier
+from service.runtime.verification import AuthFailed, RequestView, Sender
 
 SOAP_ENVELOPE = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"

@@ -13,8 +13,8 @@ import hmac
 import json
 
 from service.model.auth_settings import StripeAuth
-from service.runtime.auth import AuthFailed, RequestView, Sender
 from service.runtime.senders.common import check_age, matches_any, require_header
+from service.runtime.verification import AuthFailed, RequestView, Sender
 
 HEADER = "Stripe-Signature"
 
