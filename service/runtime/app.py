@@ -87,6 +87,7 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     install_metrics(app, spec.stream, hit_sink, serve_endpoint=settings.metrics_endpoint)
 
     acknowledgement = stored_answer(spec.auth)
+    path_token_allowed = takes_path_token(spec.auth)
 
     def request_view(raw: bytes, path_token: str | None, received_at_ms: int) -> RequestView:
         environ = request.environ
@@ -127,7 +128,7 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
         if request.method not in HIT_METHODS:  # Flask adds HEAD to GET routes; a HEAD must not write.
             return error_response(405, "method_not_allowed", "use POST, PUT or GET",
                                   {"Allow": ", ".join(HIT_METHODS)})
-        if path_token is not None and not takes_path_token(spec.auth):
+        if path_token is not None and not path_token_allowed:
             return error_response(404, "not_found", "this stream takes hits at /hooks (its secret is not in the URL)")
         try:
             if not verifier.reads_body:

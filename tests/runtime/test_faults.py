@@ -9,7 +9,6 @@ a small HTTP proxy that can add delay or answer insertAll with per-row errors, a
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
@@ -18,10 +17,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -30,6 +28,7 @@ from service.model.auth_settings import NoAuth
 from service.model.service_env import BIGQUERY_EMULATOR_HOST, ServiceSpec, to_env
 from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
+from tests.runtime.fault_parts import BigQueryProxy, after, worker_pids
 from tools.local.processes import Process, free_port, start_emulator, start_service
 from tools.local.provision import provision
 
@@ -80,85 +79,35 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableEm
 
 # -- a proxy in front of the emulator that can be slow or reject rows -----------------------------
 
-class InsertAllProxy:
-    """Forwards every request to the emulator; `delay_seconds` slows each one; insertAll requests
-    holding a POISON payload are answered like BigQuery answers an invalid row: that row "invalid",
-    the others of the request "stopped" (not written)."""
+class InsertAllProxy(BigQueryProxy):
+    """`delay_seconds` slows every request; insertAll requests holding a POISON payload are answered like
+    BigQuery answers an invalid row: that row "invalid", the others of the request "stopped" (not written)."""
 
     def __init__(self, upstream: str) -> None:
-        self.upstream = urlsplit(upstream)
+        super().__init__(upstream)
         self.delay_seconds = 0.0
         self.poisoned_requests = 0
         self.slowest_insert_seconds = 0.0  # what a stalled warehouse looked like from the service
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                proxy.forward(self)
-
-            do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
 
     def forward(self, handler: BaseHTTPRequestHandler) -> None:
         started = time.monotonic()
         try:
-            self._forward(handler)
+            if self.delay_seconds:
+                time.sleep(self.delay_seconds)
+            super().forward(handler)
         finally:
-            if handler.command == "POST" and handler.path.split("?")[0].endswith("/insertAll"):
+            if self.is_insert_all(handler):
                 self.slowest_insert_seconds = max(self.slowest_insert_seconds, time.monotonic() - started)
 
-    def _forward(self, handler: BaseHTTPRequestHandler) -> None:
-        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
-        if self.delay_seconds:
-            time.sleep(self.delay_seconds)
-        if handler.command == "POST" and handler.path.split("?")[0].endswith("/insertAll"):
-            rows = json.loads(body).get("rows", [])
-            if any(POISON in row["json"]["payload"] for row in rows):
-                self.poisoned_requests += 1
-                errors = [{"index": index, "errors": [
-                    {"reason": "invalid", "message": "no such field: poison"} if POISON in row["json"]["payload"]
-                    else {"reason": "stopped", "message": ""}]} for index, row in enumerate(rows)]
-                self.reply(handler, 200, {"Content-Type": "application/json"},
-                           json.dumps({"kind": "bigquery#tableDataInsertAllResponse", "insertErrors": errors})
-                           .encode())
-                return
-        connection = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port,
-                                                timeout=60)
-        try:
-            headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("connection", "host")}
-            connection.request(handler.command, handler.path, body=body, headers=headers)
-            response = connection.getresponse()
-            payload = response.read()
-            kept = {k: v for k, v in response.getheaders()
-                    if k.lower() not in ("connection", "transfer-encoding", "content-length", "keep-alive")}
-            self.reply(handler, response.status, kept, payload)
-        except OSError:
-            self.reply(handler, 502, {"Content-Type": "text/plain"}, b"emulator unreachable")
-        finally:
-            connection.close()
-
-    @staticmethod
-    def reply(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
-        handler.send_response(status)
-        for key, value in headers.items():
-            handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def intercept(self, body: bytes) -> tuple[int, bytes] | None:
+        rows = json.loads(body).get("rows", [])
+        if not any(POISON in row["json"]["payload"] for row in rows):
+            return None
+        self.poisoned_requests += 1
+        errors = [{"index": index, "errors": [
+            {"reason": "invalid", "message": "no such field: poison"} if POISON in row["json"]["payload"]
+            else {"reason": "stopped", "message": ""}]} for index, row in enumerate(rows)]
+        return 200, json.dumps({"kind": "bigquery#tableDataInsertAllResponse", "insertErrors": errors}).encode()
 
 
 @pytest.fixture
@@ -269,10 +218,6 @@ def write_troubles(process: Process) -> int:
     return sum(1 for line in lines if '"bigquery call retried"' in line or '"bigquery write failed"' in line)
 
 
-def after(seconds: float) -> None:
-    threading.Event().wait(seconds)
-
-
 # -- the faults ----------------------------------------------------------------------------------
 
 def test_emulator_stopped_and_restarted_mid_load(emulator: RestartableEmulator, serve: Any) -> None:
@@ -327,12 +272,6 @@ def test_rows_bigquery_rejects_fail_only_their_own_requests(emulator: Restartabl
     assert all(POISON in payload for payload in load.refused_payloads)
     assert load.connection_errors == 0
     assert sum(found.values()) == len(load.acknowledged)
-
-
-def worker_pids(master: Process) -> list[int]:
-    pid = master.popen.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(child) for child in children]
 
 
 def test_sigterm_to_a_worker_mid_load(emulator: RestartableEmulator, serve: Any) -> None:

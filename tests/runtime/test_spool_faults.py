@@ -21,7 +21,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +36,7 @@ from service.runtime.bigquery_client import make_client
 from service.runtime.replay import spool_status
 from service.runtime.spool import SpoolLocation
 from tests.logging_filter import cloud_run_entry, matches
+from tests.runtime.fault_parts import BigQueryProxy, after, worker_pids
 from tools.local.gcs_emulator import STORAGE_EMULATOR_HOST, ensure_bucket, start_gcs_emulator
 from tools.local.processes import REPO_ROOT, Process, free_port, start_emulator, start_service
 from tools.local.provision import provision
@@ -219,10 +219,6 @@ def json_lines(path: Path) -> list[dict[str, Any]]:
     return lines
 
 
-def after(seconds: float) -> None:
-    threading.Event().wait(seconds)
-
-
 # -- replay, as the Cloud Run job runs it ---------------------------------------------------------
 
 @dataclass
@@ -316,61 +312,23 @@ def test_table_deleted_then_reprovisioned(emulators: Emulators, serve: Any) -> N
     check_nothing_lost("table deleted", emulators, served.stream, ledger)
 
 
-class ForbiddingProxy:
-    """Forwards to the emulator, but answers insertAll with BigQuery's 403 while `forbid` is set (the
-    emulator has no IAM): the point here is the service's answer to a revoked permission."""
+class ForbiddingProxy(BigQueryProxy):
+    """Answers insertAll with BigQuery's 403 while `forbid` is set (the emulator has no IAM): the point
+    here is the service's answer to a revoked permission."""
 
     def __init__(self, upstream: str) -> None:
-        self.upstream = urlsplit(upstream)
+        super().__init__(upstream)
         self.forbid = False
         self.forbidden_calls = 0
-        proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                proxy.forward(self)
-
-            do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def forward(self, handler: BaseHTTPRequestHandler) -> None:
-        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
-        if self.forbid and handler.path.split("?")[0].endswith("/insertAll"):
-            self.forbidden_calls += 1
-            self.reply(handler, 403, json.dumps({"error": {
-                "code": 403, "status": "PERMISSION_DENIED",
-                "message": "Access Denied: Permission bigquery.tables.updateData denied",
-                "errors": [{"reason": "accessDenied", "message": "Access Denied"}]}}).encode())
-            return
-        connection = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port, timeout=60)
-        try:
-            headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("connection", "host")}
-            connection.request(handler.command, handler.path, body=body, headers=headers)
-            response = connection.getresponse()
-            self.reply(handler, response.status, response.read())
-        finally:
-            connection.close()
-
-    @staticmethod
-    def reply(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def intercept(self, body: bytes) -> tuple[int, bytes] | None:
+        if not self.forbid:
+            return None
+        self.forbidden_calls += 1
+        return 403, json.dumps({"error": {
+            "code": 403, "status": "PERMISSION_DENIED",
+            "message": "Access Denied: Permission bigquery.tables.updateData denied",
+            "errors": [{"reason": "accessDenied", "message": "Access Denied"}]}}).encode()
 
 
 def test_permission_denied(emulators: Emulators, serve: Any) -> None:
@@ -417,11 +375,6 @@ def test_bigquery_and_spool_both_down(emulators: Emulators, serve: Any) -> None:
           f"left_in_spool={len(emulators.spooled(served.stream))}")
     assert not rows, "a hit answered 503 reached the table"
     assert not emulators.spooled(served.stream), "a hit answered 503 is in the spool"
-
-
-def worker_pids(master: Process) -> list[int]:
-    pid = master.popen.pid
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def test_sigterm_to_a_worker_while_spooling(emulators: Emulators, serve: Any) -> None:

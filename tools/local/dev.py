@@ -35,7 +35,7 @@ from tools.local.gcs_emulator import ensure_bucket, start_gcs_emulator
 from tools.local.processes import REPO_ROOT, Process, StartupFailed, start_emulator, start_service, write_json
 from tools.local.provision import provision
 from tools.local.spool_replay import LOCAL_SPOOL_BUCKET, local_stream_env, replay_once
-from tools.local.stack_file import STACK_FILE, stack_record
+from tools.local.stack_file import STACK_FILE, LocalSpool, stack_record
 
 LOCAL_PROJECT = "hookstream-local"
 REPLAY_INTERVAL_SECONDS = 30.0
@@ -101,10 +101,8 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
             print(f"table ready: {table_id}")
         stitched = load_ga4_samples(client, streams, LOCAL_PROJECT) if args.ga4_sample else []
         client.close()
-        write_json(args.dir / STACK_FILE, {**stack_record(LOCAL_PROJECT, emulator_url),
-                                           "storage_emulator_url": storage_url, "spool_bucket": LOCAL_SPOOL_BUCKET,
-                                           # README: `kill -STOP` it to watch hits being spooled.
-                                           "bigquery_emulator_pid": emulator.popen.pid})
+        write_json(args.dir / STACK_FILE, stack_record(LOCAL_PROJECT, emulator_url, emulator.popen.pid,
+                                                       LocalSpool(storage_url, LOCAL_SPOOL_BUCKET)))
 
         secrets = load_or_create(args.dir / "secrets.json", streams)
         endpoints: dict[str, str] = {}

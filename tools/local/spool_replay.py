@@ -8,7 +8,6 @@ job of each stream (`gcloud run jobs execute ... --wait`) and leaves the work to
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ from service.model.spool import spool_url
 from service.model.stream import Stream
 from tools.local.gcs_emulator import STORAGE_EMULATOR_HOST
 from tools.local.processes import REPO_ROOT
-from tools.local.stack_file import STACK_FILE, StackNotRunning, running_stack
+from tools.local.stack_file import StackNotRunning, local_spool, running_stack
 
 LOCAL_SPOOL_BUCKET = "hookstream-local-spool"
 
@@ -52,15 +51,11 @@ def replay_once(env: Mapping[str, str], timeout: float = 600.0) -> tuple[int, st
 def run_local(streams: Sequence[Stream], dev_dir: Path) -> int:
     try:
         stack = running_stack(dev_dir)
-        record = json.loads((dev_dir / STACK_FILE).read_text())
-        storage_url, bucket = str(record["storage_emulator_url"]), str(record["spool_bucket"])
+        spool = local_spool(dev_dir)
     except StackNotRunning as error:
         print(f"scripts/replay: {error}", file=sys.stderr)
         return 1
-    except (KeyError, ValueError, OSError):
-        print("scripts/replay: this scripts/dev runs no spool (started before the spool existed?): restart it",
-              file=sys.stderr)
-        return 1
+    storage_url, bucket = spool.storage_url, spool.bucket
     worst = 0
     for stream in streams:
         code, summary = replay_once(local_stream_env(stream, stack.project, stack.emulator_url, storage_url, bucket))

@@ -7,7 +7,6 @@ Locally it reads the spool of the stack scripts/dev started; with --cloud the de
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from service.model.spool import spool_bucket_name, spool_url
 from service.runtime.replay import spool_status
 from service.runtime.spool import SpoolLocation
 from tools.local.processes import REPO_ROOT
-from tools.local.stack_file import STACK_FILE, StackNotRunning
+from tools.local.stack_file import StackNotRunning, local_spool
 
 
 def age_text(seconds: float | None) -> str:
@@ -37,15 +36,10 @@ def local_storage(dev_dir: Path) -> tuple[Any, str]:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage  # type: ignore[attr-defined]
 
-    # Not running_stack(): that probes the BigQuery emulator, and the spool matters most while it is down.
-    try:
-        record = json.loads((dev_dir / STACK_FILE).read_text())
-    except FileNotFoundError:
-        raise StackNotRunning(f"the local stack is not running (no {dev_dir / STACK_FILE}): start it with "
-                              "scripts/dev (in another terminal) and run this again") from None
+    spool = local_spool(dev_dir)  # not running_stack(): the spool matters most while BigQuery is down
     client = storage.Client(project="local", credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-                            client_options=ClientOptions(api_endpoint=str(record["storage_emulator_url"])))
-    return client, str(record["spool_bucket"])
+                            client_options=ClientOptions(api_endpoint=spool.storage_url))
+    return client, spool.bucket
 
 
 def cloud_storage(project: str) -> tuple[Any, str]:
@@ -71,10 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             client, bucket = local_storage(args.dir)
     except StackNotRunning as error:
         print(f"scripts/status: {error}", file=sys.stderr)
-        return 1
-    except (KeyError, ValueError, OSError):
-        print("scripts/status: this scripts/dev runs no spool (started before the spool existed?): restart it",
-              file=sys.stderr)
         return 1
     print(f"{'stream':<20} {'waiting':>8}  oldest   spool")
     for stream in streams:

@@ -23,15 +23,45 @@ class StackNotRunning(LookupError):
     """The local stack is not running; the message says why and how to start it."""
 
 
+NO_SPOOL = "this scripts/dev runs no spool (started before the spool existed?): restart it"
+
+
 @dataclass(frozen=True)
 class LocalStack:
     project: str
     emulator_url: str
 
 
-def stack_record(project: str, emulator_url: str) -> dict[str, object]:
+@dataclass(frozen=True)
+class LocalSpool:
+    storage_url: str
+    bucket: str
+
+
+def stack_record(project: str, emulator_url: str, bigquery_emulator_pid: int,
+                 spool: LocalSpool) -> dict[str, object]:
     """What scripts/dev writes to stack.json."""
-    return {"project": project, "emulator_url": emulator_url, "pid": os.getpid()}
+    return {"project": project, "emulator_url": emulator_url, "pid": os.getpid(),
+            # README: `kill -STOP` it to watch hits being spooled.
+            "bigquery_emulator_pid": bigquery_emulator_pid,
+            "storage_emulator_url": spool.storage_url, "spool_bucket": spool.bucket}
+
+
+def local_spool(dev_dir: Path) -> LocalSpool:
+    """The local stack's Cloud Storage emulator and spool bucket, without probing BigQuery (the spool
+    matters most while BigQuery is down); StackNotRunning when there is no stack or it runs no spool."""
+    stack_file = dev_dir / STACK_FILE
+    try:
+        record = json.loads(stack_file.read_text())
+    except FileNotFoundError:
+        raise StackNotRunning(f"the local stack is not running (no {stack_file}): start it with scripts/dev "
+                              "(in another terminal) and run this again") from None
+    except (OSError, ValueError) as error:
+        raise StackNotRunning(f"{stack_file} is unreadable ({error}): restart scripts/dev") from None
+    try:
+        return LocalSpool(str(record["storage_emulator_url"]), str(record["spool_bucket"]))
+    except (KeyError, TypeError):
+        raise StackNotRunning(NO_SPOOL) from None
 
 
 def _process_alive(pid: int) -> bool:
