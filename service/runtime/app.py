@@ -10,16 +10,16 @@ import logging
 import time
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Request, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from service.model.auth_settings import takes_path_token
 from service.model.endpoint import HOOKS_PATH
 from service.runtime.auth import make_verifier
 from service.runtime.batching import BatchingSink
-from service.runtime.logs import configure_logging, trace_from_header
-from service.runtime.metrics import install_metrics
-from service.runtime.refusals import Rejected, error_response
+from service.runtime.logs import configure_logging, log_fields, trace_from_header
+from service.runtime.metrics import HANDSHAKE_KEY, install_metrics
+from service.runtime.refusals import Rejected, error_response, json_response
 from service.runtime.request_body import decode_utf8, read_body
 from service.runtime.rows import build_row
 from service.runtime.senders.answers import answer_response, handshake_answer, stored_answer
@@ -89,23 +89,27 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     acknowledgement = stored_answer(spec.auth)
     path_token_allowed = takes_path_token(spec.auth)
 
-    def request_view(raw: bytes, path_token: str | None, received_at_ms: int) -> RequestView:
-        environ = request.environ
+    reads_target = verifier.reads_target
+
+    def request_view(req: Request, raw: bytes, path_token: str | None, received_at_ms: int) -> RequestView:
+        if not reads_target:  # most checks read headers and body only: spare parsing the host and query
+            return RequestView(raw, req.headers, path_token, received_at_ms / 1000, method=req.method)
+        environ = req.environ
         # The request target exactly as sent (gunicorn: RAW_URI), for checks that sign the URL (HubSpot).
-        target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path.rstrip("?")
-        return RequestView(raw, request.headers, path_token, received_at_ms / 1000, method=request.method,
-                           uri=target, host=request.host, query=request.args)
+        target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or req.full_path.rstrip("?")
+        return RequestView(raw, req.headers, path_token, received_at_ms / 1000, method=req.method,
+                           uri=target, host=req.host, query=req.args)
 
-    def read_raw_payload() -> bytes:
-        if request.method == "GET":
-            return request.query_string
-        return read_body(request.environ, spec.max_body_bytes, spec.read_timeout_seconds)
+    def read_raw_payload(req: Request) -> bytes:
+        if req.method == "GET":
+            return req.query_string
+        return read_body(req.environ, spec.max_body_bytes, spec.read_timeout_seconds)
 
-    def decode_payload(raw: bytes) -> str:
-        if not raw and request.method == "GET":
+    def decode_payload(req: Request, raw: bytes) -> str:
+        if not raw and req.method == "GET":
             raise Rejected(400, "empty_query", "GET needs a query string with the data, e.g. ?orderId=N1&status=paid")
         if not raw:
-            raise Rejected(400, "empty_body", f"{request.method} needs a body with the data")
+            raise Rejected(400, "empty_body", f"{req.method} needs a body with the data")
         try:
             return decode_utf8(raw)
         except UnicodeDecodeError as error:
@@ -124,8 +128,10 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     def receive_hit(path_token: str | None = None) -> Response:
         received_at_ms = now_ms()
         started = time.perf_counter()
-        trace = trace_from_header(request.headers.get("X-Cloud-Trace-Context"), spec.project)
-        if request.method not in HIT_METHODS:  # Flask adds HEAD to GET routes; a HEAD must not write.
+        # The request object itself, once: every access through Flask's `request` proxy is a lookup.
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        trace = trace_from_header(req.environ.get("HTTP_X_CLOUD_TRACE_CONTEXT"), spec.project)
+        if req.method not in HIT_METHODS:  # Flask adds HEAD to GET routes; a HEAD must not write.
             return error_response(405, "method_not_allowed", "use POST, PUT or GET",
                                   {"Allow": ", ".join(HIT_METHODS)})
         if path_token is not None and not path_token_allowed:
@@ -133,18 +139,18 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
         try:
             if not verifier.reads_body:
                 # A token is checked before the body is read: a stranger's request costs no body read.
-                sender = verifier.verify(request_view(b"", path_token, received_at_ms))
-            raw = read_raw_payload()
+                sender = verifier.verify(request_view(req, b"", path_token, received_at_ms))
+            raw = read_raw_payload(req)
             if verifier.reads_body:
                 # A signature is checked on the raw bytes, before the body is decoded, parsed or written.
-                sender = verifier.verify(request_view(raw, path_token, received_at_ms))
-            handshake = handshake_answer(spec.auth, request.headers, raw)
+                sender = verifier.verify(request_view(req, raw, path_token, received_at_ms))
+            handshake = handshake_answer(spec.auth, req.headers, raw)
             if handshake is not None:
                 # Only after the stream's own check passed; a handshake is answered, never stored.
                 log.info("handshake answered", extra={"stream": spec.stream, "trace": trace})
-                g.hookstream_handshake = True
+                req.environ[HANDSHAKE_KEY] = True
                 return answer_response(handshake)
-            payload = decode_payload(raw)
+            payload = decode_payload(req, raw)
             for secret_text in sender.redact:
                 payload = payload.replace(secret_text, REDACTED)
             del raw  # only the decoded payload stays in memory while the row is written
@@ -166,14 +172,15 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
                                                "reason": failed.detail, "trace": trace})
             return error_response(503, "not_stored", f"the hit was not stored: {failed.detail}",
                                   {"Retry-After": str(failed.retry_after_seconds)})
-        log.info(f"hit {outcome}", extra={
+        # One line per hit (log-based metrics count and time them, infra/log_metrics.py), on the cheap path.
+        log_fields(log, logging.INFO, f"hit {outcome}", {
             "stream": spec.stream, "hit_id": row["hit_id"], "bytes": len(payload),
             "latency_ms": round((time.perf_counter() - started) * 1000, 2), "trace": trace,
         })
         if acknowledgement is not None:  # the sender's own answer (Salesforce's Ack), only now that it is stored
             return answer_response(acknowledgement)
         # "spooled": not in the table yet, but durably in the spool; replay writes it (same hit_id).
-        return jsonify(status=outcome, hit_id=row["hit_id"], stream=spec.stream)
+        return json_response(200, {"hit_id": row["hit_id"], "status": outcome, "stream": spec.stream})
 
     @app.get("/health", provide_automatic_options=False)
     def health() -> Response:

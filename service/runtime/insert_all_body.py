@@ -20,6 +20,9 @@ SLICE_CHARACTERS = 64 * 1024
 # InsertAllBody keeps their bytes: at most 6 x 4 KiB each, against ~6 json.dumps per row and three encodings
 # per hit (size, Content-Length, sending) before, ~30 us per hit (docs/benchmark.md).
 SMALL_ROW_CHARACTERS = 4 * 1024
+# A body up to this size is sent as one piece of bytes, i.e. in one or two socket writes instead of two per
+# row: each write releases the GIL and, under load, waits to get it back (docs/benchmark.md).
+JOINED_BODY_BYTES = 1024 * 1024
 
 
 def _escaped_pieces(text: str) -> Iterator[bytes]:
@@ -72,6 +75,13 @@ class InsertAllBody:
 
     def __len__(self) -> int:
         return self._length
+
+    def to_send(self) -> bytes | InsertAllBody:
+        """What to hand the HTTP client: the body as one bytes object when it is small and every row is already
+        encoded (one extra copy, at most JOINED_BODY_BYTES), else the body itself, sent piece by piece."""
+        if self._length <= JOINED_BODY_BYTES and all(isinstance(row, bytes) for row in self._rows):
+            return b"".join(self)
+        return self
 
     def __iter__(self) -> Iterator[bytes]:
         yield b'{"rows": ['

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+import json
+from typing import Any
+
+from flask import Response
 
 
 class Rejected(Exception):
@@ -13,8 +16,15 @@ class Rejected(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    response = jsonify(error={"code": code, "message": message})
-    response.status_code = status
-    response.headers.update(headers or {})
+def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    """The bytes Flask's `jsonify` sends outside debug mode (compact, keys sorted, ASCII, a final newline),
+    without its per-call lookups of the app's JSON provider."""
+    response = Response(json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n", status=status,
+                        mimetype="application/json")
+    if headers:
+        response.headers.update(headers)
     return response
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response(status, {"error": {"code": code, "message": message}}, headers)

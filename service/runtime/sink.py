@@ -151,11 +151,12 @@ class BigQueryRowWriter:
         return results
 
     def _insert_all(self, rows: Sequence[HitRow], timeout: float) -> list[dict[str, Any]]:
-        """The insertAll call `Client.insert_rows_json` makes, with the body streamed in pieces
-        (service/runtime/insert_all_body.py) instead of escaped whole twice: through the client's own
+        """The insertAll call `Client.insert_rows_json` makes, with the body encoded by
+        service/runtime/insert_all_body.py (a small body in one piece, a large one streamed in pieces, never
+        escaped whole twice) instead of the client's own encoding: through the client's own
         authorized connection, so endpoint, credentials and user agent are the client's."""
         response = self._client._connection.api_request(
-            method="POST", path=f"{self._table_path}/insertAll", data=InsertAllBody(rows),
+            method="POST", path=f"{self._table_path}/insertAll", data=InsertAllBody(rows).to_send(),
             content_type="application/json", timeout=timeout)
         errors: list[dict[str, Any]] = response.get("insertErrors", [])
         return errors

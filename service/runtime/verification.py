@@ -57,6 +57,9 @@ class RequestView:
 class Verifier(Protocol):
     # False when the check needs only headers and path: it then runs before the body is read.
     reads_body: bool
+    # True when the check reads the request's host, target or query (RequestView.host, .uri, .query): the
+    # app parses them only for such checks.
+    reads_target: bool
 
     def verify(self, request: RequestView) -> Sender: ...
 

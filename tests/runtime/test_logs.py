@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import datetime
+import io
 import json
 import logging
+import sys
 import threading
 
-from service.runtime.logs import TRACE_KEY, CoalescingLineHandler, JsonFormatter, trace_from_header
+import pytest
+
+from service.runtime.logs import (
+    TRACE_KEY,
+    CoalescingLineHandler,
+    JsonFormatter,
+    configure_logging,
+    log_fields,
+    trace_from_header,
+)
 
 
 def format_line(level: int, message: str, **extra: object) -> dict[str, object]:
@@ -100,3 +112,53 @@ def test_lines_logged_while_a_write_is_in_progress_go_out_together_and_whole() -
     lines = "".join(stream.writes).splitlines()
     assert sorted(json.loads(line)["hit_id"] for line in lines) == sorted(f"h-{n}" for n in range(21))
     assert all(json.loads(line)["message"] == "hit stored" for line in lines)
+
+
+class Lines(io.StringIO):
+    def lines(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.getvalue().splitlines()]
+
+
+@pytest.fixture
+def service_logging(monkeypatch: pytest.MonkeyPatch) -> Lines:
+    """The root logger as configure_logging leaves it, writing into a buffer (restored after the test)."""
+    stream = Lines()
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setattr(sys, "stdout", stream)
+    configure_logging()
+    return stream
+
+
+def test_the_per_hit_line_is_written_whole_without_logging_machinery(service_logging: Lines) -> None:
+    logger = logging.getLogger("hookstream.hits")
+    fields: dict[str, object] = {"stream": "orders", "hit_id": "h-1", "bytes": 52, "latency_ms": 3.21,
+                                 "trace": "projects/p/traces/abc", "when": datetime.date(2026, 11, 29)}
+    log_fields(logger, logging.INFO, "hit stored", fields)
+    logger.info("hit stored", extra=fields)  # the same line through logging, for comparison
+    expected = {"severity": "INFO", "message": "hit stored", "logger": "hookstream.hits", "stream": "orders",
+                "hit_id": "h-1", "bytes": 52, "latency_ms": 3.21, "when": "2026-11-29",
+                TRACE_KEY: "projects/p/traces/abc"}
+    assert service_logging.lines() == [expected, expected]
+    assert list(service_logging.lines()[0]) == list(expected)  # same key order as the formatter's
+
+
+def test_a_level_switched_off_writes_nothing(service_logging: Lines) -> None:
+    logger = logging.getLogger("hookstream.hits")
+    logger.setLevel(logging.WARNING)
+    try:
+        log_fields(logger, logging.INFO, "hit stored", {"hit_id": "h-1"})
+        log_fields(logger, logging.WARNING, "hit spooled", {"hit_id": "h-2"})
+    finally:
+        logger.setLevel(logging.NOTSET)
+    assert [line["hit_id"] for line in service_logging.lines()] == ["h-2"]
+
+
+def test_any_other_handler_on_the_way_gets_a_real_record(service_logging: Lines,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    # caplog adds a handler to the root: the line must then reach it as a LogRecord with its fields.
+    caplog.set_level(logging.INFO, logger="hookstream")
+    log_fields(logging.getLogger("hookstream.hits"), logging.INFO, "hit stored", {"hit_id": "h-1"})
+    assert [getattr(record, "hit_id", None) for record in caplog.records] == ["h-1"]
+    assert [line["hit_id"] for line in service_logging.lines()] == ["h-1"]

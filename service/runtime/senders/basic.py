@@ -16,6 +16,7 @@ from service.runtime.verification import AuthFailed, RequestView, Sender
 
 class BasicVerifier:
     reads_body = False
+    reads_target = False
 
     def __init__(self, auth: BasicAuth, secrets: tuple[str, ...]) -> None:
         self._user = auth.user.encode()

@@ -30,6 +30,7 @@ def _json_value(body: str, path: str) -> str | None:
 
 class BodyTokenVerifier:
     reads_body = True
+    reads_target = False
 
     def __init__(self, auth: BodyTokenAuth, secrets: tuple[str, ...]) -> None:
         self._auth = auth

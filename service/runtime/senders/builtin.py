@@ -32,6 +32,7 @@ def _check_timestamp(value: str | None, header: str, tolerance: int, now: float)
 
 class TokenVerifier:
     reads_body = False
+    reads_target = False
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         self._tokens = [secret.encode() for secret in secrets]
@@ -52,6 +53,7 @@ class TokenVerifier:
 
 class HmacVerifier:
     reads_body = True
+    reads_target = False
 
     def __init__(self, auth: HmacAuth, secrets: tuple[str, ...]) -> None:
         self._auth = auth
@@ -101,6 +103,7 @@ class StandardWebhooksVerifier:
     as JSON, and CRM bodies are any text; the package is used in the tests as the reference."""
 
     reads_body = True
+    reads_target = False
 
     def __init__(self, auth: StandardWebhooksAuth, secrets: tuple[str, ...]) -> None:
         self._tolerance = auth.tolerance_seconds
@@ -133,6 +136,7 @@ class StandardWebhooksVerifier:
 
 class OpenVerifier:
     reads_body = False
+    reads_target = False
 
     def verify(self, request: RequestView) -> Sender:
         return Sender()

@@ -40,6 +40,7 @@ def hubspot_signature(key: bytes, method: str, uri: str, body: bytes, timestamp:
 
 class HubSpotVerifier:
     reads_body = True
+    reads_target = True
 
     def __init__(self, auth: HubSpotAuth, secrets: tuple[str, ...]) -> None:
         self._keys = [secret.encode() for secret in secrets]

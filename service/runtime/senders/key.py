@@ -15,6 +15,7 @@ from service.runtime.verification import AuthFailed, RequestView, Sender
 
 class KeyVerifier:
     reads_body = False
+    reads_target = True
 
     def __init__(self, auth: KeyAuth, secrets: tuple[str, ...]) -> None:
         self._auth = auth

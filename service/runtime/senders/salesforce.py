@@ -55,6 +55,7 @@ def parse_outbound_message(body: bytes) -> OutboundMessage:
 
 class SalesforceVerifier:
     reads_body = True
+    reads_target = False
 
     def __init__(self, auth: SalesforceAuth, secrets: tuple[str, ...]) -> None:
         self._token = TokenVerifier(secrets)

@@ -34,6 +34,7 @@ def _event_id(body: bytes) -> str | None:
 
 class StripeVerifier:
     reads_body = True
+    reads_target = False
 
     def __init__(self, auth: StripeAuth, secrets: tuple[str, ...]) -> None:
         self._keys = [secret.encode() for secret in secrets]
