@@ -4,6 +4,7 @@ reports every figure it promises. No timing is asserted: the figures depend on h
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,11 @@ def test_a_tiny_bench_run_reports_every_figure_and_stores_every_acknowledged_hit
     assert standin["acknowledged"] > 0
     assert standin["rows_stored"] == standin["acknowledged"]
     assert standin["duplicates"] == 0
+    if len(os.sched_getaffinity(0)) >= 2:  # the service ran on a CPU of its own, as on a 1-vCPU Cloud Run instance
+        config = report["config"]
+        assert len(config["service_cpus"]) == 1
+        assert standin["worker_cpus"] == config["service_cpus"]
+        assert not set(config["service_cpus"]) & set(config["tool_cpus"])
     assert set(report["targets_met"]) == {
         "cpu_ratio_le_1_15", "rps_ratio_ge_0_85", "half_saturation_p99_le_20ms", "lone_hit_overhead_le_2ms",
         "cold_start_le_0_5s", "zero_errors_all_stored_no_duplicates"}

@@ -33,6 +33,7 @@ from service.model.service_env import BIGQUERY_EMULATOR_HOST, METRICS_ENDPOINT, 
 from service.model.stream import Stream
 from tools.bench.cold_start import cold_starts
 from tools.bench.costs import per_million_hits
+from tools.bench.cpus import pin_service, pin_tools, plan
 from tools.bench.procstat import children, context_switches, cpu_seconds, cpu_split, peak_rss_mb, tree
 from tools.bench.profile import start_recording
 from tools.bench.standin import read_counts, start_standin
@@ -72,7 +73,9 @@ def spawn_gunicorn(name: str, port: int, log_path: Path, env: dict[str, str], ar
     inherited = {key: value for key, value in os.environ.items() if not key.startswith(PREFIX)}
     full_env = {**inherited, **env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(args.workers)}
     argv = [args.server_python, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), *([app] if app else [])]
-    return spawn(name, argv, log_path, full_env)
+    process = spawn(name, argv, log_path, full_env)
+    pin_service(args.cpus, process.popen.pid)  # before the master forks its worker (it imports gunicorn first)
+    return process
 
 
 def spec_environment(args: argparse.Namespace) -> dict[str, str]:
@@ -222,8 +225,11 @@ def measure_hookstream(mode: str, app: App, stored: Callable[[], tuple[int, int]
     process = app.start_and_wait(port)
     try:
         workers = children(process.popen.pid)
+        # Read back from the worker itself: the CPUs it really ran on (pinned: the service CPU, inherited).
+        figures_cpus = sorted(set().union(*(os.sched_getaffinity(pid) for pid in workers)))
         before = worker_metrics(port, workers)
         figures = saturation(mode, process, port, script, args)
+        figures["worker_cpus"] = figures_cpus
         after = worker_metrics(port, workers)
         calls = total(after, "sink", "write_calls") - total(before, "sink", "write_calls")
         rows = total(after, "sink", "rows_written") - total(before, "sink", "rows_written")
@@ -282,13 +288,14 @@ def targets(standin: dict[str, Any], modes: dict[str, dict[str, Any]]) -> dict[s
 # -- the run ------------------------------------------------------------------------------------------
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    pin_tools(args.cpus)
     work = Path(tempfile.mkdtemp(prefix="hookstream-bench-"))
     script = work / "post.lua"
     script.write_text(WRK_SCRIPT)
     backends: list[Process] = []
     print(f"workers={args.workers} threads={args.threads} wrk -t{args.wrk_threads} -c{args.connections} "
-          f"-d{args.seconds}s (after {args.warmup}s warm-up); modes {', '.join(args.modes)}; logs in {work}",
-          flush=True)
+          f"-d{args.seconds}s (after {args.warmup}s warm-up); modes {', '.join(args.modes)}; logs in {work}; "
+          f"CPUs {args.cpus.describe()}", flush=True)
     counter = iter(range(10**6))
 
     def log(name: str) -> Path:
@@ -327,7 +334,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "config": {"server_python": args.server_python, "workers": args.workers, "threads": args.threads,
                    "connections": args.connections,
                    "seconds": args.seconds, "half_seconds": args.half_seconds, "cold_starts": args.cold_starts,
-                   "cores": os.cpu_count(), "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+                   "cores": os.cpu_count(), **args.cpus.describe(),
+                   "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "baseline": base,
         **modes,
         "targets_met": targets(modes["standin"], modes) if "standin" in modes else None,
@@ -385,6 +393,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=160, help="wrk connections (default 160)")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the logs and emulator data")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="let the apps under test share every CPU with wrk and the BigQuery side (by default "
+                             "each app gets one CPU of its own, as a 1-vCPU Cloud Run instance; tools/bench/cpus.py)")
     parser.add_argument("--server-python", default=sys.executable,
                         help="the interpreter that runs the apps under test; scripts/bench passes .venv-image's, "
                              "which holds only what the Cloud Run image installs (default: this one)")
@@ -397,6 +408,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for name, (normal, quick) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else normal)
+    args.cpus = plan(args.pin)
     args.modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
     unknown = [mode for mode in args.modes if mode not in MODES]
     if unknown:
