@@ -19,12 +19,13 @@ from service.runtime.auth import make_verifier
 from service.runtime.batching import BatchingSink
 from service.runtime.logs import configure_logging, log_fields, trace_from_header
 from service.runtime.metrics import HANDSHAKE_KEY, install_metrics
+from service.runtime.parking import parking_of
 from service.runtime.refusals import Rejected, error_response, json_response
 from service.runtime.request_body import decode_utf8, read_body
 from service.runtime.rows import build_row
 from service.runtime.senders.answers import answer_response, handshake_answer, stored_answer
 from service.runtime.settings import ServiceSettings, SettingsError, process_settings
-from service.runtime.sink import BigQueryRowWriter, Sink, WarehouseHealth, WriteFailed
+from service.runtime.sink import BigQueryRowWriter, Sink, Verdict, WarehouseHealth, WriteFailed
 from service.runtime.spool import GcsSpool, SpoolLocation
 from service.runtime.spooling_sink import SpoolingSink
 from service.runtime.verification import AuthFailed, AuthSetupError, RequestView
@@ -84,7 +85,9 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     app = EndpointFlask(__name__)
     app.extensions["hookstream.sink"] = hit_sink
     # Counts every hit; serves GET /metrics only where asked to (locally, in tests and the benchmark).
-    install_metrics(app, spec.stream, hit_sink, serve_endpoint=settings.metrics_endpoint)
+    count_hit = install_metrics(app, spec.stream, hit_sink, serve_endpoint=settings.metrics_endpoint)
+    # Sinks that can take a row without holding this thread until its verdict (service/runtime/parking.py).
+    submit = getattr(hit_sink, "submit", None)
 
     acknowledgement = stored_answer(spec.auth)
     path_token_allowed = takes_path_token(spec.auth)
@@ -165,22 +168,46 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
             closing = {"Connection": "close"} if rejected.status in (400, 408) else None
             return error_response(rejected.status, rejected.code, rejected.message, closing)
         row = build_row(payload, received_at_ms, zone, delivery_id=sender.delivery_id)
+
+        def answer(verdict: Verdict) -> Response:
+            """The answer to the sender once the sink gave the row's verdict."""
+            if isinstance(verdict, WriteFailed):
+                log.error("hit not stored", extra={"stream": spec.stream, "hit_id": row["hit_id"],
+                                                   "reason": verdict.detail, "trace": trace})
+                return error_response(503, "not_stored", f"the hit was not stored: {verdict.detail}",
+                                      {"Retry-After": str(verdict.retry_after_seconds)})
+            # One line per hit (log-based metrics count and time them, infra/log_metrics.py), on the cheap path.
+            log_fields(log, logging.INFO, f"hit {verdict}", {
+                "stream": spec.stream, "hit_id": row["hit_id"], "bytes": len(payload),
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2), "trace": trace,
+            })
+            if acknowledgement is not None:  # the sender's own answer (Salesforce's Ack), only once it is stored
+                return answer_response(acknowledgement)
+            # "spooled": not in the table yet, but durably in the spool; replay writes it (same hit_id).
+            return json_response(200, {"hit_id": row["hit_id"], "status": verdict, "stream": spec.stream})
+
+        parking = parking_of(req.environ) if submit is not None else None
+        if submit is not None and parking is not None:
+            # Answered when the verdict comes, by the thread that gives it; this thread serves the next request.
+            environ = req.environ
+            answer_later = parking.park()
+
+            def answer_parked(verdict: Verdict) -> None:
+                response = answer(verdict)
+                count_hit(environ, response)
+                answer_later(response)
+
+            try:
+                if submit(row, answer_parked, parking.run_blocking):
+                    return Response(status=202)  # to Flask only: the server sends the real answer later
+            except WriteFailed as failed:  # refused before it was queued (too large, shutting down)
+                parking.cancel()
+                return answer(failed)
+            parking.cancel()  # this sink wants the blocking path for this row (the spool is answering first)
         try:
-            outcome = hit_sink.write(row)
+            return answer(hit_sink.write(row))
         except WriteFailed as failed:
-            log.error("hit not stored", extra={"stream": spec.stream, "hit_id": row["hit_id"],
-                                               "reason": failed.detail, "trace": trace})
-            return error_response(503, "not_stored", f"the hit was not stored: {failed.detail}",
-                                  {"Retry-After": str(failed.retry_after_seconds)})
-        # One line per hit (log-based metrics count and time them, infra/log_metrics.py), on the cheap path.
-        log_fields(log, logging.INFO, f"hit {outcome}", {
-            "stream": spec.stream, "hit_id": row["hit_id"], "bytes": len(payload),
-            "latency_ms": round((time.perf_counter() - started) * 1000, 2), "trace": trace,
-        })
-        if acknowledgement is not None:  # the sender's own answer (Salesforce's Ack), only now that it is stored
-            return answer_response(acknowledgement)
-        # "spooled": not in the table yet, but durably in the spool; replay writes it (same hit_id).
-        return json_response(200, {"hit_id": row["hit_id"], "status": outcome, "stream": spec.stream})
+            return answer(failed)
 
     @app.get("/health", provide_automatic_options=False)
     def health() -> Response:

@@ -20,14 +20,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from service.model.schema import HitRow
 from service.model.stream import MAX_INSERT_REQUEST_BYTES
 from service.runtime.insert_all_body import row_body_bytes
 from service.runtime.metrics import SinkCounters
-from service.runtime.sink import RowRejection, WriteFailed, WriteOutcome
+from service.runtime.sink import RowRejection, RunBlocking, Verdict, WriteFailed, WriteOutcome
 
 log = logging.getLogger("hookstream.batching")
 
@@ -63,10 +63,12 @@ class _Pending:
     queued_at: float
     deadline: float
     failure: WriteFailed | None = None
+    # A submitted row's caller: told the verdict instead of woken (then no lock is held).
+    done: Callable[[Verdict], None] | None = None
     # Held until the verdict is given: the caller blocks acquiring it, the flusher releases it. A bare lock
     # wakes the caller as an Event would, at a tenth of the cost (an Event is a Condition around a lock, and
     # each wait allocates another), once per hit.
-    _verdict: threading.Lock = field(default_factory=_held_lock)
+    _verdict: threading.Lock | None = None
     _given: bool = False  # only the flusher that carries the row reads or sets it
 
     def finish(self, failure: WriteFailed | None = None) -> bool:
@@ -76,10 +78,17 @@ class _Pending:
             return False
         self._given = True
         self.failure = failure
-        self._verdict.release()
+        if self.done is not None:
+            try:
+                self.done("stored" if failure is None else failure)
+            except Exception:  # the caller's own bug: never let it stop the verdicts of the rest of the batch
+                log.exception("answering a submitted hit failed", extra={"hit_id": self.row["hit_id"]})
+        elif self._verdict is not None:
+            self._verdict.release()
         return True
 
     def wait(self) -> None:
+        assert self._verdict is not None, "only a row queued by write() is waited for"
         self._verdict.acquire()
 
 
@@ -112,8 +121,27 @@ class BatchingSink:
     # -- the Sink protocol -------------------------------------------------------------------------
 
     def write(self, row: HitRow) -> WriteOutcome:
+        pending = self._queue_row(row, None)
+        # No timeout here: a 503 tells the sender the row was not stored, so the caller waits for the real
+        # end of the write that carries its row. The writer bounds each call by the rows' deadline
+        # (service/runtime/sink.py), so this wait ends about then; giving up earlier could answer 503 for a row
+        # that is stored a moment later, and the sender's retry would become a duplicate.
+        pending.wait()
+        if pending.failure is not None:
+            raise pending.failure
+        return "stored"
+
+    def submit(self, row: HitRow, done: Callable[[Verdict], None], run_blocking: RunBlocking) -> bool:
+        """Queue the row and return: `done` gets its verdict from the flusher's thread (see SubmittingSink).
+        The caller's thread is free meanwhile: under load the request threads no longer each block and
+        wake once per hit (docs/benchmark.md)."""
+        self._queue_row(row, done)
+        return True
+
+    def _queue_row(self, row: HitRow, done: Callable[[Verdict], None] | None) -> _Pending:
         now = self._clock()
-        pending = _Pending(row, row_body_bytes(row), now, now + self._deadline_seconds)
+        pending = _Pending(row, row_body_bytes(row), now, now + self._deadline_seconds, done=done,
+                           _verdict=_held_lock() if done is None else None)
         if pending.size > self._max_bytes:
             raise WriteFailed("the hit is larger than one BigQuery request may carry", row_at_fault=True)
         with self._changed:
@@ -123,14 +151,7 @@ class BatchingSink:
             self._queue.append(pending)
             self._queued_bytes += pending.size
             self._changed.notify_all()
-        # No timeout here: a 503 tells the sender the row was not stored, so the caller waits for the real
-        # end of the write that carries its row. The writer bounds each call by the rows' deadline
-        # (service/runtime/sink.py), so this wait ends about then; giving up earlier could answer 503 for a row
-        # that is stored a moment later, and the sender's retry would become a duplicate.
-        pending.wait()
-        if pending.failure is not None:
-            raise pending.failure
-        return "stored"
+        return pending
 
     def close(self) -> None:
         """Write what is queued (within its deadlines), stop the flushers, then close the writer."""

@@ -8,7 +8,6 @@ from typing import Any
 from google.api_core import exceptions as api_errors
 from google.api_core import retry as api_retry
 
-
 GOOGLE_ENDPOINT = "https://bigquery.googleapis.com"
 
 

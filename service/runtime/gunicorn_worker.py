@@ -1,24 +1,76 @@
-"""gunicorn's threaded worker, with a time limit on reading a request's headers, and no 5xx for a
-request the sender got wrong.
+"""gunicorn's threaded worker, with a time limit on reading a request's headers, no 5xx for a request
+the sender got wrong, and requests that are answered later without holding a thread (parking).
 
 gthread waits up to 5 s for a new connection's first byte, but then reads the headers with a blocking
 socket and no limit: a client that sends half a request line and stops holds one of the instance's
 threads for good (`concurrency` such clients stall the instance). Here each read of the headers gives
 up after the spec's read_timeout_seconds (HOOKSTREAM_READ_TIMEOUT_SECONDS); the body has its own
 whole-body limit (service/runtime/request_body.py).
+
+Parking (service/runtime/parking.py): a view that parks its request returns at once; the thread goes back
+to the pool, the connection stays open (counted in nr_conns, so a stopping worker waits for it within
+graceful_timeout), and the answer is written when it comes, by the thread that gives it: with one
+non-blocking send (a small answer fits the socket's buffer), or, should the buffer be full, by a pool
+thread. Then the connection goes back to the main loop as gthread's own requests do (keep-alive or close).
 """
 
 from __future__ import annotations
 
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from datetime import datetime
 from typing import Any
 
+from flask import Response
+from gunicorn import util
+from gunicorn.http import wsgi
 from gunicorn.http.errors import InvalidHeader, UnsupportedTransferCoding
 from gunicorn.workers.gthread import ThreadWorker
 
+from service.runtime.parking import PARK_KEY
 from service.runtime.settings import process_settings
+
+log = logging.getLogger("hookstream.worker")
+
+_PARKED = object()  # what handle() returns for a parked request: its connection is finished later
+
+
+class _Buffer:
+    """Takes what gunicorn's Response writes, so an answer is one send (and can be sent non-blocking)."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.pieces.append(bytes(data))
+
+
+class _ParkedRequest:
+    """The `Parking` of one request (service/runtime/parking.py)."""
+
+    def __init__(self, worker: BoundedReadsWorker, req: Any, conn: Any) -> None:
+        self._worker, self._req, self._conn = worker, req, conn
+        self.parked = False
+
+    def park(self) -> Callable[[Response], None]:
+        self.parked = True
+        return self._answer
+
+    def cancel(self) -> None:
+        self.parked = False
+
+    def run_blocking(self, job: Callable[[], None]) -> None:
+        self._worker.run_blocking(job)
+
+    def _answer(self, response: Response) -> None:
+        self._worker.answer_parked(self._req, self._conn, response)
 
 
 class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
+    alive: bool  # gunicorn's Worker sets it; declared for the type checker
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_timeout = process_settings().spec.read_timeout_seconds
@@ -45,3 +97,127 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
         if isinstance(exc, UnsupportedTransferCoding):
             exc = InvalidHeader("Transfer-Encoding")
         super().handle_error(req, client, addr, exc)
+
+    # -- parking -------------------------------------------------------------------------------------
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        """gthread's handle_request (gunicorn 27.0.1, the pinned version), offering the app a Parking.
+        A parked request's placeholder response is not sent: _PARKED is returned instead."""
+        environ: dict[str, Any] = {}
+        resp = None
+        try:
+            self.cfg.pre_request(self, req)
+            request_start = datetime.now()
+            resp, environ = wsgi.create(req, conn.sock, conn.client, conn.server, self.cfg)
+            environ["wsgi.multithread"] = True
+            parking = _ParkedRequest(self, req, conn)
+            environ[PARK_KEY] = parking
+            self.nr += 1
+            if self.nr >= self.max_requests:
+                if self.alive:
+                    self.log.info("Autorestarting worker after current request.")
+                    self.alive = False
+                resp.force_close()
+            if not self.alive or not self.cfg.keepalive or len(self.keepalived_conns) >= self.max_keepalived:
+                resp.force_close()
+
+            respiter = self.wsgi(environ, resp.start_response)
+            if parking.parked:
+                if hasattr(respiter, "close"):
+                    respiter.close()
+                return _PARKED
+            try:
+                if isinstance(respiter, environ["wsgi.file_wrapper"]):
+                    resp.write_file(respiter)
+                else:
+                    for item in respiter:
+                        resp.write(item)
+                resp.close()
+            finally:
+                self.log.access(resp, req, environ, datetime.now() - request_start)
+                if hasattr(respiter, "close"):
+                    respiter.close()
+            if resp.should_close():
+                self.log.debug("Closing connection.")
+                return False
+        except OSError:
+            raise
+        except (Exception, SystemExit):
+            if resp and resp.headers_sent:
+                # Timeout abort is SystemExit. If we already started the response, writing a 500 on the
+                # same socket corrupts it.
+                self.log.exception("Error handling request")
+                util.close_graceful(conn.sock)
+                raise StopIteration() from None
+            raise
+        finally:
+            try:
+                self.cfg.post_request(self, req, environ, resp)
+            except Exception:
+                self.log.exception("Exception in post_request hook")
+        return True
+
+    def _keepalive_after(self, conn: Any, keepalive: Any) -> Any:
+        # A parked request's body was read whole by the app, and its connection is another thread's now.
+        if keepalive is _PARKED:
+            return _PARKED
+        return super()._keepalive_after(conn, keepalive)
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        if not fs.cancelled() and fs.exception() is None and fs.result() is _PARKED:
+            return  # answer_parked finishes it
+        super().finish_request(conn, fs)
+
+    def answer_parked(self, req: Any, conn: Any, response: Response) -> None:
+        """Write a parked request's answer (any thread), then hand its connection back to the main loop."""
+        keepalive = False
+        try:
+            buffer = _Buffer()
+            resp = wsgi.Response(req, buffer, self.cfg)
+            # The same reasons to close as gthread's handle_request, judged now.
+            if not self.alive or not self.cfg.keepalive or len(self.keepalived_conns) >= self.max_keepalived:
+                resp.force_close()
+            resp.start_response(response.status, response.headers.to_wsgi_list())
+            resp.write(response.get_data())
+            resp.close()
+            keepalive = not resp.should_close()
+            data = b"".join(buffer.pieces)
+            try:
+                sent = conn.sock.send(data, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            if sent < len(data):
+                rest, still_keepalive = data[sent:], keepalive
+                self.run_blocking(lambda: self._send_rest(conn, rest, still_keepalive))
+                return
+        except OSError as error:  # the client went away meanwhile: nothing to answer
+            log.debug("parked answer not sent", extra={"error": type(error).__name__})
+            keepalive = False
+        except Exception:
+            log.exception("parked answer failed")
+            keepalive = False
+        self._finished(conn, keepalive)
+
+    def _send_rest(self, conn: Any, rest: bytes, keepalive: bool) -> None:
+        try:
+            conn.sock.sendall(rest)  # blocking, within the socket's timeout
+        except OSError:
+            keepalive = False
+        self._finished(conn, keepalive)
+
+    def _finished(self, conn: Any, keepalive: bool) -> None:
+        done: futures.Future[bool] = futures.Future()
+        done.set_result(keepalive)
+        self.method_queue.defer(self.finish_request, conn, done)
+
+    def run_blocking(self, job: Callable[[], None]) -> None:
+        def guarded() -> None:
+            try:
+                job()
+            except Exception:
+                log.exception("background job failed")
+
+        try:
+            self.tpool.submit(guarded)
+        except RuntimeError:  # the pool is shut down (the worker is stopping): a thread of its own
+            threading.Thread(target=guarded, name="hookstream-answer").start()

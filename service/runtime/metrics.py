@@ -14,11 +14,13 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
 from service.model.endpoint import HOOKS_PATH
+from service.runtime.parking import parking_of
 
 log = logging.getLogger("hookstream.metrics")
 
@@ -178,7 +180,8 @@ def _error_code(response: Response) -> str | None:
     return None
 
 
-def install_metrics(app: Flask, stream: str, sink: object, serve_endpoint: bool = True) -> None:
+def install_metrics(app: Flask, stream: str, sink: object,
+                    serve_endpoint: bool = True) -> Callable[[Mapping[str, Any], Response], None]:
     """Count every hit request of `app` and serve `GET /metrics`; the sink adds its own counters
     when it has a `counters` attribute (the batching sink does, test sinks need not)."""
     hits = HitCounters(stream)
@@ -205,24 +208,32 @@ def install_metrics(app: Flask, stream: str, sink: object, serve_endpoint: bool 
     def start_clock() -> None:
         request.environ[STARTED_KEY] = time.perf_counter()
 
-    @app.after_request
-    def count_hit(response: Response) -> Response:
-        environ = request.environ
+    def count_hit(environ: Mapping[str, Any], response: Response) -> None:
+        """Count one answered request to the hit path (any thread: a parked hit is counted when answered)."""
         started = environ.get(STARTED_KEY)
-        if started is not None and _hit_path(environ.get("PATH_INFO", "")):
-            latency_ms = (time.perf_counter() - started) * 1000
-            reason = None if response.status_code < 400 else _error_code(response)
-            hits.record(response.status_code, reason, latency_ms, handshake=environ.get(HANDSHAKE_KEY, False))
-            now = time.monotonic()
-            if now >= next_summary[0] and summary_lock.acquire(blocking=False):
-                try:
-                    next_summary[0] = now + SUMMARY_INTERVAL_SECONDS
-                    log.info("stream counters", extra={"stream": stream, "counters": snapshot()})
-                finally:
-                    summary_lock.release()
+        if started is None or not _hit_path(environ.get("PATH_INFO", "")):
+            return
+        latency_ms = (time.perf_counter() - started) * 1000
+        reason = None if response.status_code < 400 else _error_code(response)
+        hits.record(response.status_code, reason, latency_ms, handshake=environ.get(HANDSHAKE_KEY, False))
+        now = time.monotonic()
+        if now >= next_summary[0] and summary_lock.acquire(blocking=False):
+            try:
+                next_summary[0] = now + SUMMARY_INTERVAL_SECONDS
+                log.info("stream counters", extra={"stream": stream, "counters": snapshot()})
+            finally:
+                summary_lock.release()
+
+    @app.after_request
+    def count_answered(response: Response) -> Response:
+        parking = parking_of(request.environ)
+        if parking is None or not parking.parked:  # a parked hit is counted when it is answered
+            count_hit(request.environ, response)
         return response
 
     if serve_endpoint:
         @app.get("/metrics", provide_automatic_options=False)
         def metrics() -> Response:
             return jsonify(snapshot())
+
+    return count_hit

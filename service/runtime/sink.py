@@ -77,6 +77,23 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+# What a submitted row comes to: stored (or spooled), or the failure a blocking write() would have raised.
+Verdict = WriteOutcome | WriteFailed
+# Runs a job on a thread that may block (a spool upload, a slow socket), never on the thread giving verdicts.
+RunBlocking = Callable[[Callable[[], None]], None]
+
+
+class SubmittingSink(Sink, Protocol):
+    """A sink that can also take a row without holding the caller's thread until its verdict.
+
+    `submit` returns True once the row is queued: `done(verdict)` is then called exactly once, later, from
+    another thread (the one giving the verdict: keep `done` short and non-blocking, and pass anything that
+    blocks to `run_blocking`). It returns False, without queueing, where the row must take the blocking
+    `write` path instead; it raises WriteFailed as `write` would for a row refused at once."""
+
+    def submit(self, row: HitRow, done: Callable[[Verdict], None], run_blocking: RunBlocking) -> bool: ...
+
+
 class WarehouseHealth:
     """Whether BigQuery's last attempt failed (connection refused, 5xx, timeout), seen by the writer as it
     happens: the spooling sink reads it to send new hits to the spool at once rather than into a write that

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from service.model.schema import HitRow
 from service.runtime.metrics import SpoolCounters
-from service.runtime.sink import Sink, WarehouseHealth, WriteFailed, WriteOutcome
+from service.runtime.sink import RunBlocking, Sink, Verdict, WarehouseHealth, WriteFailed, WriteOutcome
 from service.runtime.spool import SpoolFailed, SpoolLocation
 
 log = logging.getLogger("hookstream.spool")
@@ -74,6 +74,34 @@ class SpoolingSink:
         finally:
             if probing:
                 self._probe.release()
+
+    def submit(self, row: HitRow, done: Callable[[Verdict], None], run_blocking: RunBlocking) -> bool:
+        """As `write`, without holding the caller's thread (SubmittingSink): False while hits go straight to
+        the spool (write() then spools at once, or probes BigQuery); a failed write is spooled by a job
+        given to `run_blocking`, since an upload may take seconds."""
+        submit = getattr(self._inner, "submit", None)
+        failing = self._health is not None and self._health.failing
+        if submit is None or failing or self._clock() < self._spool_first_until:
+            return False
+
+        def after_write(verdict: Verdict) -> None:
+            if not isinstance(verdict, WriteFailed):
+                self._spool_first_until = 0.0
+                done(verdict)
+            elif verdict.row_at_fault:
+                done(verdict)
+            else:
+                self._spool_first_until = self._clock() + SPOOL_FIRST_SECONDS
+                run_blocking(lambda: done(self._spooled_or_failure(row, verdict)))
+
+        accepted: bool = submit(row, after_write, run_blocking)
+        return accepted
+
+    def _spooled_or_failure(self, row: HitRow, write_failure: WriteFailed) -> Verdict:
+        try:
+            return self._spool_row(row, write_failure)
+        except WriteFailed as failed:
+            return failed
 
     def _spool_row(self, row: HitRow, write_failure: WriteFailed) -> WriteOutcome:
         try:

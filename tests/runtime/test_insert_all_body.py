@@ -42,3 +42,13 @@ def test_a_resend_yields_the_same_bytes_and_row_sizes_add_up_to_the_body() -> No
     # Each row's size counts one separator; the body has one fewer plus its wrapper {"rows": [...]}.
     wrapper = len(b'{"rows": [') + len(b"]}") - len(b", ")
     assert sum(row_body_bytes(row) for row in ROWS) + wrapper == len(body)
+
+
+def test_a_body_of_small_rows_goes_as_one_piece_and_a_large_row_is_still_streamed() -> None:
+    small = InsertAllBody(ROWS[:2])
+    sent = small.to_send()
+    assert isinstance(sent, bytes)  # one piece: one socket write, not two per row
+    assert json.loads(sent)["rows"][1]["json"]["payload"] == JSON_TEXT
+    assert len(sent) == len(small)
+    # The large row's escaped text never exists whole: its body is handed over as pieces.
+    assert not isinstance(InsertAllBody(ROWS).to_send(), bytes)

@@ -81,7 +81,8 @@ class FlakyClient(FakeClient):
 
     def api_request(self, method: str, path: str, data: Any, content_type: str, timeout: float) -> dict[str, Any]:
         self.calls += 1
-        self.requests.append((method, path, b"".join(data), len(data)))
+        # A small body comes as one bytes object, a large one as an iterable of pieces with a length.
+        self.requests.append((method, path, data if isinstance(data, bytes) else b"".join(data), len(data)))
         if self.calls <= self.failures:
             raise api_errors.ServiceUnavailable("try again")  # type: ignore[no-untyped-call]
         return {"kind": "bigquery#tableDataInsertAllResponse"}
