@@ -26,6 +26,7 @@ from typing import Protocol
 from service.model.schema import HitRow
 from service.model.stream import MAX_INSERT_REQUEST_BYTES
 from service.runtime.insert_all_body import row_body_bytes
+from service.runtime.logs import held_lines
 from service.runtime.metrics import SinkCounters
 from service.runtime.sink import RowRejection, RunBlocking, Verdict, WriteFailed, WriteOutcome
 
@@ -182,7 +183,9 @@ class BatchingSink:
                     return
                 self._in_flight += 1
             try:
-                self._write_batch(batch)
+                # The batch's parked hits are answered from here, each logging a line: one write for them all.
+                with held_lines():
+                    self._write_batch(batch)
             except Exception as error:  # never leave a caller waiting on a flusher that died
                 log.exception("batch write crashed", extra={"stream": self._stream, "rows": len(batch)})
                 crashed = WriteFailed(f"internal error while writing ({type(error).__name__})")

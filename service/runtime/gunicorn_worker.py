@@ -74,6 +74,10 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_timeout = process_settings().spec.read_timeout_seconds
+        # Parked requests answered, waiting for the main loop to take their connections back.
+        self._answered: list[tuple[Any, bool]] = []
+        self._answered_scheduled = False
+        self._answered_lock = threading.Lock()
 
     def handle(self, conn: Any) -> Any:
         # gthread makes the socket blocking (no timeout) and then calls conn.init() before it parses the
@@ -206,9 +210,23 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
         self._finished(conn, keepalive)
 
     def _finished(self, conn: Any, keepalive: bool) -> None:
-        done: futures.Future[bool] = futures.Future()
-        done.set_result(keepalive)
-        self.method_queue.defer(self.finish_request, conn, done)
+        """Hand the connection back to the main loop. The answers of one batch come together: one wake-up
+        of the main loop for all of them, not one pipe write each."""
+        with self._answered_lock:
+            self._answered.append((conn, keepalive))
+            if self._answered_scheduled:
+                return
+            self._answered_scheduled = True
+        self.method_queue.defer(self._finish_answered)
+
+    def _finish_answered(self) -> None:  # on the main loop's thread
+        with self._answered_lock:
+            answered, self._answered = self._answered, []
+            self._answered_scheduled = False
+        for conn, keepalive in answered:
+            done: futures.Future[bool] = futures.Future()
+            done.set_result(keepalive)
+            self.finish_request(conn, done)
 
     def run_blocking(self, job: Callable[[], None]) -> None:
         def guarded() -> None:

@@ -6,10 +6,12 @@ and secrets are never passed to a log call, so they cannot appear here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged.
@@ -70,12 +72,24 @@ class CoalescingLineHandler(logging.Handler):
         self.write_line(line, record)
 
     def write_line(self, line: str, record: logging.LogRecord | None = None) -> None:
-        """Queue one finished line (ending in a newline) and write it, with any others queued meanwhile."""
+        """Queue one finished line (ending in a newline) and write it, with any others queued meanwhile
+        (inside `held_lines()`: when the block ends)."""
         with self._queue_lock:
             self._queued.append(line)
-            if self._writing:
-                return  # the writing thread takes this line with its next write
+            if self._writing or _held_here():
+                return  # the writing thread takes this line with its next write (or the holder, at its end)
             self._writing = True
+        self._write_queued(record, line)
+
+    def write_held(self) -> None:
+        """Write what is queued, unless another thread is writing already (it takes the lines too)."""
+        with self._queue_lock:
+            if self._writing or not self._queued:
+                return
+            self._writing = True
+        self._write_queued(None, "")
+
+    def _write_queued(self, record: logging.LogRecord | None, line: str) -> None:
         while True:
             with self._queue_lock:
                 lines, self._queued = self._queued, []
@@ -91,6 +105,30 @@ class CoalescingLineHandler(logging.Handler):
     def flush(self) -> None:
         # Nothing waits in the queue unless a thread is writing it out; only the stream may hold bytes.
         self._stream.flush()
+
+
+_holding = threading.local()
+
+
+def _held_here() -> bool:
+    depth: int = getattr(_holding, "depth", 0)
+    return depth > 0
+
+
+@contextlib.contextmanager
+def held_lines() -> Iterator[None]:
+    """Lines this thread logs inside the block are written together when it ends. The flusher answers a
+    whole batch of parked hits in one go: one write for their "hit stored" lines instead of one each (each
+    write releases the GIL, and the flusher waits to get it back)."""
+    _holding.depth = getattr(_holding, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _holding.depth -= 1
+        if not _holding.depth:
+            for handler in logging.getLogger().handlers:
+                if isinstance(handler, CoalescingLineHandler):
+                    handler.write_held()
 
 
 def _sole_json_handler(logger: logging.Logger, level: int) -> CoalescingLineHandler | None:
