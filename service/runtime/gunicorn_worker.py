@@ -74,10 +74,11 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_timeout = process_settings().spec.read_timeout_seconds
-        # Parked requests answered, waiting for the main loop to take their connections back.
-        self._answered: list[tuple[Any, bool]] = []
+        # Parked requests' answers (connection, bytes, keep-alive), waiting for the main loop to send them.
+        self._answered: list[tuple[Any, bytes, bool]] = []
         self._answered_scheduled = False
         self._answered_lock = threading.Lock()
+        self._loop_done = False
 
     def handle(self, conn: Any) -> Any:
         # gthread makes the socket blocking (no timeout) and then calls conn.init() before it parses the
@@ -173,8 +174,10 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
         super().finish_request(conn, fs)
 
     def answer_parked(self, req: Any, conn: Any, response: Response) -> None:
-        """Write a parked request's answer (any thread), then hand its connection back to the main loop."""
-        keepalive = False
+        """Turn a parked request's answer into bytes (any thread: the one that gave the verdict) and queue
+        it for the main loop, which sends it and takes the connection back. The verdict-giving thread
+        makes no system call per answer: each would release the GIL, and a flusher answering a batch
+        of 100 hits would then wait to get it back 100 times before its next BigQuery call."""
         try:
             buffer = _Buffer()
             resp = wsgi.Response(req, buffer, self.cfg)
@@ -184,49 +187,77 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
             resp.start_response(response.status, response.headers.to_wsgi_list())
             resp.write(response.get_data())
             resp.close()
-            keepalive = not resp.should_close()
-            data = b"".join(buffer.pieces)
-            try:
-                sent = conn.sock.send(data, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                sent = 0
-            if sent < len(data):
-                rest, still_keepalive = data[sent:], keepalive
-                self.run_blocking(lambda: self._send_rest(conn, rest, still_keepalive))
-                return
-        except OSError as error:  # the client went away meanwhile: nothing to answer
-            log.debug("parked answer not sent", extra={"error": type(error).__name__})
-            keepalive = False
+            answer = (conn, b"".join(buffer.pieces), not resp.should_close())
         except Exception:
             log.exception("parked answer failed")
-            keepalive = False
-        self._finished(conn, keepalive)
-
-    def _send_rest(self, conn: Any, rest: bytes, keepalive: bool) -> None:
-        try:
-            conn.sock.sendall(rest)  # blocking, within the socket's timeout
-        except OSError:
-            keepalive = False
-        self._finished(conn, keepalive)
-
-    def _finished(self, conn: Any, keepalive: bool) -> None:
-        """Hand the connection back to the main loop. The answers of one batch come together: one wake-up
-        of the main loop for all of them, not one pipe write each."""
+            answer = (conn, b"", False)
         with self._answered_lock:
-            self._answered.append((conn, keepalive))
-            if self._answered_scheduled:
-                return
-            self._answered_scheduled = True
-        self.method_queue.defer(self._finish_answered)
+            loop_done = self._loop_done
+            if not loop_done:
+                self._answered.append(answer)
+                if self._answered_scheduled:
+                    return
+                self._answered_scheduled = True
+        if loop_done:  # stopping: the main loop has ended, so this thread sends it
+            self._send_and_close(*answer)
+        else:
+            self.method_queue.defer(self._send_answered)
 
-    def _finish_answered(self) -> None:  # on the main loop's thread
+    def run(self) -> None:
+        super().run()
+        # The main loop has ended (stopping; gunicorn closes the sink next, in worker_exit, and the rows
+        # still queued get their verdicts then): from now on each answer is sent by the thread that gives it.
+        with self._answered_lock:
+            self._loop_done = True
+            answered, self._answered = self._answered, []
+        for answer in answered:
+            self._send_and_close(*answer)
+
+    def _send_and_close(self, conn: Any, data: bytes, keepalive: bool) -> None:
+        try:
+            conn.sock.setblocking(True)
+            conn.sock.settimeout(self._read_timeout)
+            conn.sock.sendall(data)
+        except OSError as error:
+            log.debug("parked answer not sent", extra={"error": type(error).__name__})
+        conn.close()
+
+    def _send_answered(self) -> None:
+        """On the main loop's thread: send the answers queued since the last call, each with one
+        non-blocking send (a small answer fits the socket's buffer; the rest, if any, goes from a pool
+        thread), and hand each connection back as gthread does after a request (keep-alive or close)."""
         with self._answered_lock:
             answered, self._answered = self._answered, []
             self._answered_scheduled = False
-        for conn, keepalive in answered:
-            done: futures.Future[bool] = futures.Future()
-            done.set_result(keepalive)
-            self.finish_request(conn, done)
+        for conn, data, keepalive in answered:
+            if data:
+                try:
+                    sent = conn.sock.send(data, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as error:  # the client went away meanwhile: nothing to answer
+                    log.debug("parked answer not sent", extra={"error": type(error).__name__})
+                    sent, keepalive = len(data), False
+                if sent < len(data):
+                    self._send_rest_later(conn, data[sent:], keepalive)
+                    continue
+            self._finish(conn, keepalive)
+
+    def _send_rest_later(self, conn: Any, rest: bytes, keepalive: bool) -> None:
+        def send_rest() -> None:
+            still_keepalive = keepalive
+            try:
+                conn.sock.sendall(rest)  # blocking, within the socket's timeout
+            except OSError:
+                still_keepalive = False
+            self.method_queue.defer(self._finish, conn, still_keepalive)
+
+        self.run_blocking(send_rest)
+
+    def _finish(self, conn: Any, keepalive: bool) -> None:  # on the main loop's thread
+        done: futures.Future[bool] = futures.Future()
+        done.set_result(keepalive)
+        self.finish_request(conn, done)
 
     def run_blocking(self, job: Callable[[], None]) -> None:
         def guarded() -> None:
