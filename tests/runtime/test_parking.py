@@ -1,0 +1,81 @@
+"""A hit waiting for its row's verdict holds no gunicorn thread (service/runtime/parking.py).
+
+Real gunicorn with two threads, the emulator behind a proxy that holds the first insertAll: the hits sent
+meanwhile are all taken in, queued together, and each answered only once its own row is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from service.model.auth_settings import NoAuth
+from service.model.service_env import BIGQUERY_EMULATOR_HOST
+from service.model.stream import Stream
+from tests.conftest import Emulator, ServiceFactory
+from tests.runtime.fault_parts import BigQueryProxy
+
+LATER_HITS = 12
+
+
+class FirstInsertHeld(BigQueryProxy):
+    """Holds the first insertAll until `release` is set; forwards everything else at once."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream)
+        self.first_held = threading.Event()
+        self.release = threading.Event()
+
+    def forward(self, handler: BaseHTTPRequestHandler) -> None:
+        if self.is_insert_all(handler) and not self.first_held.is_set():
+            self.first_held.set()
+            self.release.wait(30)
+        super().forward(handler)
+
+
+def post(url: str, body: bytes, answers: dict[int, tuple[int, dict[str, Any]]], number: int) -> None:
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answers[number] = (response.status, json.loads(response.read()))
+
+
+def test_hits_waiting_for_bigquery_hold_no_thread_and_are_answered_once_stored(
+        emulator: Emulator, start_stream_service: ServiceFactory) -> None:
+    proxy = FirstInsertHeld(emulator.url)
+    try:
+        stream = Stream(name="parking", dataset="parking", table="hits", auth=NoAuth())
+        service = start_stream_service(stream, threads=2, extra_env={BIGQUERY_EMULATOR_HOST: proxy.url})
+        answers: dict[int, tuple[int, dict[str, Any]]] = {}
+        senders = [threading.Thread(target=post, args=(service.hooks_url, f"orderId=P{n}".encode(), answers, n))
+                   for n in range(LATER_HITS + 1)]
+        senders[0].start()
+        assert proxy.first_held.wait(15), "the first hit's insertAll never reached BigQuery"
+        for sender in senders[1:]:
+            sender.start()
+        # BigQuery holds the first call: nothing is stored yet, so nothing may be answered yet.
+        for sender in senders:
+            sender.join(1.5 / len(senders))
+        assert answers == {}
+        proxy.release.set()
+        for sender in senders:
+            sender.join(30)
+        assert sorted(answers) == list(range(LATER_HITS + 1))
+        assert {status for status, _ in answers.values()} == {200}
+        hit_ids = {body["hit_id"] for _, body in answers.values()}
+        assert len(hit_ids) == LATER_HITS + 1
+        stored = emulator.query(f"SELECT hit_id, payload FROM `{emulator.project}.{stream.table_ref}`")
+        assert {row["hit_id"] for row in stored} == hit_ids
+        assert sorted(row["payload"] for row in stored) == sorted(f"orderId=P{n}" for n in range(LATER_HITS + 1))
+        # With two threads, a server that held a thread per waiting hit could have taken in one more hit while
+        # the first call was held; here every hit sent meanwhile went into the next call.
+        with urllib.request.urlopen(f"{service.base_url}/metrics", timeout=10) as response:
+            sink = json.loads(response.read())["sink"]
+        assert sink["batch_rows"]["max"] == LATER_HITS
+        assert sink["write_calls"] == 2
+    finally:
+        proxy.release.set()
+        proxy.close()
