@@ -25,7 +25,7 @@ from typing import Protocol
 
 from service.model.schema import HitRow
 from service.model.stream import MAX_INSERT_REQUEST_BYTES
-from service.runtime.insert_all_body import row_body_bytes
+from service.runtime.insert_all_body import EncodedRow, encode_row
 from service.runtime.logs import held_lines
 from service.runtime.metrics import SinkCounters
 from service.runtime.sink import RowRejection, RunBlocking, Verdict, WriteFailed, WriteOutcome
@@ -45,8 +45,9 @@ DEFAULT_MAX_IN_FLIGHT = 1
 class RowWriter(Protocol):
     """`BigQueryRowWriter` is one: one insertAll per call, per row None (stored) or the reason it was not."""
 
-    def insert_rows(self, rows: Sequence[HitRow],
-                    timeout_seconds: float | None = None) -> list[RowRejection | None]: ...
+    def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None,
+                    encoded: Sequence[EncodedRow] | None = None) -> list[RowRejection | None]:
+        """`encoded`, when given, is `rows` as insert_all_body.encode_row made them (one encoding per hit)."""
 
     def close(self) -> None: ...
 
@@ -60,6 +61,7 @@ def _held_lock() -> threading.Lock:
 @dataclass(eq=False)
 class _Pending:
     row: HitRow
+    encoded: EncodedRow
     size: int
     queued_at: float
     deadline: float
@@ -141,7 +143,8 @@ class BatchingSink:
 
     def _queue_row(self, row: HitRow, done: Callable[[Verdict], None] | None) -> _Pending:
         now = self._clock()
-        pending = _Pending(row, row_body_bytes(row), now, now + self._deadline_seconds, done=done,
+        encoded, size = encode_row(row)
+        pending = _Pending(row, encoded, size, now, now + self._deadline_seconds, done=done,
                            _verdict=_held_lock() if done is None else None)
         if pending.size > self._max_bytes:
             raise WriteFailed("the hit is larger than one BigQuery request may carry", row_at_fault=True)
@@ -236,7 +239,8 @@ class BatchingSink:
             remaining = min(p.deadline for p in todo) - now
             started = self._clock()
             try:
-                reasons = self._writer.insert_rows([p.row for p in todo], timeout_seconds=remaining)
+                reasons = self._writer.insert_rows([p.row for p in todo], timeout_seconds=remaining,
+                                                   encoded=[p.encoded for p in todo])
             except WriteFailed as failed:
                 self._record_call(todo, 0, started, failed=len(todo), error=failed.detail)
                 self._fail(todo, "write_failed", failed)

@@ -38,6 +38,10 @@ log = logging.getLogger("hookstream.worker")
 _PARKED = object()  # what handle() returns for a parked request: its connection is finished later
 
 
+def _parked(fs: futures.Future[Any]) -> bool:
+    return not fs.cancelled() and fs.exception() is None and fs.result() is _PARKED
+
+
 class _Buffer:
     """Takes what gunicorn's Response writes, so an answer is one send (and can be sent non-blocking)."""
 
@@ -168,9 +172,15 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
             return _PARKED
         return super()._keepalive_after(conn, keepalive)
 
+    def enqueue_req(self, conn: Any) -> None:
+        """gthread's, minus the main loop's wake-up for a parked request (its answer hands the connection back)."""
+        fs = self.tpool.submit(self.handle, conn)
+        fs.add_done_callback(lambda done: None if _parked(done) else self.method_queue.defer(self.finish_request,
+                                                                                               conn, done))
+
     def finish_request(self, conn: Any, fs: Any) -> None:
-        if not fs.cancelled() and fs.exception() is None and fs.result() is _PARKED:
-            return  # answer_parked finishes it
+        if _parked(fs):
+            return  # its answer hands the connection back (_send_answered)
         super().finish_request(conn, fs)
 
     def answer_parked(self, req: Any, conn: Any, response: Response) -> None:

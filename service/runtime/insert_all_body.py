@@ -61,16 +61,29 @@ def row_body_bytes(row: HitRow) -> int:
     return sum(len(piece) for piece in _row_pieces(row)) + len(b", ")
 
 
+# A row ready for a body: a small row's bytes (encoded once, when it is queued), or a large row itself (escaped
+# slice by slice each time the body is sent).
+EncodedRow = bytes | HitRow
+
+
+def encode_row(row: HitRow) -> tuple[EncodedRow, int]:
+    """The row as an InsertAllBody takes it, and the bytes it adds to a body (as row_body_bytes)."""
+    if _is_small(row):
+        piece = _small_row(row)
+        return piece, len(piece) + len(b", ")
+    return row, row_body_bytes(row)
+
+
 class InsertAllBody:
     """`{"rows": [{"insertId": hit_id, "json": row}, ...]}` as an iterable of bytes with a known length.
 
     The HTTP client sends it with a Content-Length (no chunked encoding) and may iterate it again to
     resend the request (after a credentials refresh): every iteration yields the same bytes."""
 
-    def __init__(self, rows: Sequence[HitRow]) -> None:
-        # Small rows are encoded once, here; large ones again on each pass, slice by slice, so that their
-        # escaped form never exists whole.
-        self._rows: list[bytes | HitRow] = [_small_row(row) if _is_small(row) else row for row in rows]
+    def __init__(self, rows: Sequence[EncodedRow]) -> None:
+        # Small rows are encoded once (here, or already by encode_row); large ones again on each pass, slice by
+        # slice, so that their escaped form never exists whole.
+        self._rows: list[EncodedRow] = [row if isinstance(row, bytes) else encode_row(row)[0] for row in rows]
         self._length = sum(len(piece) for piece in self)
 
     def __len__(self) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from service.model.schema import HitRow
-from service.runtime.insert_all_body import InsertAllBody
+from service.runtime.insert_all_body import EncodedRow, InsertAllBody
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +127,10 @@ class BigQueryRowWriter:
         self._deadline_seconds = deadline_seconds
         self._clock = clock
 
-    def insert_rows(self, rows: Sequence[HitRow],
-                    timeout_seconds: float | None = None) -> list[RowRejection | None]:
-        """Insert rows in one request; per row, None if stored or why it was rejected.
+    def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None,
+                    encoded: Sequence[EncodedRow] | None = None) -> list[RowRejection | None]:
+        """Insert rows in one request; per row, None if stored or why it was rejected. `encoded`: the same rows
+        already encoded by insert_all_body.encode_row (the batching sink encodes each row once, when queued).
 
         `timeout_seconds` bounds the call, retries included (default: the sink's deadline): a batching
         caller passes what is left of its oldest row's deadline."""
@@ -145,7 +146,7 @@ class BigQueryRowWriter:
             if remaining <= MIN_ATTEMPT_SECONDS:
                 raise WriteFailed("the warehouse did not accept the write in time; retry later")
             try:
-                errors = self._insert_all(rows, remaining)
+                errors = self._insert_all(rows if encoded is None else encoded, remaining)
                 if self._health is not None:
                     self._health.attempt_succeeded()
                 break
@@ -167,7 +168,7 @@ class BigQueryRowWriter:
                 RowError(str(e.get("reason", "error")), str(e.get("message", ""))) for e in entry.get("errors", [])))
         return results
 
-    def _insert_all(self, rows: Sequence[HitRow], timeout: float) -> list[dict[str, Any]]:
+    def _insert_all(self, rows: Sequence[EncodedRow], timeout: float) -> list[dict[str, Any]]:
         """The insertAll call `Client.insert_rows_json` makes, with the body encoded by
         service/runtime/insert_all_body.py (a small body in one piece, a large one streamed in pieces, never
         escaped whole twice) instead of the client's own encoding: through the client's own

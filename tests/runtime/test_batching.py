@@ -51,7 +51,7 @@ class FakeWriter:
         self._lock = threading.Lock()
 
     def insert_rows(self, rows: Sequence[HitRow],
-                    timeout_seconds: float | None = None) -> list[RowRejection | None]:
+                    timeout_seconds: float | None = None, encoded: object = None) -> list[RowRejection | None]:
         with self._lock:
             self.calls.append([row["payload"] for row in rows])
             self.timeouts.append(timeout_seconds)
@@ -269,7 +269,7 @@ class OverrunningWriter:
         self.stored: list[str] = []
 
     def insert_rows(self, rows: Sequence[HitRow],
-                    timeout_seconds: float | None = None) -> list[RowRejection | None]:
+                    timeout_seconds: float | None = None, encoded: object = None) -> list[RowRejection | None]:
         assert timeout_seconds is not None
         threading.Event().wait(timeout_seconds + self.overrun_seconds)
         self.stored.extend(row["hit_id"] for row in rows)
@@ -298,7 +298,7 @@ class CrashingOnRetryWriter:
         self.calls: list[list[str]] = []
 
     def insert_rows(self, rows: Sequence[HitRow],
-                    timeout_seconds: float | None = None) -> list[RowRejection | None]:
+                    timeout_seconds: float | None = None, encoded: object = None) -> list[RowRejection | None]:
         self.calls.append([row["payload"] for row in rows])
         if len(self.calls) > 1:
             raise RuntimeError("credentials refresh failed")
@@ -316,7 +316,7 @@ def test_a_crash_after_part_of_a_batch_was_stored_fails_only_the_rest(pool: Thre
 
     class TwoPhase:
         def insert_rows(self, rows: Sequence[HitRow],
-                    timeout_seconds: float | None = None) -> list[RowRejection | None]:
+                    timeout_seconds: float | None = None, encoded: object = None) -> list[RowRejection | None]:
             if rows[0]["payload"] == "opener":
                 return gate.insert_rows(rows, timeout_seconds)
             return writer.insert_rows(rows, timeout_seconds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from service.model.schema import HitRow
-from service.runtime.insert_all_body import SMALL_ROW_CHARACTERS, InsertAllBody, row_body_bytes
+from service.runtime.insert_all_body import SMALL_ROW_CHARACTERS, InsertAllBody, encode_row, row_body_bytes
 
 
 def hit(hit_id: str, payload: str, delivery_id: str | None = None) -> HitRow:
@@ -52,3 +52,9 @@ def test_a_body_of_small_rows_goes_as_one_piece_and_a_large_row_is_still_streame
     assert len(sent) == len(small)
     # The large row's escaped text never exists whole: its body is handed over as pieces.
     assert not isinstance(InsertAllBody(ROWS).to_send(), bytes)
+
+
+def test_rows_encoded_when_queued_give_the_same_body_and_sizes() -> None:
+    encoded = [encode_row(row) for row in ROWS]
+    assert b"".join(InsertAllBody([piece for piece, _ in encoded])) == b"".join(InsertAllBody(ROWS))
+    assert [size for _, size in encoded] == [row_body_bytes(row) for row in ROWS]
