@@ -1,6 +1,7 @@
 """Group commit: the hits that arrive together in one process go to BigQuery in one insertAll.
 
-Each `write(row)` queues its row and waits for the result of the call that carries it; nothing is
+Each `write(row)` queues its row and waits for the result of the call that carries it (`submit(row, done, ...)`
+queues it and returns: `done` gets the result, so a parked request holds no thread meanwhile); nothing is
 flushed after a response (Cloud Run throttles the CPU between requests). Flusher threads (started on
 the first write, never at import) take what is queued:
 - when no write is in flight, at once: a lone hit waits for one BigQuery call, no more;

@@ -1,7 +1,8 @@
 """gunicorn settings shared by the Cloud Run image, scripts/dev and the tests.
 
-Threads, not processes, carry concurrency: a hit spends its time waiting on BigQuery, and threads in
-one process can later share one write (group commit).
+One process per instance, so that the hits in flight share one BigQuery write (group commit). Its threads
+parse requests and run the view; a hit waiting for its write is parked and holds no thread
+(service/runtime/parking.py).
 """
 
 import os
@@ -15,10 +16,12 @@ SETTINGS = process_settings()
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 wsgi_app = "service.runtime.app:create_app()"
-# gthread with a time limit on reading request headers (service/runtime/gunicorn_worker.py).
+# gthread with a time limit on reading request headers, and parking (service/runtime/gunicorn_worker.py).
 worker_class = "service.runtime.gunicorn_worker.BoundedReadsWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-# Cloud Run sends up to `concurrency` requests at once; one thread each avoids queueing inside.
+# Cloud Run sends up to `concurrency` requests at once. Parked hits need no thread, but a hit on a blocking path
+# does (a spool upload while BigQuery is down, service/runtime/spooling_sink.py): one thread per request in
+# flight keeps an outage from queueing hits inside the instance.
 # The stream's Cloud Run concurrency, carried by the service's env (service/model/service_env.py).
 threads = SETTINGS.spec.threads
 # Cloud Run gives a container 10 s after SIGTERM: finish in-flight requests within that.

@@ -7,6 +7,7 @@ meanwhile are all taken in, queued together, and each answered only once its own
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler
@@ -79,3 +80,55 @@ def test_hits_waiting_for_bigquery_hold_no_thread_and_are_answered_once_stored(
     finally:
         proxy.release.set()
         proxy.close()
+
+
+def read_response(connection: socket.socket) -> tuple[bytes, dict[str, str], bytes]:
+    """One HTTP/1.x response off the socket: status line, headers, a Content-Length body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(4096)
+        assert chunk, f"connection closed before a whole response: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    headers = {name.decode().lower(): value.decode().strip()
+               for name, _, value in (line.partition(b":") for line in lines)}
+    while len(body) < int(headers["content-length"]):
+        chunk = connection.recv(4096)
+        assert chunk
+        body += chunk
+    return status, headers, body
+
+
+def hit_request(number: int, version: str = "HTTP/1.1", extra: str = "") -> bytes:
+    body = f"orderId=K{number}"
+    return (f"POST /hooks {version}\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\n{extra}\r\n{body}").encode()
+
+
+def test_a_kept_alive_connection_carries_parked_hits_one_after_another_until_it_asks_to_close(
+        emulator: Emulator, start_stream_service: ServiceFactory) -> None:
+    stream = Stream(name="parking-keepalive", dataset="parking", table="keepalive", auth=NoAuth())
+    service = start_stream_service(stream, threads=2)
+    hit_ids = []
+    with socket.create_connection(("127.0.0.1", service.port), timeout=15) as connection:
+        for number in range(3):
+            connection.sendall(hit_request(number))
+            status, headers, body = read_response(connection)
+            assert status == b"HTTP/1.1 200 OK", (status, body)
+            assert headers["connection"] == "keep-alive"
+            hit_ids.append(json.loads(body)["hit_id"])
+        connection.sendall(hit_request(3, extra="Connection: close\r\n"))
+        status, headers, body = read_response(connection)
+        assert status == b"HTTP/1.1 200 OK" and headers["connection"] == "close"
+        hit_ids.append(json.loads(body)["hit_id"])
+        assert connection.recv(1) == b""  # and the server closed it
+    with socket.create_connection(("127.0.0.1", service.port), timeout=15) as connection:
+        connection.sendall(hit_request(4, version="HTTP/1.0"))
+        status, headers, body = read_response(connection)
+        assert status.startswith(b"HTTP/1.") and b" 200 " in status
+        hit_ids.append(json.loads(body)["hit_id"])
+        assert connection.recv(1) == b""  # HTTP/1.0 without keep-alive: closed after the answer
+    stored = emulator.query(f"SELECT hit_id, payload FROM `{emulator.project}.{stream.table_ref}`")
+    assert {row["hit_id"]: row["payload"] for row in stored} == {
+        hit_id: f"orderId=K{number}" for number, hit_id in enumerate(hit_ids)}
