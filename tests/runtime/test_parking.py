@@ -7,17 +7,20 @@ meanwhile are all taken in, queued together, and each answered only once its own
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 from service.model.auth_settings import NoAuth
 from service.model.service_env import BIGQUERY_EMULATOR_HOST
 from service.model.stream import Stream
 from tests.conftest import Emulator, ServiceFactory
-from tests.runtime.fault_parts import BigQueryProxy
+from tests.runtime.fault_parts import BigQueryProxy, after, worker_pids
 
 LATER_HITS = 12
 
@@ -132,3 +135,43 @@ def test_a_kept_alive_connection_carries_parked_hits_one_after_another_until_it_
     stored = emulator.query(f"SELECT hit_id, payload FROM `{emulator.project}.{stream.table_ref}`")
     assert {row["hit_id"]: row["payload"] for row in stored} == {
         hit_id: f"orderId=K{number}" for number, hit_id in enumerate(hit_ids)}
+
+
+def test_a_worker_stopping_with_hits_still_parked_answers_them_once_stored(
+        emulator: Emulator, start_stream_service: ServiceFactory) -> None:
+    # gunicorn gives a stopping worker graceful_timeout (8 s) for requests in flight; BigQuery answers later
+    # than that here, after the worker's main loop has ended: the answers must still go out, each after its row.
+    proxy = FirstInsertHeld(emulator.url)
+    try:
+        stream = Stream(name="parking-stop", dataset="parking", table="stopping", auth=NoAuth())
+        service = start_stream_service(stream, threads=2, extra_env={BIGQUERY_EMULATOR_HOST: proxy.url})
+        answers: dict[int, tuple[int, dict[str, Any]]] = {}
+        senders = [threading.Thread(target=post, args=(service.hooks_url, f"orderId=S{n}".encode(), answers, n))
+                   for n in range(3)]
+        senders[0].start()
+        assert proxy.first_held.wait(15)
+        for sender in senders[1:]:
+            sender.start()
+        after(0.5)
+        worker = worker_pids(service.process)[0]
+        os.kill(worker, signal.SIGTERM)  # the worker of the gunicorn this test started, by PID
+        after(9.0)  # past graceful_timeout, within the write deadline (10 s)
+        assert answers == {}  # nothing answered while nothing was stored
+        assert Path(f"/proc/{worker}").exists()  # the worker is stopping, still holding the parked hits
+        proxy.release.set()
+        for sender in senders:
+            sender.join(30)
+        assert sorted(answers) == [0, 1, 2]
+        for _ in range(100):  # and it did stop: the fault happened
+            if worker not in worker_pids(service.process):
+                break
+            after(0.1)
+        assert worker not in worker_pids(service.process)
+        stored = {row["hit_id"] for row in emulator.query(
+            f"SELECT hit_id FROM `{emulator.project}.{stream.table_ref}`")}
+        for status, body in answers.values():
+            assert status == 200 and body["hit_id"] in stored
+        assert len(stored) == 3
+    finally:
+        proxy.release.set()
+        proxy.close()
