@@ -75,6 +75,7 @@ class _ParkedRequest:
 
 class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
     alive: bool  # gunicorn's Worker sets it; declared for the type checker
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_timeout = process_settings().spec.read_timeout_seconds
@@ -82,7 +83,9 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
         self._answered: list[tuple[Any, bytes, bool]] = []
         self._answered_scheduled = False
         self._answered_lock = threading.Lock()
-        self._loop_done = False
+        self._loop_done = False  # set when the main loop's queue closes: answers are then sent directly
+        self._close_queue = self.method_queue.close
+        self.method_queue.close = self._close_method_queue
 
     def handle(self, conn: Any) -> Any:
         # gthread makes the socket blocking (no timeout) and then calls conn.init() before it parses the
@@ -202,23 +205,26 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
             log.exception("parked answer failed")
             answer = (conn, b"", False)
         with self._answered_lock:
-            loop_done = self._loop_done
-            if not loop_done:
+            if not self._loop_done:
                 self._answered.append(answer)
-                if self._answered_scheduled:
-                    return
-                self._answered_scheduled = True
-        if loop_done:  # stopping: the main loop has ended, so this thread sends it
-            self._send_and_close(*answer)
-        else:
-            self.method_queue.defer(self._send_answered)
+                if not self._answered_scheduled:
+                    self._answered_scheduled = True
+                    # Under the lock: the main loop's queue is not closed meanwhile (_close_method_queue).
+                    self.method_queue.defer(self._send_answered)
+                return
+        self._send_and_close(*answer)  # stopping: the main loop has ended, so this thread sends it
+
+    def _close_method_queue(self) -> None:
+        """Replaces method_queue.close: once the main loop's queue is closed, answers go out directly."""
+        with self._answered_lock:
+            self._loop_done = True
+            self._close_queue()
 
     def run(self) -> None:
         super().run()
         # The main loop has ended (stopping; gunicorn closes the sink next, in worker_exit, and the rows
-        # still queued get their verdicts then): from now on each answer is sent by the thread that gives it.
+        # still queued get their verdicts then). Answers it had not sent yet are sent here.
         with self._answered_lock:
-            self._loop_done = True
             answered, self._answered = self._answered, []
         for answer in answered:
             self._send_and_close(*answer)
