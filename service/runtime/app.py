@@ -25,7 +25,7 @@ from service.runtime.request_body import decode_utf8, read_body
 from service.runtime.rows import build_row
 from service.runtime.senders.answers import answer_response, handshake_answer, stored_answer
 from service.runtime.settings import ServiceSettings, SettingsError, process_settings
-from service.runtime.sink import BigQueryRowWriter, Sink, Verdict, WarehouseHealth, WriteFailed
+from service.runtime.sink import BigQueryRowWriter, Sink, SubmittingSink, Verdict, WarehouseHealth, WriteFailed
 from service.runtime.spool import GcsSpool, SpoolLocation
 from service.runtime.spooling_sink import SpoolingSink
 from service.runtime.verification import AuthFailed, AuthSetupError, RequestView
@@ -87,7 +87,7 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
     # Counts every hit; serves GET /metrics only where asked to (locally, in tests and the benchmark).
     count_hit = install_metrics(app, spec.stream, hit_sink, serve_endpoint=settings.metrics_endpoint)
     # Sinks that can take a row without holding this thread until its verdict (service/runtime/parking.py).
-    submit = getattr(hit_sink, "submit", None)
+    submit = hit_sink.submit if isinstance(hit_sink, SubmittingSink) else None
 
     acknowledgement = stored_answer(spec.auth)
     path_token_allowed = takes_path_token(spec.auth)
@@ -186,7 +186,7 @@ def create_app(settings: ServiceSettings | None = None, sink: Sink | None = None
             # "spooled": not in the table yet, but durably in the spool; replay writes it (same hit_id).
             return json_response(200, {"hit_id": row["hit_id"], "status": verdict, "stream": spec.stream})
 
-        parking = parking_of(req.environ) if submit is not None else None
+        parking = parking_of(req.environ)
         if submit is not None and parking is not None:
             # Answered when the verdict comes, by the thread that gives it; this thread serves the next request.
             environ = req.environ

@@ -79,7 +79,7 @@ class CoalescingLineHandler(logging.Handler):
             if self._writing or _held_here():
                 return  # the writing thread takes this line with its next write (or the holder, at its end)
             self._writing = True
-        self._write_queued(record, line)
+        self._write_queued(record)
 
     def write_held(self) -> None:
         """Write what is queued, unless another thread is writing already (it takes the lines too)."""
@@ -87,9 +87,9 @@ class CoalescingLineHandler(logging.Handler):
             if self._writing or not self._queued:
                 return
             self._writing = True
-        self._write_queued(None, "")
+        self._write_queued(None)
 
-    def _write_queued(self, record: logging.LogRecord | None, line: str) -> None:
+    def _write_queued(self, record: logging.LogRecord | None) -> None:
         while True:
             with self._queue_lock:
                 lines, self._queued = self._queued, []
@@ -100,7 +100,7 @@ class CoalescingLineHandler(logging.Handler):
                 self._stream.write("".join(lines))
                 self._stream.flush()
             except Exception:
-                self.handleError(record if record is not None else logging.makeLogRecord({"msg": line}))
+                self.handleError(record or logging.makeLogRecord({"msg": "writing queued log lines failed"}))
 
     def flush(self) -> None:
         # Nothing waits in the queue unless a thread is writing it out; only the stream may hold bytes.

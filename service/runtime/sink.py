@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from service.model.schema import HitRow
 from service.runtime.insert_all_body import EncodedRow, InsertAllBody
@@ -83,6 +83,7 @@ Verdict = WriteOutcome | WriteFailed
 RunBlocking = Callable[[Callable[[], None]], None]
 
 
+@runtime_checkable
 class SubmittingSink(Sink, Protocol):
     """A sink that can also take a row without holding the caller's thread until its verdict.
 

@@ -15,7 +15,15 @@ from typing import Any, Protocol
 
 from service.model.schema import HitRow
 from service.runtime.metrics import SpoolCounters
-from service.runtime.sink import RunBlocking, Sink, Verdict, WarehouseHealth, WriteFailed, WriteOutcome
+from service.runtime.sink import (
+    RunBlocking,
+    Sink,
+    SubmittingSink,
+    Verdict,
+    WarehouseHealth,
+    WriteFailed,
+    WriteOutcome,
+)
 from service.runtime.spool import SpoolFailed, SpoolLocation
 
 log = logging.getLogger("hookstream.spool")
@@ -42,6 +50,8 @@ class SpoolingSink:
     def __init__(self, inner: Sink, spool: Spool, stream: str,
                  clock: Callable[[], float] = time.monotonic, health: WarehouseHealth | None = None) -> None:
         self._inner = inner
+        # Whether rows can be submitted without holding the caller's thread, decided once, here.
+        self._inner_submit = inner.submit if isinstance(inner, SubmittingSink) else None
         self._health = health
         self._spool = spool
         self._stream = stream
@@ -79,9 +89,8 @@ class SpoolingSink:
         """As `write`, without holding the caller's thread (SubmittingSink): False while hits go straight to
         the spool (write() then spools at once, or probes BigQuery); a failed write is spooled by a job
         given to `run_blocking`, since an upload may take seconds."""
-        submit = getattr(self._inner, "submit", None)
         failing = self._health is not None and self._health.failing
-        if submit is None or failing or self._clock() < self._spool_first_until:
+        if self._inner_submit is None or failing or self._clock() < self._spool_first_until:
             return False
 
         def after_write(verdict: Verdict) -> None:
@@ -94,8 +103,7 @@ class SpoolingSink:
                 self._spool_first_until = self._clock() + SPOOL_FIRST_SECONDS
                 run_blocking(lambda: done(self._spooled_or_failure(row, verdict)))
 
-        accepted: bool = submit(row, after_write, run_blocking)
-        return accepted
+        return self._inner_submit(row, after_write, run_blocking)
 
     def _spooled_or_failure(self, row: HitRow, write_failure: WriteFailed) -> Verdict:
         try:

@@ -12,14 +12,17 @@ import signal
 import socket
 import threading
 import urllib.request
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from service.model.auth_settings import NoAuth
 from service.model.service_env import BIGQUERY_EMULATOR_HOST
 from service.model.stream import Stream
-from tests.conftest import Emulator, ServiceFactory
+from tests.conftest import Emulator, RunningService, ServiceFactory
 from tests.runtime.fault_parts import BigQueryProxy, after, worker_pids
 
 LATER_HITS = 12
@@ -40,49 +43,61 @@ class FirstInsertHeld(BigQueryProxy):
         super().forward(handler)
 
 
-def post(url: str, body: bytes, answers: dict[int, tuple[int, dict[str, Any]]], number: int) -> None:
+Answers = dict[int, tuple[int, dict[str, Any]]]
+
+
+@pytest.fixture
+def proxy(emulator: Emulator) -> Iterator[FirstInsertHeld]:
+    proxy = FirstInsertHeld(emulator.url)
+    yield proxy
+    proxy.release.set()
+    proxy.close()
+
+
+def post(url: str, body: bytes, answers: Answers, number: int) -> None:
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/x-www-form-urlencoded"})
     with urllib.request.urlopen(request, timeout=30) as response:
         answers[number] = (response.status, json.loads(response.read()))
 
 
+def send_behind_a_held_call(service: RunningService, proxy: FirstInsertHeld, count: int,
+                            prefix: str) -> tuple[list[threading.Thread], Answers]:
+    """Hit `prefix`0 first, and once BigQuery holds its call, the other `count` - 1 hits, each from its own thread."""
+    answers: Answers = {}
+    senders = [threading.Thread(target=post, args=(service.hooks_url, f"orderId={prefix}{n}".encode(), answers, n))
+               for n in range(count)]
+    senders[0].start()
+    assert proxy.first_held.wait(15), "the first hit's insertAll never reached BigQuery"
+    for sender in senders[1:]:
+        sender.start()
+    return senders, answers
+
+
 def test_hits_waiting_for_bigquery_hold_no_thread_and_are_answered_once_stored(
-        emulator: Emulator, start_stream_service: ServiceFactory) -> None:
-    proxy = FirstInsertHeld(emulator.url)
-    try:
-        stream = Stream(name="parking", dataset="parking", table="hits", auth=NoAuth())
-        service = start_stream_service(stream, threads=2, extra_env={BIGQUERY_EMULATOR_HOST: proxy.url})
-        answers: dict[int, tuple[int, dict[str, Any]]] = {}
-        senders = [threading.Thread(target=post, args=(service.hooks_url, f"orderId=P{n}".encode(), answers, n))
-                   for n in range(LATER_HITS + 1)]
-        senders[0].start()
-        assert proxy.first_held.wait(15), "the first hit's insertAll never reached BigQuery"
-        for sender in senders[1:]:
-            sender.start()
-        # BigQuery holds the first call: nothing is stored yet, so nothing may be answered yet.
-        for sender in senders:
-            sender.join(1.5 / len(senders))
-        assert answers == {}
-        proxy.release.set()
-        for sender in senders:
-            sender.join(30)
-        assert sorted(answers) == list(range(LATER_HITS + 1))
-        assert {status for status, _ in answers.values()} == {200}
-        hit_ids = {body["hit_id"] for _, body in answers.values()}
-        assert len(hit_ids) == LATER_HITS + 1
-        stored = emulator.query(f"SELECT hit_id, payload FROM `{emulator.project}.{stream.table_ref}`")
-        assert {row["hit_id"] for row in stored} == hit_ids
-        assert sorted(row["payload"] for row in stored) == sorted(f"orderId=P{n}" for n in range(LATER_HITS + 1))
-        # With two threads, a server that held a thread per waiting hit could have taken in one more hit while
-        # the first call was held; here every hit sent meanwhile went into the next call.
-        with urllib.request.urlopen(f"{service.base_url}/metrics", timeout=10) as response:
-            sink = json.loads(response.read())["sink"]
-        assert sink["batch_rows"]["max"] == LATER_HITS
-        assert sink["write_calls"] == 2
-    finally:
-        proxy.release.set()
-        proxy.close()
+        emulator: Emulator, start_stream_service: ServiceFactory, proxy: FirstInsertHeld) -> None:
+    stream = Stream(name="parking", dataset="parking", table="hits", auth=NoAuth())
+    service = start_stream_service(stream, threads=2, extra_env={BIGQUERY_EMULATOR_HOST: proxy.url})
+    senders, answers = send_behind_a_held_call(service, proxy, LATER_HITS + 1, "P")
+    # BigQuery holds the first call: nothing is stored yet, so nothing may be answered yet.
+    after(1.5)
+    assert answers == {}
+    proxy.release.set()
+    for sender in senders:
+        sender.join(30)
+    assert sorted(answers) == list(range(LATER_HITS + 1))
+    assert {status for status, _ in answers.values()} == {200}
+    hit_ids = {body["hit_id"] for _, body in answers.values()}
+    assert len(hit_ids) == LATER_HITS + 1
+    stored = emulator.query(f"SELECT hit_id, payload FROM `{emulator.project}.{stream.table_ref}`")
+    assert {row["hit_id"] for row in stored} == hit_ids
+    assert sorted(row["payload"] for row in stored) == sorted(f"orderId=P{n}" for n in range(LATER_HITS + 1))
+    # With two threads, a server that held a thread per waiting hit could have taken in one more hit while
+    # the first call was held; here every hit sent meanwhile went into the next call.
+    with urllib.request.urlopen(f"{service.base_url}/metrics", timeout=10) as response:
+        sink = json.loads(response.read())["sink"]
+    assert sink["batch_rows"]["max"] == LATER_HITS
+    assert sink["write_calls"] == 2
 
 
 def read_response(connection: socket.socket) -> tuple[bytes, dict[str, str], bytes]:
@@ -138,40 +153,29 @@ def test_a_kept_alive_connection_carries_parked_hits_one_after_another_until_it_
 
 
 def test_a_worker_stopping_with_hits_still_parked_answers_them_once_stored(
-        emulator: Emulator, start_stream_service: ServiceFactory) -> None:
+        emulator: Emulator, start_stream_service: ServiceFactory, proxy: FirstInsertHeld) -> None:
     # gunicorn gives a stopping worker graceful_timeout (8 s) for requests in flight; BigQuery answers later
     # than that here, after the worker's main loop has ended: the answers must still go out, each after its row.
-    proxy = FirstInsertHeld(emulator.url)
-    try:
-        stream = Stream(name="parking-stop", dataset="parking", table="stopping", auth=NoAuth())
-        service = start_stream_service(stream, threads=2, extra_env={BIGQUERY_EMULATOR_HOST: proxy.url})
-        answers: dict[int, tuple[int, dict[str, Any]]] = {}
-        senders = [threading.Thread(target=post, args=(service.hooks_url, f"orderId=S{n}".encode(), answers, n))
-                   for n in range(3)]
-        senders[0].start()
-        assert proxy.first_held.wait(15)
-        for sender in senders[1:]:
-            sender.start()
-        after(0.5)
-        worker = worker_pids(service.process)[0]
-        os.kill(worker, signal.SIGTERM)  # the worker of the gunicorn this test started, by PID
-        after(9.0)  # past graceful_timeout, within the write deadline (10 s)
-        assert answers == {}  # nothing answered while nothing was stored
-        assert Path(f"/proc/{worker}").exists()  # the worker is stopping, still holding the parked hits
-        proxy.release.set()
-        for sender in senders:
-            sender.join(30)
-        assert sorted(answers) == [0, 1, 2]
-        for _ in range(100):  # and it did stop: the fault happened
-            if worker not in worker_pids(service.process):
-                break
-            after(0.1)
-        assert worker not in worker_pids(service.process)
-        stored = {row["hit_id"] for row in emulator.query(
-            f"SELECT hit_id FROM `{emulator.project}.{stream.table_ref}`")}
-        for status, body in answers.values():
-            assert status == 200 and body["hit_id"] in stored
-        assert len(stored) == 3
-    finally:
-        proxy.release.set()
-        proxy.close()
+    stream = Stream(name="parking-stop", dataset="parking", table="stopping", auth=NoAuth())
+    service = start_stream_service(stream, threads=2, extra_env={BIGQUERY_EMULATOR_HOST: proxy.url})
+    senders, answers = send_behind_a_held_call(service, proxy, 3, "S")
+    after(0.5)
+    worker = worker_pids(service.process)[0]
+    os.kill(worker, signal.SIGTERM)  # the worker of the gunicorn this test started, by PID
+    after(9.0)  # past graceful_timeout, within the write deadline (10 s)
+    assert answers == {}  # nothing answered while nothing was stored
+    assert Path(f"/proc/{worker}").exists()  # the worker is stopping, still holding the parked hits
+    proxy.release.set()
+    for sender in senders:
+        sender.join(30)
+    assert sorted(answers) == [0, 1, 2]
+    for _ in range(100):  # and it did stop: the fault happened
+        if worker not in worker_pids(service.process):
+            break
+        after(0.1)
+    assert worker not in worker_pids(service.process)
+    stored = {row["hit_id"] for row in emulator.query(
+        f"SELECT hit_id FROM `{emulator.project}.{stream.table_ref}`")}
+    for status, body in answers.values():
+        assert status == 200 and body["hit_id"] in stored
+    assert len(stored) == 3
