@@ -28,42 +28,87 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from datetime import date
-from typing import Any, Literal
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from service.model.schema import HitRow
 from service.runtime.sink import BigQueryRowWriter, WriteFailed
-from service.runtime.spool import SpoolLocation, make_storage_client, row_from_document
+from service.model.spool_document import CONTENT_TYPE, SpoolDocumentError, row_from_document, spool_document
+from service.runtime.spool import SpoolLocation, make_storage_client
 
 log = logging.getLogger("hookstream.replay")
+_T = TypeVar("_T")
+
+# Object metadata of a quarantined object: why, from where, when (the object itself is the bytes as read).
+QUARANTINE_ERROR_KEY = "hookstream-error"
+QUARANTINE_SOURCE_KEY = "hookstream-source"
+QUARANTINED_AT_KEY = "hookstream-quarantined-at"
+QUARANTINE_ERROR_MAX_CHARS = 1000
 
 DEFAULT_BATCH_SIZE = 500
-DEFAULT_LEASE_SECONDS = 120.0
-INSERT_DEADLINE_SECONDS = 30.0
 IO_THREADS = 16
+# Every call the replay makes is bounded, so each step between two lease renewals has a worst case.
+OBJECT_CALL_SECONDS = 30.0  # one Cloud Storage call: a read, an upload, a delete, a lease write
+LOOKUP_SUBMIT_SECONDS = 30.0  # starting the lookup query
+LOOKUP_RESULT_SECONDS = 120.0  # waiting for its rows
+INSERT_DEADLINE_SECONDS = 30.0
+CLOCK_MARGIN_SECONDS = 30.0  # our clock against the clock of a replay that may take over
+
+
+def step_worst_cases_seconds() -> dict[str, float]:
+    """The longest each step between two renewals can take. Per-object steps run one chunk of IO_THREADS
+    objects per renewal, each object in its own thread; a quarantine is two calls (copy, delete)."""
+    return {"load": OBJECT_CALL_SECONDS, "quarantine": 2 * OBJECT_CALL_SECONDS,
+            "lookup": LOOKUP_SUBMIT_SECONDS + LOOKUP_RESULT_SECONDS, "insert": INSERT_DEADLINE_SECONDS,
+            "delete": OBJECT_CALL_SECONDS}
+
+
+def minimum_lease_seconds() -> float:
+    """A renewal's own call, the longest step after it and the clock margin: the lease outlasts all three,
+    so no other replay can take over while a step that relies on the lease is still running."""
+    return OBJECT_CALL_SECONDS + max(step_worst_cases_seconds().values()) + CLOCK_MARGIN_SECONDS
+
+
+DEFAULT_LEASE_SECONDS = minimum_lease_seconds()
+
+
+class ReplayStatus(StrEnum):
+    DRAINED = "drained"  # every object listed was stored, found in the table or quarantined
+    LOCKED = "locked"  # another replay holds the lease: nothing done
+    LOCK_LOST = "lock_lost"  # the lease was taken over (this run was too slow): stopped
+    BIGQUERY_UNAVAILABLE = "bigquery_unavailable"  # lookup or insert failed: the rest waits for the next run
+    SPOOL_UNAVAILABLE = "spool_unavailable"  # Cloud Storage failed: the rest waits for the next run
+    INCOMPLETE = "incomplete"  # rows BigQuery asked to send again (transient per-row errors): next run
+
+    @property
+    def is_outage(self) -> bool:
+        """The job exits non-zero for these: something a person or the next run must see fail."""
+        return self in (ReplayStatus.LOCK_LOST, ReplayStatus.BIGQUERY_UNAVAILABLE, ReplayStatus.SPOOL_UNAVAILABLE)
 
 
 @dataclass
 class ReplayReport:
     stream: str
     spool: str
-    # drained | locked | lock_lost | bigquery_unavailable | spool_unavailable | incomplete
-    status: str = "drained"
-    listed: int = 0
-    inserted: int = 0
-    already_in_table: int = 0
-    deleted: int = 0
-    rejected: int = 0  # rows BigQuery refused as invalid: left in the spool for a person
-    retry_later: int = 0  # transient per-row errors: left for the next run
-    unreadable: int = 0  # objects that are not spooled rows: left in place
-    oldest_age_seconds: float | None = None
-    rejected_hits: list[str] = field(default_factory=list)
+    status: ReplayStatus = ReplayStatus.DRAINED
+    listed: int = 0  # objects seen in the live prefix
+    inserted: int = 0  # rows BigQuery accepted
+    already_in_table: int = 0  # rows the lookup found stored (by a late write or an earlier replay)
+    deleted: int = 0  # objects removed from the live prefix after their row was stored
+    quarantined: int = 0  # objects moved to the quarantine prefix (unreadable, or refused as invalid)
+    retry_later: int = 0  # rows BigQuery refused for a transient reason: left for the next run
+    waiting: int | None = None  # objects in the live prefix after the run (None: could not list)
+    oldest_waiting_age_seconds: float | None = None
+
+    def log_fields(self) -> dict[str, Any]:
+        return {**asdict(self), "status": str(self.status)}
 
     def summary(self) -> str:
         return (f"replay {self.stream} ({self.spool}): {self.status}; listed={self.listed} "
                 f"inserted={self.inserted} already_in_table={self.already_in_table} deleted={self.deleted} "
-                f"rejected={self.rejected} retry_later={self.retry_later} unreadable={self.unreadable}")
+                f"quarantined={self.quarantined} retry_later={self.retry_later} waiting={self.waiting}")
 
 
 class ReplayLease:
@@ -83,7 +128,7 @@ class ReplayLease:
         try:
             blob.upload_from_string(json.dumps({"owner": self.owner, "expires_at": expires_at}),
                                     content_type="application/json",
-                                    if_generation_match=if_generation_match, timeout=30)
+                                    if_generation_match=if_generation_match, timeout=OBJECT_CALL_SECONDS)
         except api_errors.PreconditionFailed:
             return False
         self._generation = int(blob.generation)
@@ -92,11 +137,11 @@ class ReplayLease:
     def acquire(self) -> bool:
         if self._write(self._clock() + self._lease_seconds, if_generation_match=0):
             return True
-        current = self._bucket.get_blob(self._name, timeout=30)
+        current = self._bucket.get_blob(self._name, timeout=OBJECT_CALL_SECONDS)
         if current is None:  # released and removed between our two calls: try once more
             return self._write(self._clock() + self._lease_seconds, if_generation_match=0)
         try:
-            expires_at = float(json.loads(current.download_as_bytes(timeout=30))["expires_at"])
+            expires_at = float(json.loads(current.download_as_bytes(timeout=OBJECT_CALL_SECONDS))["expires_at"])
         except (ValueError, KeyError, TypeError):
             expires_at = 0.0  # unreadable: treat as expired rather than block replay forever
         if expires_at > self._clock():
@@ -114,11 +159,45 @@ class ReplayLease:
             self._write(0.0, if_generation_match=self._generation)  # expired: the next run takes it at once
 
 
+class LeaseLost(Exception):
+    """Another replay took the lease over: stop before the next step."""
+
+
 @dataclass(frozen=True)
 class Spooled:
+    """An object whose row was read and checked."""
+
     name: str
     generation: int
     row: HitRow
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An object that is not a row this version can replay: its bytes (to quarantine as they are) and why."""
+
+    name: str
+    generation: int
+    data: bytes
+    error: str
+
+
+@dataclass(frozen=True)
+class Gone:
+    """Deleted since it was listed (by a person: another replay would need the lease)."""
+
+    name: str
+
+
+ReadResult = Spooled | Unreadable | Gone
+
+
+@dataclass(frozen=True)
+class Classified:
+    """One batch's readable rows, split by the lookup: already stored, or still to insert."""
+
+    stored: list[Spooled]
+    to_insert: list[Spooled]
 
 
 class Replay:
@@ -129,110 +208,187 @@ class Replay:
         self._bucket = storage.bucket(location.bucket)
         self._writer = BigQueryRowWriter(bigquery, table_id, INSERT_DEADLINE_SECONDS)
         self._batch_size, self._lease_seconds = batch_size, lease_seconds
+        self._lease: ReplayLease | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def run(self) -> ReplayReport:
         report = ReplayReport(self._stream, self._location.url)
         try:
             self._run(report)
+        except LeaseLost:
+            report.status = ReplayStatus.LOCK_LOST
         except Exception as error:  # Cloud Storage unreachable, denied, ...: report it, delete nothing more
             if not isinstance(error, OSError | _storage_errors()):
                 raise
             log.error("replay stopped: the spool is unavailable", extra={
                 "stream": self._stream, "error": type(error).__name__})
-            report.status = "spool_unavailable"
+            report.status = ReplayStatus.SPOOL_UNAVAILABLE
+        if report.status != ReplayStatus.LOCKED:
+            self._count_waiting(report)
         return report
 
     def _run(self, report: ReplayReport) -> None:
-        lease = ReplayLease(self._bucket, self._location.lock_name, self._lease_seconds)
-        if not lease.acquire():
-            report.status = "locked"
+        self._lease = ReplayLease(self._bucket, self._location.lock_name, self._lease_seconds)
+        if not self._lease.acquire():
+            report.status = ReplayStatus.LOCKED
             log.info("replay skipped: another replay holds the lease", extra={
-                "stream": self._stream, "held_until": lease.held_until})
+                "stream": self._stream, "held_until": self._lease.held_until})
             return
         try:
-            with ThreadPoolExecutor(IO_THREADS) as pool:
-                for batch in self._listed_batches(report):
-                    if not lease.renew():
-                        report.status = "lock_lost"
-                        break
-                    if not self._replay_batch(batch, report, pool):
+            with ThreadPoolExecutor(IO_THREADS) as self._pool:
+                for names in self._listed_batches(report):
+                    if not self._replay_batch(names, report):
                         break
         finally:
-            lease.release()
-        if report.status == "drained" and (report.rejected or report.retry_later or report.unreadable):
-            report.status = "incomplete"
+            self._lease.release()
+        if report.status == ReplayStatus.DRAINED and report.retry_later:
+            report.status = ReplayStatus.INCOMPLETE
 
-    def _listed_batches(self, report: ReplayReport) -> Iterator[list[Any]]:
-        now = time.time()
-        pages = self._storage.list_blobs(self._location.bucket, prefix=self._location.prefix,
-                                         page_size=self._batch_size, timeout=30).pages
-        for page in pages:
-            blobs = [blob for blob in page if blob.name.endswith(".json")]
-            report.listed += len(blobs)
-            for blob in blobs:
-                age = now - blob.time_created.timestamp()
-                report.oldest_age_seconds = max(age, report.oldest_age_seconds or 0.0)
-            if blobs:
-                yield blobs
-
-    def _replay_batch(self, blobs: list[Any], report: ReplayReport, pool: ThreadPoolExecutor) -> bool:
-        """False when the run must stop (BigQuery unavailable)."""
-        spooled: list[Spooled] = []
-        for blob, result in zip(blobs, pool.map(self._read, blobs), strict=True):
-            if result == "gone":
-                continue  # deleted since it was listed (by a person: a replay holds the lease)
-            if result is None:
-                report.unreadable += 1
-                log.error("spool object is not a spooled row; left in place", extra={
-                    "stream": self._stream, "object": blob.name})
-            else:
-                spooled.append(result)
+    def _replay_batch(self, listed: list[Any], report: ReplayReport) -> bool:
+        """Load, classify, insert, delete; False when the run must stop (BigQuery unavailable)."""
+        results = self._load(listed)
+        spooled = [result for result in results if isinstance(result, Spooled)]
+        self._quarantine_all([r for r in results if isinstance(r, Unreadable)], report)
         if not spooled:
             return True
         try:
-            present = self._hit_ids_in_table([s.row for s in spooled])
+            classified = self._classify(spooled)
         except Exception as error:
             log.error("replay lookup failed", extra={"stream": self._stream, "error": type(error).__name__})
-            report.status = "bigquery_unavailable"
+            report.status = ReplayStatus.BIGQUERY_UNAVAILABLE
             return False
-        todo = [s for s in spooled if s.row["hit_id"] not in present]
-        done = [s for s in spooled if s.row["hit_id"] in present]
-        report.already_in_table += len(done)
-        if todo:
-            try:
-                reasons = self._writer.insert_rows([s.row for s in todo], timeout_seconds=INSERT_DEADLINE_SECONDS)
-            except WriteFailed as failed:
-                log.error("replay insert failed", extra={"stream": self._stream, "reason": failed.detail})
-                report.status = "bigquery_unavailable"
-                self._delete_all(done, report, pool)  # those rows are in the table already
-                return False
-            for item, reason in zip(todo, reasons, strict=True):
-                if reason is None:
-                    report.inserted += 1
-                    done.append(item)
-                elif reason.transient:
-                    report.retry_later += 1
-                else:
-                    report.rejected += 1
-                    report.rejected_hits.append(item.row["hit_id"])
-                    log.error("spooled row rejected by BigQuery; left in the spool", extra={
-                        "stream": self._stream, "hit_id": item.row["hit_id"], "reason": str(reason)})
-        self._delete_all(done, report, pool)
-        log.info("replay batch", extra={"stream": self._stream, "rows": len(spooled), "inserted": len(todo),
-                                        "already_in_table": len(spooled) - len(todo)})
+        report.already_in_table += len(classified.stored)
+        try:
+            inserted, rejected, retry_later = self._insert(classified.to_insert)
+        except WriteFailed as failed:
+            log.error("replay insert failed", extra={"stream": self._stream, "reason": failed.detail})
+            report.status = ReplayStatus.BIGQUERY_UNAVAILABLE
+            self._delete(classified.stored, report)  # those rows are in the table already
+            return False
+        report.inserted += len(inserted)
+        report.retry_later += len(retry_later)
+        self._quarantine_all(rejected, report)
+        deleted_before = report.deleted
+        self._delete(classified.stored + inserted, report)
+        log.info("replay batch", extra={
+            "stream": self._stream, "objects": len(listed), "inserted": len(inserted),
+            "already_in_table": len(classified.stored), "quarantined": len(rejected) + len(results) - len(spooled)
+            - sum(isinstance(r, Gone) for r in results), "retry_later": len(retry_later),
+            "deleted": report.deleted - deleted_before})
         return True
 
-    def _read(self, blob: Any) -> Spooled | Literal["gone"] | None:
+    # -- the steps ----------------------------------------------------------------------------------
+
+    def _listed_batches(self, report: ReplayReport) -> Iterator[list[Any]]:
+        pages = self._storage.list_blobs(self._location.bucket, prefix=self._location.prefix,
+                                         page_size=self._batch_size, timeout=OBJECT_CALL_SECONDS).pages
+        for page in pages:
+            blobs = [blob for blob in page if blob.name.endswith(".json")]
+            report.listed += len(blobs)
+            if blobs:
+                yield blobs
+
+    def _load(self, listed: list[Any]) -> list[ReadResult]:
+        return self._each_renewed(self._read, listed)
+
+    def _read(self, blob: Any) -> ReadResult:
         from google.api_core import exceptions as api_errors
 
         try:
-            data = blob.download_as_bytes(if_generation_match=blob.generation, timeout=30)
+            data = blob.download_as_bytes(if_generation_match=blob.generation, timeout=OBJECT_CALL_SECONDS)
         except (api_errors.NotFound, api_errors.PreconditionFailed):
-            return "gone"
+            return Gone(blob.name)
+        generation = int(blob.generation)
         try:
-            return Spooled(blob.name, int(blob.generation), row_from_document(data))
-        except (ValueError, KeyError, TypeError):
-            return None
+            row = row_from_document(data)
+        except SpoolDocumentError as error:
+            return Unreadable(blob.name, generation, data, str(error))
+        except Exception as error:  # whatever a hostile object can raise: the class name only (no payload)
+            return Unreadable(blob.name, generation, data, f"unreadable ({type(error).__name__})")
+        if blob.name != self._location.object_name(row["hit_id"]):
+            return Unreadable(blob.name, generation, data, "the object's name does not match its row's hit_id")
+        return Spooled(blob.name, generation, row)
+
+    def _classify(self, spooled: list[Spooled]) -> Classified:
+        self._renew()
+        present = self._hit_ids_in_table([s.row for s in spooled])
+        return Classified(stored=[s for s in spooled if s.row["hit_id"] in present],
+                          to_insert=[s for s in spooled if s.row["hit_id"] not in present])
+
+    def _insert(self, items: list[Spooled]) -> tuple[list[Spooled], list[Unreadable], list[Spooled]]:
+        """(accepted, refused as invalid (to quarantine), refused for now); WriteFailed if BigQuery failed."""
+        if not items:
+            return [], [], []
+        self._renew()
+        reasons = self._writer.insert_rows([s.row for s in items], timeout_seconds=INSERT_DEADLINE_SECONDS)
+        accepted, invalid, later = [], [], []
+        for item, reason in zip(items, reasons, strict=True):
+            if reason is None:
+                accepted.append(item)
+            elif reason.transient:
+                later.append(item)
+            else:
+                reasons_only = ", ".join(sorted({e.reason for e in reason.errors})) or "rejected"
+                invalid.append(Unreadable(item.name, item.generation, spool_document(item.row),
+                                          f"BigQuery refused the row as invalid ({reasons_only}): {reason}"))
+        return accepted, invalid, later
+
+    def _delete(self, items: list[Spooled], report: ReplayReport) -> None:
+        report.deleted += sum(self._each_renewed(self._delete_one, items))
+
+    def _quarantine_all(self, items: list[Unreadable], report: ReplayReport) -> None:
+        for moved in self._each_renewed(self._quarantine, items):
+            report.quarantined += moved
+
+    # -- per object ---------------------------------------------------------------------------------
+
+    def _delete_one(self, item: Spooled | Unreadable) -> bool:
+        from google.api_core import exceptions as api_errors
+
+        try:
+            # The generation we read: an object replaced since (which create-only spooling cannot do) stays.
+            self._bucket.blob(item.name).delete(if_generation_match=item.generation, timeout=OBJECT_CALL_SECONDS)
+        except api_errors.NotFound:
+            return False
+        except api_errors.PreconditionFailed:
+            log.warning("spool object changed since it was read; left in place", extra={
+                "stream": self._stream, "object": item.name})
+            return False
+        return True
+
+    def _quarantine(self, item: Unreadable) -> bool:
+        """Copy the object as it was read to the quarantine prefix, with why; then delete it from the live
+        prefix (at the generation read). A copy left by a run that died before its delete is kept."""
+        from google.api_core import exceptions as api_errors
+
+        target = self._bucket.blob(self._location.quarantine_name(item.name))
+        target.metadata = {QUARANTINE_ERROR_KEY: item.error[:QUARANTINE_ERROR_MAX_CHARS],
+                           QUARANTINE_SOURCE_KEY: item.name,
+                           QUARANTINED_AT_KEY: datetime.now(UTC).isoformat(timespec="seconds")}
+        try:
+            target.upload_from_string(item.data, content_type=CONTENT_TYPE, if_generation_match=0,
+                                      timeout=OBJECT_CALL_SECONDS)
+        except api_errors.PreconditionFailed:
+            pass  # quarantined already by a run that stopped before its delete
+        moved = self._delete_one(item)
+        if moved:
+            log.error("spool object quarantined", extra={
+                "stream": self._stream, "object": item.name, "error": item.error})
+        return moved
+
+    def _each_renewed(self, call: Callable[[Any], _T], items: Sequence[Any]) -> list[_T]:
+        """`call` on every item, IO_THREADS at a time, the lease renewed before each chunk."""
+        assert self._pool is not None
+        results: list[_T] = []
+        for start in range(0, len(items), IO_THREADS):
+            self._renew()
+            results.extend(self._pool.map(call, items[start:start + IO_THREADS]))
+        return results
+
+    def _renew(self) -> None:
+        assert self._lease is not None
+        if not self._lease.renew():
+            raise LeaseLost()
 
     def _hit_ids_in_table(self, rows: Sequence[HitRow]) -> set[str]:
         from google.cloud import bigquery
@@ -245,25 +401,17 @@ class Replay:
             bigquery.ArrayQueryParameter("dates", "DATE", sorted({date.fromisoformat(r["date"]) for r in rows})),
             bigquery.ArrayQueryParameter("hit_ids", "STRING", [r["hit_id"] for r in rows]),
         ])
-        result = self._bigquery.query(sql, job_config=config, timeout=30).result(timeout=120)
-        return {str(row["hit_id"]) for row in result}
+        job = self._bigquery.query(sql, job_config=config, timeout=LOOKUP_SUBMIT_SECONDS)
+        return {str(row["hit_id"]) for row in job.result(timeout=LOOKUP_RESULT_SECONDS)}
 
-    def _delete_all(self, items: list[Spooled], report: ReplayReport, pool: ThreadPoolExecutor) -> None:
-        report.deleted += sum(pool.map(self._delete, items))
-
-    def _delete(self, item: Spooled) -> bool:
-        from google.api_core import exceptions as api_errors
-
+    def _count_waiting(self, report: ReplayReport) -> None:
         try:
-            # The generation we read: an object replaced since (which create-only spooling cannot do) stays.
-            self._bucket.blob(item.name).delete(if_generation_match=item.generation, timeout=30)
-        except api_errors.NotFound:
-            return False
-        except api_errors.PreconditionFailed:
-            log.warning("spool object changed since it was read; left in place", extra={
-                "stream": self._stream, "object": item.name})
-            return False
-        return True
+            status = spool_status(self._storage, self._location)
+        except Exception as error:
+            if not isinstance(error, OSError | _storage_errors()):
+                raise
+            return  # the run's status already says the spool failed, or this listing is the first failure
+        report.waiting, report.oldest_waiting_age_seconds = status.waiting, status.oldest_age_seconds
 
 
 @dataclass(frozen=True)
@@ -292,7 +440,7 @@ def _storage_errors() -> type[Exception]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from service.runtime.bigquery_client import make_client
-    from service.runtime.logs import configure_logging
+    from service.runtime.logs import configure_logging, log_fields
     from service.runtime.settings import SettingsError, load_settings
 
     parser = argparse.ArgumentParser(prog="python -m service.runtime.replay",
@@ -319,9 +467,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     storage=make_storage_client(spec.project),
                     batch_size=args.batch_size, lease_seconds=args.lease_seconds)
     report = replay.run()
-    log.info("replay finished", extra={"stream": spec.stream, "report": asdict(report)})
+    log_fields(log, logging.INFO, "replay finished", report.log_fields())
     print(report.summary(), file=sys.stderr)
-    return 1 if report.status in ("bigquery_unavailable", "lock_lost", "spool_unavailable") else 0
+    return 1 if report.status.is_outage else 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ never spool, and cold starts stay as fast as before.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -22,14 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.model.schema import HitRow
+from service.model.spool_document import CONTENT_TYPE, spool_document
 
 log = logging.getLogger("hookstream.spool")
 
 # How long a request may spend spooling its row, on top of the write deadline it already waited.
 SPOOL_DEADLINE_SECONDS = 5.0
 MIN_ATTEMPT_SECONDS = 0.05
-SPOOL_FORMAT = "hookstream-spool-1"
-ROW_FIELDS = frozenset(HitRow.__annotations__)
 
 
 class SpoolFailed(Exception):
@@ -73,22 +71,6 @@ class SpoolLocation:
         # Beside the prefix, not under it: a stream's endpoint may only create objects under its prefix,
         # so it cannot create (or hold) the replay's lock.
         return self.prefix.rstrip("/") + ".replay-lock"
-
-
-def spool_document(row: HitRow) -> bytes:
-    return json.dumps({"format": SPOOL_FORMAT, "row": dict(row)}, ensure_ascii=False).encode()
-
-
-def row_from_document(data: bytes) -> HitRow:
-    """The row a spool object holds; ValueError if it is not one this version wrote."""
-    document = json.loads(data)
-    if not isinstance(document, dict) or document.get("format") != SPOOL_FORMAT:
-        raise ValueError(f"not a {SPOOL_FORMAT} document")
-    row = document.get("row")
-    if not isinstance(row, dict) or set(row) != ROW_FIELDS:
-        raise ValueError(f"a spooled row must have exactly the fields {sorted(ROW_FIELDS)}")
-    return HitRow(hit_id=str(row["hit_id"]), payload=str(row["payload"]), received_at=int(row["received_at"]),
-                  date=str(row["date"]), delivery_id=None if row["delivery_id"] is None else str(row["delivery_id"]))
 
 
 def make_storage_client(project: str | None) -> Any:
@@ -145,7 +127,7 @@ class GcsSpool:
             try:
                 blob = self._bucket_handle().blob(name)
                 # retry=None: this loop retries, each attempt bounded by what is left of the deadline.
-                blob.upload_from_string(data, content_type="application/json", if_generation_match=0,
+                blob.upload_from_string(data, content_type=CONTENT_TYPE, if_generation_match=0,
                                         timeout=remaining, retry=None)
                 return
             except api_errors.PreconditionFailed:
