@@ -29,45 +29,51 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from service.model.schema import HitRow
+from service.model.service_env import DEFAULT_WRITE_DEADLINE_SECONDS
+from service.model.spool_document import SpoolDocumentError, row_from_document, spool_document
+from service.runtime.quarantine import OBJECT_CALL_SECONDS, delete_at_generation, move_to_quarantine
 from service.runtime.sink import BigQueryRowWriter, WriteFailed
-from service.model.spool_document import CONTENT_TYPE, SpoolDocumentError, row_from_document, spool_document
 from service.runtime.spool import SpoolLocation, make_storage_client
 
 log = logging.getLogger("hookstream.replay")
 _T = TypeVar("_T")
 
-# Object metadata of a quarantined object: why, from where, when (the object itself is the bytes as read).
-QUARANTINE_ERROR_KEY = "hookstream-error"
-QUARANTINE_SOURCE_KEY = "hookstream-source"
-QUARANTINED_AT_KEY = "hookstream-quarantined-at"
-QUARANTINE_ERROR_MAX_CHARS = 1000
-
 DEFAULT_BATCH_SIZE = 500
 IO_THREADS = 16
 # Every call the replay makes is bounded, so each step between two lease renewals has a worst case.
-OBJECT_CALL_SECONDS = 30.0  # one Cloud Storage call: a read, an upload, a delete, a lease write
 LOOKUP_SUBMIT_SECONDS = 30.0  # starting the lookup query
 LOOKUP_RESULT_SECONDS = 120.0  # waiting for its rows
 INSERT_DEADLINE_SECONDS = 30.0
 CLOCK_MARGIN_SECONDS = 30.0  # our clock against the clock of a replay that may take over
+# How long after a hit was spooled a write of the service for it may still land: the write that failed
+# or was overtaken by the answer budget runs at most the write deadline; the slack covers the spool's
+# and the replay's clocks and the time the row takes to show in a query.
+WRITE_IN_FLIGHT_SLACK_SECONDS = 30.0
+
+
+def write_in_flight_window_seconds(write_deadline_seconds: float = DEFAULT_WRITE_DEADLINE_SECONDS) -> float:
+    """Objects younger than this are left for the next run: a write of the service may still store their
+    row, and a lookup made before it lands would not see it (a duplicate row)."""
+    return write_deadline_seconds + WRITE_IN_FLIGHT_SLACK_SECONDS
 
 
 def step_worst_cases_seconds() -> dict[str, float]:
-    """The longest each step between two renewals can take. Per-object steps run one chunk of IO_THREADS
-    objects per renewal, each object in its own thread; a quarantine is two calls (copy, delete)."""
+    """The longest each stretch between two renewals can take. Per-object steps run one chunk of IO_THREADS
+    objects per renewal, each object in its own thread (a quarantine is two calls: copy, delete); the
+    listing of the next page runs after a batch's last delete chunk, before the next renewal."""
     return {"load": OBJECT_CALL_SECONDS, "quarantine": 2 * OBJECT_CALL_SECONDS,
             "lookup": LOOKUP_SUBMIT_SECONDS + LOOKUP_RESULT_SECONDS, "insert": INSERT_DEADLINE_SECONDS,
-            "delete": OBJECT_CALL_SECONDS}
+            "delete, then list the next page": 2 * OBJECT_CALL_SECONDS}
 
 
 def minimum_lease_seconds() -> float:
-    """A renewal's own call, the longest step after it and the clock margin: the lease outlasts all three,
-    so no other replay can take over while a step that relies on the lease is still running."""
+    """A renewal's own call (its expiry is computed before it is sent), the longest stretch after it and
+    the clock margin: no other replay can take over while a step that relies on the lease still runs."""
     return OBJECT_CALL_SECONDS + max(step_worst_cases_seconds().values()) + CLOCK_MARGIN_SECONDS
 
 
@@ -75,7 +81,7 @@ DEFAULT_LEASE_SECONDS = minimum_lease_seconds()
 
 
 class ReplayStatus(StrEnum):
-    DRAINED = "drained"  # every object listed was stored, found in the table or quarantined
+    DRAINED = "drained"  # every object old enough was stored, found in the table or quarantined
     LOCKED = "locked"  # another replay holds the lease: nothing done
     LOCK_LOST = "lock_lost"  # the lease was taken over (this run was too slow): stopped
     BIGQUERY_UNAVAILABLE = "bigquery_unavailable"  # lookup or insert failed: the rest waits for the next run
@@ -90,16 +96,20 @@ class ReplayStatus(StrEnum):
 
 @dataclass
 class ReplayReport:
+    """What one run did. Its fields are the flat fields of the "replay finished" log line, which the
+    log-based metrics and alerts read: keep their names and meanings."""
+
     stream: str
     spool: str
     status: ReplayStatus = ReplayStatus.DRAINED
     listed: int = 0  # objects seen in the live prefix
+    too_young: int = 0  # left for the next run: a write of the service may still store their row
     inserted: int = 0  # rows BigQuery accepted
     already_in_table: int = 0  # rows the lookup found stored (by a late write or an earlier replay)
     deleted: int = 0  # objects removed from the live prefix after their row was stored
     quarantined: int = 0  # objects moved to the quarantine prefix (unreadable, or refused as invalid)
     retry_later: int = 0  # rows BigQuery refused for a transient reason: left for the next run
-    waiting: int | None = None  # objects in the live prefix after the run (None: could not list)
+    waiting: int | None = None  # objects in the live prefix after the run (None: it could not be listed)
     oldest_waiting_age_seconds: float | None = None
 
     def log_fields(self) -> dict[str, Any]:
@@ -107,8 +117,9 @@ class ReplayReport:
 
     def summary(self) -> str:
         return (f"replay {self.stream} ({self.spool}): {self.status}; listed={self.listed} "
-                f"inserted={self.inserted} already_in_table={self.already_in_table} deleted={self.deleted} "
-                f"quarantined={self.quarantined} retry_later={self.retry_later} waiting={self.waiting}")
+                f"too_young={self.too_young} inserted={self.inserted} already_in_table={self.already_in_table} "
+                f"deleted={self.deleted} quarantined={self.quarantined} retry_later={self.retry_later} "
+                f"waiting={self.waiting}")
 
 
 class ReplayLease:
@@ -174,7 +185,7 @@ class Spooled:
 
 @dataclass(frozen=True)
 class Unreadable:
-    """An object that is not a row this version can replay: its bytes (to quarantine as they are) and why."""
+    """An object to quarantine: its bytes as they are to be kept, and why (never quoting the payload)."""
 
     name: str
     generation: int
@@ -189,6 +200,7 @@ class Gone:
     name: str
 
 
+# What reading one object comes to: exactly one of these, whatever the object holds.
 ReadResult = Spooled | Unreadable | Gone
 
 
@@ -200,14 +212,26 @@ class Classified:
     to_insert: list[Spooled]
 
 
+@dataclass(frozen=True)
+class Inserted:
+    """What BigQuery made of the rows sent: stored, refused as invalid (to quarantine), refused for now."""
+
+    accepted: list[Spooled]
+    invalid: list[Unreadable]
+    retry_later: list[Spooled]
+
+
 class Replay:
     def __init__(self, *, stream: str, table_id: str, location: SpoolLocation, bigquery: Any, storage: Any,
-                 batch_size: int = DEFAULT_BATCH_SIZE, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+                 batch_size: int = DEFAULT_BATCH_SIZE, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+                 min_age_seconds: float = write_in_flight_window_seconds(),
+                 clock: Callable[[], float] = time.time) -> None:
         self._stream, self._table_id, self._location = stream, table_id, location
         self._bigquery, self._storage = bigquery, storage
         self._bucket = storage.bucket(location.bucket)
         self._writer = BigQueryRowWriter(bigquery, table_id, INSERT_DEADLINE_SECONDS)
-        self._batch_size, self._lease_seconds = batch_size, lease_seconds
+        self._batch_size, self._lease_seconds, self._min_age_seconds = batch_size, lease_seconds, min_age_seconds
+        self._clock = clock
         self._lease: ReplayLease | None = None
         self._pool: ThreadPoolExecutor | None = None
 
@@ -223,12 +247,11 @@ class Replay:
             log.error("replay stopped: the spool is unavailable", extra={
                 "stream": self._stream, "error": type(error).__name__})
             report.status = ReplayStatus.SPOOL_UNAVAILABLE
-        if report.status != ReplayStatus.LOCKED:
-            self._count_waiting(report)
+        self._count_waiting(report)
         return report
 
     def _run(self, report: ReplayReport) -> None:
-        self._lease = ReplayLease(self._bucket, self._location.lock_name, self._lease_seconds)
+        self._lease = ReplayLease(self._bucket, self._location.lock_name, self._lease_seconds, self._clock)
         if not self._lease.acquire():
             report.status = ReplayStatus.LOCKED
             log.info("replay skipped: another replay holds the lease", extra={
@@ -236,8 +259,8 @@ class Replay:
             return
         try:
             with ThreadPoolExecutor(IO_THREADS) as self._pool:
-                for names in self._listed_batches(report):
-                    if not self._replay_batch(names, report):
+                for listed in self._listed_batches(report):
+                    if not self._replay_batch(listed, report):
                         break
         finally:
             self._lease.release()
@@ -248,45 +271,50 @@ class Replay:
         """Load, classify, insert, delete; False when the run must stop (BigQuery unavailable)."""
         results = self._load(listed)
         spooled = [result for result in results if isinstance(result, Spooled)]
-        self._quarantine_all([r for r in results if isinstance(r, Unreadable)], report)
+        unreadable = [result for result in results if isinstance(result, Unreadable)]
+        self._quarantine(unreadable, report)
         if not spooled:
             return True
         try:
             classified = self._classify(spooled)
         except Exception as error:
+            if isinstance(error, LeaseLost):
+                raise
             log.error("replay lookup failed", extra={"stream": self._stream, "error": type(error).__name__})
             report.status = ReplayStatus.BIGQUERY_UNAVAILABLE
             return False
         report.already_in_table += len(classified.stored)
         try:
-            inserted, rejected, retry_later = self._insert(classified.to_insert)
+            inserted = self._insert(classified.to_insert)
         except WriteFailed as failed:
             log.error("replay insert failed", extra={"stream": self._stream, "reason": failed.detail})
             report.status = ReplayStatus.BIGQUERY_UNAVAILABLE
             self._delete(classified.stored, report)  # those rows are in the table already
             return False
-        report.inserted += len(inserted)
-        report.retry_later += len(retry_later)
-        self._quarantine_all(rejected, report)
-        deleted_before = report.deleted
-        self._delete(classified.stored + inserted, report)
+        report.inserted += len(inserted.accepted)
+        report.retry_later += len(inserted.retry_later)
+        self._quarantine(inserted.invalid, report)
+        deleted = self._delete(classified.stored + inserted.accepted, report)
         log.info("replay batch", extra={
-            "stream": self._stream, "objects": len(listed), "inserted": len(inserted),
-            "already_in_table": len(classified.stored), "quarantined": len(rejected) + len(results) - len(spooled)
-            - sum(isinstance(r, Gone) for r in results), "retry_later": len(retry_later),
-            "deleted": report.deleted - deleted_before})
+            "stream": self._stream, "objects": len(listed), "inserted": len(inserted.accepted),
+            "already_in_table": len(classified.stored), "quarantined": len(unreadable) + len(inserted.invalid),
+            "retry_later": len(inserted.retry_later), "deleted": deleted})
         return True
 
     # -- the steps ----------------------------------------------------------------------------------
 
     def _listed_batches(self, report: ReplayReport) -> Iterator[list[Any]]:
+        """Pages of the live prefix, without the objects a write of the service may still be storing."""
         pages = self._storage.list_blobs(self._location.bucket, prefix=self._location.prefix,
                                          page_size=self._batch_size, timeout=OBJECT_CALL_SECONDS).pages
         for page in pages:
             blobs = [blob for blob in page if blob.name.endswith(".json")]
+            old_enough = [blob for blob in blobs
+                          if self._clock() - blob.time_created.timestamp() >= self._min_age_seconds]
             report.listed += len(blobs)
-            if blobs:
-                yield blobs
+            report.too_young += len(blobs) - len(old_enough)
+            if old_enough:
+                yield old_enough
 
     def _load(self, listed: list[Any]) -> list[ReadResult]:
         return self._each_renewed(self._read, listed)
@@ -303,8 +331,8 @@ class Replay:
             row = row_from_document(data)
         except SpoolDocumentError as error:
             return Unreadable(blob.name, generation, data, str(error))
-        except Exception as error:  # whatever a hostile object can raise: the class name only (no payload)
-            return Unreadable(blob.name, generation, data, f"unreadable ({type(error).__name__})")
+        except Exception as error:  # whatever a hostile object may raise: its class only (never the payload)
+            return Unreadable(blob.name, generation, data, f"the document could not be read ({type(error).__name__})")
         if blob.name != self._location.object_name(row["hit_id"]):
             return Unreadable(blob.name, generation, data, "the object's name does not match its row's hit_id")
         return Spooled(blob.name, generation, row)
@@ -315,66 +343,41 @@ class Replay:
         return Classified(stored=[s for s in spooled if s.row["hit_id"] in present],
                           to_insert=[s for s in spooled if s.row["hit_id"] not in present])
 
-    def _insert(self, items: list[Spooled]) -> tuple[list[Spooled], list[Unreadable], list[Spooled]]:
-        """(accepted, refused as invalid (to quarantine), refused for now); WriteFailed if BigQuery failed."""
+    def _insert(self, items: list[Spooled]) -> Inserted:
+        """WriteFailed if BigQuery failed as a whole (down, denied, too slow)."""
         if not items:
-            return [], [], []
+            return Inserted([], [], [])
         self._renew()
         reasons = self._writer.insert_rows([s.row for s in items], timeout_seconds=INSERT_DEADLINE_SECONDS)
-        accepted, invalid, later = [], [], []
+        inserted = Inserted([], [], [])
         for item, reason in zip(items, reasons, strict=True):
             if reason is None:
-                accepted.append(item)
+                inserted.accepted.append(item)
             elif reason.transient:
-                later.append(item)
+                inserted.retry_later.append(item)
             else:
-                reasons_only = ", ".join(sorted({e.reason for e in reason.errors})) or "rejected"
-                invalid.append(Unreadable(item.name, item.generation, spool_document(item.row),
-                                          f"BigQuery refused the row as invalid ({reasons_only}): {reason}"))
-        return accepted, invalid, later
+                # BigQuery's messages name the field and the rule, not the value.
+                inserted.invalid.append(Unreadable(item.name, item.generation, spool_document(item.row),
+                                                   f"BigQuery refused the row as invalid: {reason}"))
+        return inserted
 
-    def _delete(self, items: list[Spooled], report: ReplayReport) -> None:
-        report.deleted += sum(self._each_renewed(self._delete_one, items))
+    def _delete(self, items: list[Spooled], report: ReplayReport) -> int:
+        deleted = sum(self._each_renewed(lambda item: delete_at_generation(self._bucket, item.name,
+                                                                           item.generation), items))
+        report.deleted += deleted
+        return deleted
 
-    def _quarantine_all(self, items: list[Unreadable], report: ReplayReport) -> None:
-        for moved in self._each_renewed(self._quarantine, items):
-            report.quarantined += moved
+    def _quarantine(self, items: list[Unreadable], report: ReplayReport) -> None:
+        for item, moved in zip(items, self._each_renewed(self._move_to_quarantine, items), strict=True):
+            if moved:
+                report.quarantined += 1
+                log.error("spool object quarantined", extra={
+                    "stream": self._stream, "object": item.name, "error": item.error})
 
-    # -- per object ---------------------------------------------------------------------------------
+    def _move_to_quarantine(self, item: Unreadable) -> bool:
+        return move_to_quarantine(self._bucket, self._location, item.name, item.generation, item.data, item.error)
 
-    def _delete_one(self, item: Spooled | Unreadable) -> bool:
-        from google.api_core import exceptions as api_errors
-
-        try:
-            # The generation we read: an object replaced since (which create-only spooling cannot do) stays.
-            self._bucket.blob(item.name).delete(if_generation_match=item.generation, timeout=OBJECT_CALL_SECONDS)
-        except api_errors.NotFound:
-            return False
-        except api_errors.PreconditionFailed:
-            log.warning("spool object changed since it was read; left in place", extra={
-                "stream": self._stream, "object": item.name})
-            return False
-        return True
-
-    def _quarantine(self, item: Unreadable) -> bool:
-        """Copy the object as it was read to the quarantine prefix, with why; then delete it from the live
-        prefix (at the generation read). A copy left by a run that died before its delete is kept."""
-        from google.api_core import exceptions as api_errors
-
-        target = self._bucket.blob(self._location.quarantine_name(item.name))
-        target.metadata = {QUARANTINE_ERROR_KEY: item.error[:QUARANTINE_ERROR_MAX_CHARS],
-                           QUARANTINE_SOURCE_KEY: item.name,
-                           QUARANTINED_AT_KEY: datetime.now(UTC).isoformat(timespec="seconds")}
-        try:
-            target.upload_from_string(item.data, content_type=CONTENT_TYPE, if_generation_match=0,
-                                      timeout=OBJECT_CALL_SECONDS)
-        except api_errors.PreconditionFailed:
-            pass  # quarantined already by a run that stopped before its delete
-        moved = self._delete_one(item)
-        if moved:
-            log.error("spool object quarantined", extra={
-                "stream": self._stream, "object": item.name, "error": item.error})
-        return moved
+    # -- helpers ------------------------------------------------------------------------------------
 
     def _each_renewed(self, call: Callable[[Any], _T], items: Sequence[Any]) -> list[_T]:
         """`call` on every item, IO_THREADS at a time, the lease renewed before each chunk."""
@@ -406,7 +409,7 @@ class Replay:
 
     def _count_waiting(self, report: ReplayReport) -> None:
         try:
-            status = spool_status(self._storage, self._location)
+            status = spool_status(self._storage, self._location, self._clock())
         except Exception as error:
             if not isinstance(error, OSError | _storage_errors()):
                 raise
@@ -443,13 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from service.runtime.logs import configure_logging, log_fields
     from service.runtime.settings import SettingsError, load_settings
 
-    parser = argparse.ArgumentParser(prog="python -m service.runtime.replay",
-                                     description="Write a stream's spooled hits to its table, then delete them "
-                                                 "from the spool. Settings come from the service's environment.")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
-    parser.add_argument("--lease-seconds", type=float, default=DEFAULT_LEASE_SECONDS,
-                        help="how long a replay that died blocks the next one (renewed every batch)")
-    args = parser.parse_args(argv)
+    args = _arguments(argv)
     configure_logging()
     try:
         settings = load_settings(os.environ)
@@ -461,15 +458,53 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     spec = settings.spec
-    replay = Replay(stream=spec.stream, table_id=spec.table_path,
-                    location=SpoolLocation.parse(settings.spool_url),
-                    bigquery=make_client(spec.project, settings.bigquery_emulator_host),
-                    storage=make_storage_client(spec.project),
-                    batch_size=args.batch_size, lease_seconds=args.lease_seconds)
+    location = SpoolLocation.parse(settings.spool_url)
+    storage = make_storage_client(spec.project)
+    if args.list_quarantined or args.requeue:
+        return _quarantine_command(storage, location, requeue_all=args.requeue)
+    min_age = (write_in_flight_window_seconds(spec.write_deadline_seconds) if args.min_age_seconds is None
+               else args.min_age_seconds)
+    replay = Replay(stream=spec.stream, table_id=spec.table_path, location=location,
+                    bigquery=make_client(spec.project, settings.bigquery_emulator_host), storage=storage,
+                    batch_size=args.batch_size, lease_seconds=args.lease_seconds, min_age_seconds=min_age)
     report = replay.run()
     log_fields(log, logging.INFO, "replay finished", report.log_fields())
     print(report.summary(), file=sys.stderr)
     return 1 if report.status.is_outage else 0
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m service.runtime.replay",
+                                     description="Write a stream's spooled hits to its table, then delete them "
+                                                 "from the spool. Settings come from the service's environment.")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--lease-seconds", type=float, default=DEFAULT_LEASE_SECONDS,
+                        help="how long a replay that died blocks the next one (renewed before every step)")
+    parser.add_argument("--min-age-seconds", type=float, default=None,
+                        help="leave objects younger than this for the next run (default: the stream's write "
+                             f"deadline + {WRITE_IN_FLIGHT_SLACK_SECONDS:.0f} s, so no write of the service "
+                             "for them can still be in flight)")
+    commands = parser.add_mutually_exclusive_group()
+    commands.add_argument("--list-quarantined", action="store_true",
+                          help="list the stream's quarantined objects and why each is there; change nothing")
+    commands.add_argument("--requeue", action="store_true",
+                          help="move every quarantined object back to the spool, for the next replay to try")
+    return parser.parse_args(argv)
+
+
+def _quarantine_command(storage: Any, location: SpoolLocation, *, requeue_all: bool) -> int:
+    from service.runtime.quarantine import quarantined, requeue
+
+    if requeue_all:
+        moved = requeue(storage, location)
+        print(f"requeued {moved} object(s) from {location.bucket}/{location.quarantine_prefix} "
+              f"to {location.url}", file=sys.stderr)
+        return 0
+    entries = list(quarantined(storage, location))
+    for entry in entries:
+        print(json.dumps(asdict(entry)))
+    print(f"{len(entries)} object(s) in gs://{location.bucket}/{location.quarantine_prefix}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

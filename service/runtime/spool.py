@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.model.schema import HitRow
+from service.model.spool import quarantine_prefix_of
 from service.model.spool_document import CONTENT_TYPE, spool_document
 
 log = logging.getLogger("hookstream.spool")
@@ -65,6 +66,18 @@ class SpoolLocation:
 
     def object_name(self, hit_id: str) -> str:
         return f"{self.prefix}{hit_id}.json"
+
+    @property
+    def quarantine_prefix(self) -> str:
+        return quarantine_prefix_of(self.prefix)
+
+    def quarantine_name(self, object_name: str) -> str:
+        """Where a live object goes when the replay quarantines it: same file name, quarantine prefix."""
+        return self.quarantine_prefix + object_name.removeprefix(self.prefix)
+
+    def live_name(self, quarantined_name: str) -> str:
+        """Where a quarantined object goes back to when a person requeues it."""
+        return self.prefix + quarantined_name.removeprefix(self.quarantine_prefix)
 
     @property
     def lock_name(self) -> str:
