@@ -67,7 +67,7 @@ def step_worst_cases_seconds() -> dict[str, float]:
     objects per renewal, each object in its own thread (a quarantine is two calls: copy, delete); the
     listing of the next page runs after a batch's last delete chunk, before the next renewal."""
     return {"load": OBJECT_CALL_SECONDS, "quarantine": 2 * OBJECT_CALL_SECONDS,
-            "lookup": LOOKUP_SUBMIT_SECONDS + LOOKUP_RESULT_SECONDS, "insert": INSERT_DEADLINE_SECONDS,
+            "lookup": LOOKUP_SUBMIT_SECONDS + LOOKUP_RESULT_SECONDS, "each insert": INSERT_DEADLINE_SECONDS,
             "delete, then list the next page": 2 * OBJECT_CALL_SECONDS}
 
 
@@ -345,20 +345,28 @@ class Replay:
 
     def _insert(self, items: list[Spooled]) -> Inserted:
         """WriteFailed if BigQuery failed as a whole (down, denied, too slow)."""
-        if not items:
-            return Inserted([], [], [])
-        self._renew()
-        reasons = self._writer.insert_rows([s.row for s in items], timeout_seconds=INSERT_DEADLINE_SECONDS)
         inserted = Inserted([], [], [])
-        for item, reason in zip(items, reasons, strict=True):
-            if reason is None:
-                inserted.accepted.append(item)
-            elif reason.transient:
-                inserted.retry_later.append(item)
-            else:
-                # BigQuery's messages name the field and the rule, not the value.
-                inserted.invalid.append(Unreadable(item.name, item.generation, spool_document(item.row),
-                                                   f"BigQuery refused the row as invalid: {reason}"))
+        for attempt in (1, 2):  # BigQuery stores none of a request with an invalid row: the rest goes once more
+            if not items:
+                break
+            self._renew()
+            reasons = self._writer.insert_rows([s.row for s in items], timeout_seconds=INSERT_DEADLINE_SECONDS)
+            stopped: list[Spooled] = []
+            for item, reason in zip(items, reasons, strict=True):
+                if reason is None:
+                    inserted.accepted.append(item)
+                elif reason.caused_by_another_row():
+                    stopped.append(item)
+                elif reason.transient:
+                    inserted.retry_later.append(item)
+                else:
+                    # BigQuery's messages name the field and the rule, not the value.
+                    inserted.invalid.append(Unreadable(item.name, item.generation, spool_document(item.row),
+                                                       f"BigQuery refused the row as invalid: {reason}"))
+            if attempt == 2 or len(stopped) == len(items):  # nothing else in the request stopped them
+                inserted.retry_later.extend(stopped)
+                break
+            items = stopped
         return inserted
 
     def _delete(self, items: list[Spooled], report: ReplayReport) -> int:
