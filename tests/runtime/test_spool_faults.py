@@ -10,6 +10,7 @@ once by hit_id, no hit answered 503 is in the table or the spool, and the spool 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -372,3 +373,43 @@ def test_replay_does_not_insert_a_row_the_table_already_has(emulators: Emulators
     assert run.returncode == 0, run.output
     assert (run.report["inserted"], run.report["already_in_table"], run.report["deleted"]) == (2, 1, 3)
     check_nothing_lost("row already in table", emulators, served.stream, ledger)
+
+
+class LateAnswerProxy(BigQueryProxy):
+    """Forwards every insertAll to the emulator, which stores its rows, but answers it only after `hold`
+    seconds: longer than the service's write deadline, so the service gives up on a write that landed."""
+
+    def __init__(self, upstream: str, hold: float) -> None:
+        super().__init__(upstream)
+        self.hold = hold
+        self.held = 0
+
+    def reply(self, handler: Any, status: int, headers: dict[str, str], body: bytes) -> None:  # type: ignore[override]
+        if self.is_insert_all(handler) and status == 200:  # the emulator has stored the rows
+            self.held += 1
+            after(self.hold)
+        with contextlib.suppress(OSError):  # the service gave up and closed the connection: the point
+            BigQueryProxy.reply(handler, status, headers, body)
+
+
+def test_a_late_write_and_its_spooled_copy_leave_one_row(emulators: Emulators, serve: Any) -> None:
+    """BigQuery stores a row but its answer comes after the write deadline: the service spools the hit,
+    so its row is in the table AND in the spool. After the replay: exactly one row, no object."""
+    proxy = LateAnswerProxy(emulators.bigquery_url, hold=3 * DEADLINE_SECONDS)
+    try:
+        served = serve("spool-late-write", proxy.url)
+        ledger = Ledger()
+        post_once(served.url, "orderId=late-1&status=paid", ledger)
+    finally:
+        proxy.close()
+    [(_, code, body)] = ledger.answers
+    assert code == 200 and body["status"] == "spooled", ledger.answers
+    hit = body["hit_id"]
+    assert proxy.held >= 1 and emulators.rows_per_hit(served.stream)[hit] == 1, "no write landed late"
+    assert set(emulators.spooled(served.stream)) == {hit}, "the hit is not also in the spool"
+
+    run = replay(emulators, served.stream)
+    assert run.returncode == 0, run.output
+    assert (run.report["inserted"], run.report["already_in_table"], run.report["deleted"]) == (0, 1, 1), run.output
+    assert emulators.rows_per_hit(served.stream) == Counter({hit: 1})
+    assert emulators.spooled(served.stream) == {}
