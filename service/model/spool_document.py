@@ -19,7 +19,6 @@ the payload, so it can go into logs and object metadata.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import uuid
@@ -33,6 +32,7 @@ FORMAT_V2 = "hookstream-spool-2"
 CONTENT_TYPE = "application/x-hookstream-spool"
 ROW_FIELDS = frozenset(HitRow.__annotations__)
 HEADER_FIELDS = (ROW_FIELDS - {"payload"}) | {"format", "payload_bytes"}
+# The payload is encoded this many characters at a time (at most 256 KiB of UTF-8).
 ENCODE_SLICE_CHARACTERS = 64 * 1024
 # Unix milliseconds from 1970 to the year 9999: the range BigQuery's DATE/TIMESTAMP columns can hold.
 MAX_RECEIVED_AT_MS = 253_402_300_799_999
@@ -43,17 +43,48 @@ class SpoolDocumentError(ValueError):
 
 
 def spool_document(row: HitRow) -> bytes:
-    """Format 2: the header line, then the raw payload (the body's size plus a small header). The payload
-    is encoded in slices into one buffer, which becomes the document without a copy: about one body of
-    memory, where encoding it whole and then joining the header would hold two for a moment."""
-    payload = row["payload"]
-    header = {"format": FORMAT_V2, "hit_id": row["hit_id"], "received_at": row["received_at"],
-              "date": row["date"], "delivery_id": row["delivery_id"], "payload_bytes": _utf8_length(payload)}
-    document = io.BytesIO()
-    document.write(json.dumps(header, ensure_ascii=False).encode() + b"\n")
-    for start in range(0, len(payload), ENCODE_SLICE_CHARACTERS):
-        document.write(payload[start:start + ENCODE_SLICE_CHARACTERS].encode())
-    return document.getvalue()
+    """Format 2 in one piece: the header line, then the raw payload."""
+    return SpoolDocumentStream(row).read()
+
+
+class SpoolDocumentStream:
+    """Format 2 as a file the upload reads in blocks: the payload is encoded a slice at a time, so an upload
+    holds one slice of it beside the row, not the whole document (and not a second copy of it either)."""
+
+    def __init__(self, row: HitRow) -> None:
+        self._payload = row["payload"]
+        payload_bytes = _utf8_length(self._payload)
+        header = {"format": FORMAT_V2, "hit_id": row["hit_id"], "received_at": row["received_at"],
+                  "date": row["date"], "delivery_id": row["delivery_id"], "payload_bytes": payload_bytes}
+        self._pending = json.dumps(header, ensure_ascii=False).encode() + b"\n"  # encoded, not yet read
+        self._pending_offset = 0
+        self._length = len(self._pending) + payload_bytes
+        self._next_character = 0
+        self._position = 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        wanted = self._length - self._position if size is None or size < 0 else size
+        pieces: list[bytes] = []
+        taken = 0
+        while taken < wanted:
+            if self._pending_offset == len(self._pending):
+                if self._next_character >= len(self._payload):
+                    break
+                end = self._next_character + ENCODE_SLICE_CHARACTERS
+                self._pending, self._pending_offset = self._payload[self._next_character:end].encode(), 0
+                self._next_character = end
+            piece = self._pending[self._pending_offset:self._pending_offset + wanted - taken]
+            self._pending_offset += len(piece)
+            pieces.append(piece)
+            taken += len(piece)
+        self._position += taken
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def _utf8_length(text: str) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 
 from service.model.schema import HitRow
 from service.model.spool import quarantine_prefix_of
-from service.model.spool_document import CONTENT_TYPE, spool_document
+from service.runtime.spool_upload import upload_new_object
 
 log = logging.getLogger("hookstream.spool")
 
@@ -129,7 +129,6 @@ class GcsSpool:
 
         deadline = self._clock() + self._deadline_seconds
         name = self.location.object_name(row["hit_id"])
-        data = spool_document(row)
         backoff = 0.05
         attempt = 0
         while True:
@@ -138,10 +137,8 @@ class GcsSpool:
                 raise SpoolFailed("the spool did not accept the hit in time")
             attempt += 1
             try:
-                blob = self._bucket_handle().blob(name)
-                # retry=None: this loop retries, each attempt bounded by what is left of the deadline.
-                blob.upload_from_string(data, content_type=CONTENT_TYPE, if_generation_match=0,
-                                        timeout=remaining, retry=None)
+                # Not retried inside: this loop retries, each attempt bounded by what is left of the deadline.
+                upload_new_object(self._bucket_handle(), name, row, timeout=remaining)
                 return
             except api_errors.PreconditionFailed:
                 if attempt > 1:
