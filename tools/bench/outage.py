@@ -106,11 +106,13 @@ def quantile(values: list[float], q: float) -> float | None:
 
 
 def run_replay(env: dict[str, str]) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, "-m", "service.runtime.replay"], cwd=REPO_ROOT,
+    # At once, not after the write-in-flight window (write deadline + 30 s): the figure is the replay's own
+    # drain time; on a deployment add the window (docs/spool.md).
+    result = subprocess.run([sys.executable, "-m", "service.runtime.replay", "--min-age-seconds", "0"], cwd=REPO_ROOT,
                             env=replay_process_env(env), capture_output=True, text=True, timeout=900)
     for line in result.stdout.splitlines():
         if '"replay finished"' in line:
-            report: dict[str, Any] = json.loads(line)["report"]
+            report: dict[str, Any] = json.loads(line)  # the report's fields are the line's own
             return report
     raise RuntimeError(f"replay printed no report (exit {result.returncode}): {result.stderr[-2000:]}")
 

@@ -40,15 +40,15 @@ def replay_process_env(env: Mapping[str, str]) -> dict[str, str]:
     return {**inherited, **env}
 
 
-def replay_once(env: Mapping[str, str], timeout: float = 600.0) -> tuple[int, str]:
+def replay_once(env: Mapping[str, str], replay_args: Sequence[str] = (), timeout: float = 600.0) -> tuple[int, str]:
     """Run one replay; its exit status and the one-line summary it prints (its JSON log lines are dropped)."""
-    result = subprocess.run([sys.executable, "-m", "service.runtime.replay"], cwd=REPO_ROOT,
+    result = subprocess.run([sys.executable, "-m", "service.runtime.replay", *replay_args], cwd=REPO_ROOT,
                             env=replay_process_env(env), capture_output=True, text=True, timeout=timeout)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     return result.returncode, lines[-1] if lines else f"replay exited with status {result.returncode}"
 
 
-def run_local(streams: Sequence[Stream], dev_dir: Path) -> int:
+def run_local(streams: Sequence[Stream], dev_dir: Path, replay_args: Sequence[str] = ()) -> int:
     try:
         stack = running_stack(dev_dir)
         spool = local_spool(dev_dir)
@@ -58,7 +58,8 @@ def run_local(streams: Sequence[Stream], dev_dir: Path) -> int:
     storage_url, bucket = spool.storage_url, spool.bucket
     worst = 0
     for stream in streams:
-        code, summary = replay_once(local_stream_env(stream, stack.project, stack.emulator_url, storage_url, bucket))
+        env = local_stream_env(stream, stack.project, stack.emulator_url, storage_url, bucket)
+        code, summary = replay_once(env, replay_args)
         print(summary)
         worst = max(worst, code)
     return worst
@@ -85,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="run the deployed replay jobs (HOOKSTREAM_GCP_PROJECT, HOOKSTREAM_REGION)")
     parser.add_argument("--dir", type=Path, default=Path(os.environ.get("HOOKSTREAM_DEV_DIR", REPO_ROOT / ".dev")),
                         help="the local stack's directory (default: .dev)")
+    parser.add_argument("--min-age-seconds", type=float, default=None,
+                        help="replay hits spooled at least this long ago (default: the stream's write deadline "
+                             "+ 30 s, after which no write of the service for them can still land); local only")
     args = parser.parse_args(argv)
     chosen = [s for s in streams if args.stream in (None, s.name)]
     if args.cloud:
@@ -93,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("scripts/replay --cloud: set HOOKSTREAM_GCP_PROJECT and HOOKSTREAM_REGION", file=sys.stderr)
             return 2
         return run_cloud(chosen, project, region)
-    return run_local(chosen, args.dir)
+    replay_args = () if args.min_age_seconds is None else ("--min-age-seconds", str(args.min_age_seconds))
+    return run_local(chosen, args.dir, replay_args)
 
 
 if __name__ == "__main__":
