@@ -7,14 +7,19 @@ runs it by hand. Not a thread of the web service: Cloud Run throttles a service'
 Every hit answered 2xx must end up in the table exactly once. What that rests on:
 1. One replay per stream at a time: a lease object beside the spool prefix, taken and renewed by
    compare-and-swap on its generation (create with if_generation_match=0, renew/take over an expired
-   lease with if_generation_match=<generation>). A second replay finds the lease held and stops.
-2. Before inserting, the batch's hit_ids are looked up in the table, and rows already there are not
+   lease with if_generation_match=<generation>), renewed before every step; its length is derived from
+   the steps' deadlines so that it outlasts the longest of them. A second replay finds it held and stops.
+2. Objects younger than the write deadline + a slack are left for a later run: a write of the service
+   for their hit may still be stored, and a lookup made before it lands would not see it.
+3. Before inserting, the batch's hit_ids are looked up in the table, and rows already there are not
    inserted again. This covers a replay that died between its insert and its deletes, and the hit
    the service spooled after a write whose answer never came although BigQuery had stored it.
-3. insertId = hit_id on every insert: BigQuery's own best-effort de-duplication (about a minute) as a
+4. insertId = hit_id on every insert: BigQuery's own best-effort de-duplication (about a minute) as a
    last line, for a row inserted so recently that the lookup did not see it yet.
 An object is deleted only after its row was accepted or found in the table, with the generation it
-was read at as a precondition. BigQuery unavailable: nothing is deleted, exit status 1, next run retries.
+was read at as a precondition. An object that cannot be replayed (not a spooled row, or a row BigQuery
+refuses as invalid) is quarantined (service/runtime/quarantine.py) and the run goes on. BigQuery
+unavailable: nothing more is deleted, exit status 1, the next run retries.
 """
 
 from __future__ import annotations
