@@ -58,7 +58,8 @@ logconfig_dict: dict[str, Any] = {
 
 def worker_exit(server: Any, worker: Any) -> None:
     """On SIGTERM gunicorn stops taking requests and lets running ones finish; then release the sink."""
-    app = getattr(worker, "wsgi", None)
-    sink = getattr(app, "extensions", {}).get("hookstream.sink") if app is not None else None
-    if sink is not None:
-        sink.close()
+    from service.runtime.app import EndpointFlask
+
+    app = getattr(worker, "wsgi", None)  # gunicorn's Worker attribute: the loaded app, once a worker ran
+    if isinstance(app, EndpointFlask):
+        app.close_sink()

@@ -30,7 +30,7 @@ from gunicorn.http import wsgi
 from gunicorn.http.errors import InvalidHeader, UnsupportedTransferCoding
 from gunicorn.workers.gthread import ThreadWorker
 
-from service.runtime.parking import PARK_KEY
+from service.runtime.parking import offer_parking
 from service.runtime.settings import process_settings
 
 log = logging.getLogger("hookstream.worker")
@@ -62,6 +62,9 @@ class _ParkedRequest:
     def park(self) -> Callable[[Response], None]:
         self.parked = True
         return self._answer
+
+    def placeholder(self) -> Response:
+        return Response(status=204)  # never sent: handle_request sees `parked` and drops it
 
     def cancel(self) -> None:
         self.parked = False
@@ -123,7 +126,6 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
             resp, environ = wsgi.create(req, conn.sock, conn.client, conn.server, self.cfg)
             environ["wsgi.multithread"] = True
             parking = _ParkedRequest(self, req, conn)
-            environ[PARK_KEY] = parking
             self.nr += 1
             if self.nr >= self.max_requests:
                 if self.alive:
@@ -133,7 +135,11 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
             if not self.alive or not self.cfg.keepalive or len(self.keepalived_conns) >= self.max_keepalived:
                 resp.force_close()
 
-            respiter = self.wsgi(environ, resp.start_response)
+            withdraw = offer_parking(parking)
+            try:
+                respiter = self.wsgi(environ, resp.start_response)
+            finally:
+                withdraw()
             if parking.parked:
                 if hasattr(respiter, "close"):
                     respiter.close()
