@@ -31,7 +31,7 @@ def test_a_budget_that_leaves_the_sender_no_margin_is_refused_with_its_limit(aut
 
 def test_a_sender_without_a_published_limit_takes_any_budget_up_to_ten_seconds() -> None:
     assert stream(auth=Stripe(), answer_budget_seconds=8.0).answer_budget_seconds == 8.0
-    with pytest.raises(StreamDefinitionError, match="from 0.1 to 10"):
+    with pytest.raises(StreamDefinitionError, match=r"from 0\.1 to 10"):
         stream(answer_budget_seconds=12.0)
-    with pytest.raises(StreamDefinitionError, match="from 0.1 to 10"):
+    with pytest.raises(StreamDefinitionError, match=r"from 0\.1 to 10"):
         stream(answer_budget_seconds=0)

@@ -168,7 +168,7 @@ def test_a_row_refused_before_it_was_queued_goes_to_the_spool() -> None:
 
 
 def test_a_blocking_write_during_a_stall_returns_within_the_budget() -> None:
-    sink, warehouse, spool = make()
+    sink, _warehouse, spool = make()
     started = time.monotonic()
     assert sink.write(row("a")) == "spooled"  # the warehouse never answers
     assert BUDGET <= time.monotonic() - started < BUDGET + 0.5
