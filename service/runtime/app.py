@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from service.model.endpoint import HOOKS_PATH
 from service.runtime.auth import make_verifier
 from service.runtime.delivery import Delivery, default_sink
-from service.runtime.intake import HIT_METHODS, Intake, method_not_allowed
+from service.runtime.intake import HIT_METHODS, Intake, method_not_allowed, unread_body_closes
 from service.runtime.logs import configure_logging
 from service.runtime.metrics import StreamMetrics
 from service.runtime.outcome import HitOutcome, Responder
@@ -119,10 +119,11 @@ def _route_errors(app: EndpointFlask, responder: Responder, stream: str) -> None
         started = time.perf_counter()
         status = error.code or 500
         if status == 405:
-            return answer(method_not_allowed(started))
+            return answer(method_not_allowed(started, request.environ))
         # A 404 does not echo the path: it may hold a mistyped secret.
         code, message = ("not_found", NOT_FOUND) if status == 404 else ("http_error", error.description or error.name)
-        return answer(HitOutcome.refusal("rejected", status, code, message, started))
+        return answer(HitOutcome.refusal("rejected", status, code, message, started,
+                                         headers=unread_body_closes(request.environ)))
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Response:

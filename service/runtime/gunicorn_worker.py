@@ -16,12 +16,16 @@ thread. Then the connection goes back to the main loop as gthread's own requests
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import selectors
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from flask import Response
@@ -36,6 +40,13 @@ from service.runtime.settings import process_settings
 log = logging.getLogger("hookstream.worker")
 
 _PARKED = object()  # what handle() returns for a parked request: its connection is finished later
+LINGER_SECONDS = 2.0  # gunicorn's own close_graceful bounds, kept; only off the threads
+LINGER_MAX_BYTES = 64 * 1024
+LINGER_READ_BYTES = 16 * 1024
+
+
+def _asks_to_close(headers: list[tuple[str, str]]) -> bool:
+    return any(name.lower() == "connection" and value.strip().lower() == "close" for name, value in headers)
 
 
 def _parked(fs: futures.Future[Any]) -> bool:
@@ -87,6 +98,8 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
         self._answered_scheduled = False
         self._answered_lock = threading.Lock()
         self._loop_done = False  # set when the main loop's queue closes: answers are then sent directly
+        self._undrained: set[Any] = set()  # connections whose answer came before their body was read
+        self._lingering: dict[Any, list[float]] = {}  # main loop only: connection -> [deadline, bytes discarded]
         self._close_queue = self.method_queue.close
         self.method_queue.close = self._close_method_queue
 
@@ -135,9 +148,19 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
             if not self.alive or not self.cfg.keepalive or len(self.keepalived_conns) >= self.max_keepalived:
                 resp.force_close()
 
+            def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                # gunicorn drops an application's `Connection: close` (a hop-by-hop header) and would keep the
+                # connection, draining an unread body on this thread first. The app says close exactly when
+                # it answered before reading the body (a refusal): then the connection closes, undrained.
+                if _asks_to_close(headers):
+                    resp.force_close()
+                    with self._answered_lock:
+                        self._undrained.add(conn)
+                return resp.start_response(status, headers, exc_info)
+
             withdraw = offer_parking(parking)
             try:
-                respiter = self.wsgi(environ, resp.start_response)
+                respiter = self.wsgi(environ, start_response)
             finally:
                 withdraw()
             if parking.parked:
@@ -190,7 +213,61 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
     def finish_request(self, conn: Any, fs: Any) -> None:
         if _parked(fs):
             return  # its answer hands the connection back (_send_answered)
+        with self._answered_lock:
+            undrained = conn in self._undrained
+            self._undrained.discard(conn)
+        if undrained and not fs.cancelled() and fs.exception() is None and fs.result() is False:
+            self._linger(conn)
+            return
         super().finish_request(conn, fs)
+
+    # -- closing after an answer that came before the body ---------------------------------------------
+
+    def _linger(self, conn: Any) -> None:
+        """On the main loop: close a connection whose request body was not read, without a thread. gthread
+        would drain the body on a pool thread (up to 5 s) and linger on the main loop (up to 2 s, blocking
+        it); a sender dribbling bytes could hold either. Here the answer is followed by a FIN at once, and
+        what the peer still sends is discarded, non-blocking, until it closes, LINGER_MAX_BYTES arrived or
+        LINGER_SECONDS passed (closing with unread bytes would reset the connection and could destroy the
+        answer before the sender read it: RFC 9112, section 9.6)."""
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+            conn.sock.setblocking(False)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._discard_unread, conn))
+        except (OSError, ValueError, KeyError):
+            self.nr_conns -= 1
+            conn.close()
+            return
+        self._lingering[conn] = [time.monotonic() + LINGER_SECONDS, 0.0]
+
+    def _discard_unread(self, conn: Any, _client: Any) -> None:
+        state = self._lingering.get(conn)
+        if state is None:
+            return
+        try:
+            data = conn.sock.recv(LINGER_READ_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        state[1] += len(data)
+        if not data or state[1] >= LINGER_MAX_BYTES:
+            self._end_linger(conn)
+
+    def _end_linger(self, conn: Any) -> None:
+        self._lingering.pop(conn, None)
+        with contextlib.suppress(OSError, ValueError, KeyError):  # already unregistered
+            self.poller.unregister(conn.sock)
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_keepalived(self, force: bool = False) -> None:
+        """gthread's, plus the end of lingering closes whose time is up (the main loop calls it every turn)."""
+        super().murder_keepalived(force)
+        if self._lingering:
+            now = time.monotonic()
+            for conn in [conn for conn, (deadline, _) in self._lingering.items() if force or deadline <= now]:
+                self._end_linger(conn)
 
     def answer_parked(self, req: Any, conn: Any, response: Response) -> None:
         """Turn a parked request's answer into bytes (any thread: the one that gave the verdict) and queue

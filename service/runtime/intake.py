@@ -8,8 +8,9 @@ message a CRM admin can act on; nothing here writes anything.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Request
 
@@ -31,9 +32,23 @@ HIT_METHODS = ("GET", "POST", "PUT")
 REDACTED = "[redacted]"
 
 
-def method_not_allowed(started: float, trace: str | None = None) -> HitOutcome:
+CLOSE = {"Connection": "close"}
+
+
+def sends_a_body(environ: Mapping[str, Any]) -> bool:
+    """Whether the request announces a body (a length above 0, or chunked)."""
+    return environ.get("CONTENT_LENGTH", "") not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ
+
+
+def unread_body_closes(environ: Mapping[str, Any]) -> dict[str, str]:
+    """The headers of an answer given before the request's body was read: the connection closes rather than
+    spend a thread draining a body nobody will use (service/runtime/gunicorn_worker.py honours it)."""
+    return dict(CLOSE) if sends_a_body(environ) else {}
+
+
+def method_not_allowed(started: float, environ: Mapping[str, Any], trace: str | None = None) -> HitOutcome:
     return HitOutcome.refusal("rejected", 405, "method_not_allowed", "use POST, PUT or GET", started, trace,
-                              {"Allow": ", ".join(HIT_METHODS)})
+                              {"Allow": ", ".join(HIT_METHODS), **unread_body_closes(environ)})
 
 
 @dataclass(frozen=True)
@@ -58,17 +73,21 @@ class Intake:
     def take(self, req: Request, path_token: str | None, started: float) -> AcceptedHit | HitOutcome:
         received_at_ms = self._now_ms()
         trace = trace_from_header(req.environ.get("HTTP_X_CLOUD_TRACE_CONTEXT"), self._spec.project)
+        environ = req.environ
         if req.method not in HIT_METHODS:  # Flask adds HEAD to GET routes; a HEAD must not write.
-            return method_not_allowed(started, trace)
+            return method_not_allowed(started, environ, trace)
         if path_token is not None and not self._path_token_allowed:
             return HitOutcome.refusal("rejected", 404, "not_found",
-                                      "this stream takes hits at /hooks (its secret is not in the URL)", started, trace)
+                                      "this stream takes hits at /hooks (its secret is not in the URL)", started, trace,
+                                      unread_body_closes(environ))
         verifier = self._verifier
+        body_read = False
         try:
             if not verifier.reads_body:
                 # A token is checked before the body is read: a stranger's request costs no body read.
                 sender = verifier.verify(self._view(req, b"", path_token, received_at_ms))
             raw = self._raw_payload(req)
+            body_read = True
             if verifier.reads_body:
                 # A signature is checked on the raw bytes, before the body is decoded, parsed or written.
                 sender = verifier.verify(self._view(req, raw, path_token, received_at_ms))
@@ -80,12 +99,15 @@ class Intake:
                 payload = payload.replace(secret_text, REDACTED)
             del raw  # only the decoded payload stays in memory while the row is written
         except AuthFailed as failed:
-            return HitOutcome.refusal("refused", 401, failed.code, failed.message, started, trace)
+            # Refused before its body was read (a token check), the connection closes undrained.
+            closing = {} if body_read else unread_body_closes(environ)
+            return HitOutcome.refusal("refused", 401, failed.code, failed.message, started, trace, closing)
         except Rejected as rejected:
-            # After a framing error or a stalled body, where the next request would start is unknown.
-            closing = {"Connection": "close"} if rejected.status in (400, 408) else None
+            # After a framing error, a stalled body or a body too large to read, where the next request
+            # would start is unknown (or costs a drain to find).
+            closing = CLOSE if rejected.status in (400, 408, 413) and not body_read else {}
             return HitOutcome.refusal("rejected", rejected.status, rejected.code, rejected.message, started, trace,
-                                      closing)
+                                      dict(closing))
         row = build_row(payload, received_at_ms, self._spec.zone, delivery_id=sender.delivery_id)
         return AcceptedHit(row, started, trace)
 
