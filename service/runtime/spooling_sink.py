@@ -101,6 +101,7 @@ class _Hedge:
             if self._answered or self._spooling:
                 return
             self._spooling = True
+        self._sink.budget_spent()
         self._run_blocking(lambda: self.spool(self._sink.budget_reason))
 
     def skip_write(self) -> None:
@@ -271,6 +272,10 @@ class SpoolingSink:
         log.warning("hit spooled", extra={"stream": self._stream, "hit_id": row["hit_id"], "write_error": reason,
                                           "spool": self._spool.location.url})
         return "spooled"
+
+    def budget_spent(self) -> None:
+        if self._health is not None:
+            self._health.write_outlasted_budget()
 
     def stored_after_spooling(self) -> None:
         # The row is in the table and in the spool: replay will find it stored and only delete the object.

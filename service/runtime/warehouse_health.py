@@ -1,10 +1,11 @@
 """Whether new hits should try BigQuery now, or go straight to the spool: one small policy, one owner.
 
 The writer reports every attempt (service/runtime/sink.py). One failed attempt (connection refused, 5xx,
-timeout) makes BigQuery "failing": the spooling sink (service/runtime/spooling_sink.py) then sends new hits to
-the spool at once instead of into a write that fails at its deadline. What ends it is a background probe, one
-cheap call (the table's metadata) at growing intervals, or a write attempt that gets through: no sender's hit
-is ever the probe, so during an outage every hit is answered in the time of a spool upload.
+timeout), or a write still running when its hit's answer budget ran out, makes BigQuery "failing": the
+spooling sink (service/runtime/spooling_sink.py) then sends new hits to the spool at once instead of into a
+write that fails at its deadline. What ends it is a background probe, one cheap call (the table's
+metadata) at growing intervals, or a write attempt that gets through: no sender's hit is ever the probe,
+so during an outage every hit is answered in the time of a spool upload.
 
 On Cloud Run the probe thread gets CPU while requests are in flight (the CPU is throttled between them):
 during an outage hits keep coming, and each of them gives the probe its time.
@@ -42,12 +43,20 @@ class WarehouseHealth:
         self._closed = threading.Event()
 
     def attempt_failed(self) -> None:
+        self._mark_failing("bigquery failing: new hits go to the spool until a probe gets through")
+
+    def write_outlasted_budget(self) -> None:
+        """A write has run longer than the answer budget (BigQuery frozen, or very slow): until it or a
+        probe gets through, new hits go to the spool rather than wait for the budget each."""
+        self._mark_failing("bigquery slower than the answer budget: new hits go to the spool until a probe "
+                           "or the write gets through")
+
+    def _mark_failing(self, why: str) -> None:
         if self.failing and self._prober is not None:
             return  # already known, and the probe is on it
         with self._lock:
             if not self.failing:
-                log.warning("bigquery failing: new hits go to the spool until a probe gets through",
-                            extra={"stream": self._stream})
+                log.warning(why, extra={"stream": self._stream})
             self.failing = True
             self._start_prober_locked()
 

@@ -224,3 +224,24 @@ def test_a_write_attempt_that_gets_through_ends_the_outage_too(succeeded: bool) 
         health.attempt_succeeded()
     assert health.failing is not succeeded
     health.close()
+
+
+def test_a_write_outlasting_the_budget_sends_the_next_hits_straight_to_the_spool() -> None:
+    health = WarehouseHealth(lambda timeout: (_ for _ in ()).throw(TimeoutError("frozen")),
+                             first_interval_seconds=10)
+    sink, warehouse, _spool = make(health)
+    first = Answers()
+    sink.submit(row("a"), first, on_a_thread)
+    assert first.wait() == "spooled"  # BigQuery froze: it never answered within the budget
+    second = Answers()
+    sink.submit(row("b"), second, on_a_thread)
+    assert second.wait() == "spooled"
+    assert second.given[0][1] < BUDGET / 2, "the next hit did not wait for the budget again"
+    assert list(warehouse.submitted) == ["a"], "the next hit was not sent into the frozen BigQuery"
+    warehouse.give("a", "stored")  # the frozen write lands at last...
+    health.attempt_succeeded()  # ...and the writer says so (what BigQueryRowWriter does on success)
+    third = Answers()
+    sink.submit(row("c"), third, on_a_thread)
+    warehouse.give("c", "stored")
+    assert third.wait() == "stored"
+    sink.close()
