@@ -32,6 +32,7 @@ from flask import Response
 from gunicorn import util
 from gunicorn.http import wsgi
 from gunicorn.http.errors import InvalidHeader, UnsupportedTransferCoding
+from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import ThreadWorker
 
 from service.runtime.parking import offer_parking
@@ -43,6 +44,10 @@ _PARKED = object()  # what handle() returns for a parked request: its connection
 LINGER_SECONDS = 2.0  # gunicorn's own close_graceful bounds, kept; only off the threads
 LINGER_MAX_BYTES = 64 * 1024
 LINGER_READ_BYTES = 16 * 1024
+HEADER_END = b"\r\n\r\n"
+GATHER_READ_BYTES = 64 * 1024
+# A header block this large goes to the parser as it is (gunicorn's own limits refuse what is too long).
+MAX_GATHERED_BYTES = 64 * 1024
 
 
 def _asks_to_close(headers: list[tuple[str, str]]) -> bool:
@@ -100,6 +105,7 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
         self._loop_done = False  # set when the main loop's queue closes: answers are then sent directly
         self._undrained: set[Any] = set()  # connections whose answer came before their body was read
         self._lingering: dict[Any, list[float]] = {}  # main loop only: connection -> [deadline, bytes discarded]
+        self._gathering: dict[Any, list[Any]] = {}  # main loop only: connection -> [deadline, header bytes so far]
         self._close_queue = self.method_queue.close
         self.method_queue.close = self._close_method_queue
 
@@ -205,7 +211,14 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
         return super()._keepalive_after(conn, keepalive)
 
     def enqueue_req(self, conn: Any) -> None:
-        """gthread's, minus the main loop's wake-up for a parked request (its answer hands the connection back)."""
+        """gthread's, once the request's header block is complete (gathered on the main loop until then),
+        minus the main loop's wake-up for a parked request (its answer hands the connection back)."""
+        if self._gathers_headers(conn) and not self._headers_complete(conn):
+            self._gather_headers(conn)
+            return
+        self._submit(conn)
+
+    def _submit(self, conn: Any) -> None:
         fs = self.tpool.submit(self.handle, conn)
         fs.add_done_callback(lambda done: None if _parked(done) else self.method_queue.defer(self.finish_request,
                                                                                                conn, done))
@@ -220,6 +233,64 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
             self._linger(conn)
             return
         super().finish_request(conn, fs)
+
+    # -- request headers, gathered without a thread ----------------------------------------------------
+
+    def _gathers_headers(self, conn: Any) -> bool:
+        # TLS and HTTP/2 start differently; Cloud Run and scripts/dev speak plain HTTP/1.1 to the container.
+        return not self.cfg.is_ssl and not negotiation.prior_knowledge_allowed(self.cfg, conn.client)
+
+    @staticmethod
+    def _headers_complete(conn: Any) -> bool:
+        """Whether the bytes gunicorn already read ahead hold a whole header block (pipelined requests)."""
+        return conn.parser is not None and HEADER_END in conn.parser.unreader.buf.getvalue()
+
+    def _gather_headers(self, conn: Any) -> None:
+        """On the main loop: read the request's headers as they come, non-blocking; the connection goes to a
+        pool thread only once they are complete. A client that sends its headers a byte at a time, or
+        nothing, holds no thread, and is closed when the headers' deadline (the read timeout) passes."""
+        held = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        self._gathering[conn] = [time.monotonic() + self._read_timeout, bytearray(held)]
+        try:
+            conn.sock.setblocking(False)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._gather_readable, conn))
+        except (OSError, ValueError, KeyError):
+            self._drop_gathering(conn)
+            return
+        self._gather_readable(conn, None)  # a keep-alive connection's next request is usually there already
+
+    def _gather_readable(self, conn: Any, _client: Any) -> None:
+        state = self._gathering.get(conn)
+        if state is None:
+            return
+        try:
+            data = conn.sock.recv(GATHER_READ_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away before its headers were complete
+            self._drop_gathering(conn)
+            return
+        gathered = state[1]
+        gathered += data
+        if HEADER_END not in gathered and len(gathered) < MAX_GATHERED_BYTES:
+            return
+        del self._gathering[conn]
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            self.poller.unregister(conn.sock)
+        if conn.parser is None:
+            conn.init()  # creates the HTTP/1 parser (plain HTTP: no handshake, nothing read)
+        conn.parser.unreader.unread(bytes(gathered))
+        conn.data_ready = True
+        self._submit(conn)
+
+    def _drop_gathering(self, conn: Any) -> None:
+        self._gathering.pop(conn, None)
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            self.poller.unregister(conn.sock)
+        self.nr_conns -= 1
+        conn.close()
 
     # -- closing after an answer that came before the body ---------------------------------------------
 
@@ -264,6 +335,10 @@ class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
     def murder_keepalived(self, force: bool = False) -> None:
         """gthread's, plus the end of lingering closes whose time is up (the main loop calls it every turn)."""
         super().murder_keepalived(force)
+        if self._gathering:
+            now = time.monotonic()
+            for conn in [conn for conn, (deadline, _) in self._gathering.items() if force or deadline <= now]:
+                self._drop_gathering(conn)  # its headers did not arrive in time: closed, no thread spent
         if self._lingering:
             now = time.monotonic()
             for conn in [conn for conn, (deadline, _) in self._lingering.items() if force or deadline <= now]:

@@ -243,3 +243,47 @@ def read_until_closed(sock: socket.socket, seconds: float) -> tuple[bytes, bool]
             return received, True
         received += data
     return received, False
+
+
+def test_strangers_sending_headers_a_byte_at_a_time_cannot_hold_the_threads(
+        emulator: Emulator, start_stream_service: ServiceFactory) -> None:
+    """Twice the threads of connections that send a partial header block and then a byte every 0.3 s,
+    for longer than the read timeout: none of them gets a thread before its headers are complete, each is
+    closed when the headers' deadline passes, and a legitimate hit is stored and answered meanwhile."""
+    threads = 4
+    stream = token_stream("dribbling_headers")
+    service = start_stream_service(stream, secrets=(TOKEN,), threads=threads,
+                                   spec_changes={"read_timeout_seconds": 2.0})
+    strangers = []
+    for _ in range(2 * threads):
+        stranger = socket.create_connection(("127.0.0.1", service.port), timeout=PATIENCE_SECONDS)
+        stranger.sendall(b"POST /hooks/" + TOKEN.encode() + b" HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        strangers.append(stranger)
+    stop = threading.Event()
+
+    def dribble() -> None:
+        while not stop.wait(0.3):
+            for stranger in strangers:
+                with contextlib.suppress(OSError):
+                    stranger.send(b"a")
+
+    dribbler = threading.Thread(target=dribble)
+    dribbler.start()
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        served = requests.post(f"{service.hooks_url}/{TOKEN}", data=b"orderId=N1", timeout=PATIENCE_SECONDS)
+        legitimate_seconds = time.monotonic() - started
+        # Held past the read timeout: the headers' deadline is total, whatever the pace of the bytes.
+        ends = [read_until_closed(stranger, seconds=5.0) for stranger in strangers]
+    finally:
+        stop.set()
+        dribbler.join()
+        for stranger in strangers:
+            stranger.close()
+    print(f"\n[dribbling headers] held={len(strangers)} threads={threads} "
+          f"legitimate_answer_seconds={legitimate_seconds:.3f}")
+    assert served.status_code == 200, served.text
+    assert legitimate_seconds < 1.0, f"the legitimate hit waited {legitimate_seconds:.1f} s for a thread"
+    assert [row["payload"] for row in rows_of(emulator, stream)] == ["orderId=N1"]
+    assert all(closed and not answer for answer, closed in ends), "a dribbling connection was kept open"
