@@ -16,8 +16,8 @@ SETTINGS = process_settings()
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 wsgi_app = "service.runtime.app:create_app()"
-# gthread with a time limit on reading request headers, and parking (service/runtime/gunicorn_worker.py).
-worker_class = "service.runtime.gunicorn_worker.BoundedReadsWorker"
+# gthread that spends a thread only on a request ready to be worked on (service/runtime/gunicorn_worker.py).
+worker_class = "service.runtime.gunicorn_worker.ThreadSparingWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # Cloud Run sends up to `concurrency` requests at once. Parked hits need no thread, but a hit on a blocking path
 # does (a spool upload while BigQuery is down, service/runtime/spooling_sink.py): one thread per request in

@@ -1,17 +1,20 @@
-"""gunicorn's threaded worker, with a time limit on reading a request's headers, no 5xx for a request
-the sender got wrong, and requests that are answered later without holding a thread (parking).
+"""gunicorn's threaded worker, spending a thread only on a request that is ready to be worked on.
 
-gthread waits up to 5 s for a new connection's first byte, but then reads the headers with a blocking
-socket and no limit: a client that sends half a request line and stops holds one of the instance's
-threads for good (`concurrency` such clients stall the instance). Here each read of the headers gives
-up after the spec's read_timeout_seconds (HOOKSTREAM_READ_TIMEOUT_SECONDS); the body has its own
-whole-body limit (service/runtime/request_body.py).
-
-Parking (service/runtime/parking.py): a view that parks its request returns at once; the thread goes back
-to the pool, the connection stays open (counted in nr_conns, so a stopping worker waits for it within
-graceful_timeout), and the answer is written when it comes, by the thread that gives it: with one
-non-blocking send (a small answer fits the socket's buffer), or, should the buffer be full, by a pool
-thread. Then the connection goes back to the main loop as gthread's own requests do (keep-alive or close).
+A thread of the pool (one per request Cloud Run may send at once) is never spent waiting on a client:
+- Headers are gathered on the main loop, non-blocking; a connection goes to a thread only once its header
+  block is complete, and is closed if that takes longer than the read timeout in total
+  (HOOKSTREAM_READ_TIMEOUT_SECONDS), whatever the pace of its bytes. gthread instead waited up to 5 s for a
+  new connection's first byte on a thread, then read headers there with no total limit. The body has its
+  own whole-body limit (service/runtime/request_body.py).
+- An answer given before the body was read (a refusal) closes the connection, lingering on the main loop
+  rather than draining the body on a thread (gunicorn ignores an application's `Connection: close`).
+- A hit waiting for its row's verdict is parked (service/runtime/parking.py): the view returns at once, the
+  thread goes back to the pool, the connection stays open (counted in nr_conns, so a stopping worker waits
+  for it within graceful_timeout), and the answer is written when it comes, by the thread that gives it,
+  with one non-blocking send (a small answer fits the socket's buffer), or, should the buffer be full, by a
+  pool thread. Then the connection goes back to the main loop as gthread's own requests do.
+And a request the sender got wrong is never a 5xx. What this relies on in gunicorn 27.0.1 (the pinned
+version) is fingerprinted by tests/runtime/test_worker_upstream.py.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ class _Buffer:
 class _ParkedRequest:
     """The `Parking` of one request (service/runtime/parking.py)."""
 
-    def __init__(self, worker: BoundedReadsWorker, req: Any, conn: Any) -> None:
+    def __init__(self, worker: ThreadSparingWorker, req: Any, conn: Any) -> None:
         self._worker, self._req, self._conn = worker, req, conn
         self.parked = False
 
@@ -92,7 +95,7 @@ class _ParkedRequest:
         self._worker.answer_parked(self._req, self._conn, response)
 
 
-class BoundedReadsWorker(ThreadWorker):  # type: ignore[misc]
+class ThreadSparingWorker(ThreadWorker):  # type: ignore[misc]
     alive: bool  # gunicorn's Worker sets it; declared for the type checker
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
