@@ -2,10 +2,10 @@
 
 Each row goes to BigQuery (the batching sink), except while BigQuery is failing
 (service/runtime/warehouse_health.py): then it goes straight to the spool. A row BigQuery has not accepted
-within the answer budget is spooled while its write goes on (a hedge): the first of "stored" and "spooled"
-answers the sender, exactly once. A write that fails for any reason spools the row at once; a row BigQuery
-refuses as invalid is spooled too, and replay quarantines it for a person (docs/spool.md), since the reason
-may be the table's (a changed schema) rather than the sender's.
+in time to be spooled within the answer budget is spooled while its write goes on (a hedge): the first of
+"stored" and "spooled" answers the sender, exactly once. A write that fails for any reason spools the row
+at once; a row BigQuery refuses as invalid is spooled too, and replay quarantines it for a person
+(docs/spool.md), since the reason may be the table's (a changed schema) rather than the sender's.
 
 WriteFailed (503) is the answer only when neither holds the row: the spool refused it and BigQuery did not
 take it within its write deadline.
@@ -33,6 +33,10 @@ from service.runtime.warehouse_health import WarehouseHealth
 log = logging.getLogger("hookstream.spool")
 
 SKIPPED_BIGQUERY = "BigQuery is failing; spooled without waiting for it"
+# The budget is what the sender waits at most, so the spool upload starts this much before it runs out
+# (a spool upload takes ~0.1-0.5 s, more on a busy instance: docs/spool.md).
+SPOOL_ALLOWANCE_SECONDS = 0.5
+MIN_HEDGE_SECONDS = 0.1
 # Budgets are watched by one thread that wakes at most this often: an answer may be this much later.
 BUDGET_TICK_SECONDS = 0.02
 
@@ -196,8 +200,10 @@ class SpoolingSink:
         self._inner = inner
         self._spool = spool
         self._stream = stream
-        self._budget = answer_budget_seconds
-        self.budget_reason = f"BigQuery had not accepted the row within the answer budget ({answer_budget_seconds:g} s)"
+        # When a row BigQuery has not accepted yet goes to the spool too.
+        self._budget = max(MIN_HEDGE_SECONDS, answer_budget_seconds - SPOOL_ALLOWANCE_SECONDS)
+        self.budget_reason = (f"BigQuery had not accepted the row {self._budget:g} s into the answer budget "
+                              f"({answer_budget_seconds:g} s)")
         self._health = health
         self._clock = clock
         self._watcher = _BudgetWatcher(clock)

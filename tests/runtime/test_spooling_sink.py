@@ -20,7 +20,9 @@ from service.runtime.spool import SpoolFailed, SpoolLocation
 from service.runtime.spooling_sink import SpoolingSink
 from service.runtime.warehouse_health import WarehouseHealth
 
-BUDGET = 0.2
+BUDGET = 0.8
+# When a row not accepted yet goes to the spool too: the budget less half a second for the upload.
+HEDGE = 0.3
 
 
 class HeldWarehouse:
@@ -107,7 +109,7 @@ def test_a_write_still_running_at_the_budget_is_spooled_and_answered_once_even_w
     answers = Answers()
     sink.submit(row("a"), answers, on_a_thread)
     assert answers.wait() == "spooled"
-    assert BUDGET <= answers.given[0][1] < BUDGET + 0.5
+    assert HEDGE <= answers.given[0][1] <= BUDGET
     assert spool.rows == ["a"]
     warehouse.give("a", "stored")  # the late write lands: the row is in the table and in the spool
     assert [verdict for verdict, _ in answers.given] == ["spooled"]
@@ -120,7 +122,7 @@ def test_a_failed_write_is_spooled_at_once_without_waiting_for_the_budget() -> N
     sink.submit(row("a"), answers, on_a_thread)
     warehouse.give("a", WriteFailed("the warehouse did not accept the write; retry later"))
     assert answers.wait() == "spooled"
-    assert answers.given[0][1] < BUDGET
+    assert answers.given[0][1] < HEDGE
     assert spool.rows == ["a"]
 
 
@@ -138,7 +140,7 @@ def test_when_the_spool_refuses_at_the_budget_the_writes_own_verdict_answers() -
     spool.down = True
     answers = Answers()
     sink.submit(row("a"), answers, on_a_thread)
-    time.sleep(BUDGET + 0.3)
+    time.sleep(BUDGET)
     assert answers.given == [], "the spool failed, but the write may still store the row: wait for it"
     warehouse.give("a", "stored")
     assert answers.wait() == "stored"
@@ -171,7 +173,7 @@ def test_a_blocking_write_during_a_stall_returns_within_the_budget() -> None:
     sink, _warehouse, spool = make()
     started = time.monotonic()
     assert sink.write(row("a")) == "spooled"  # the warehouse never answers
-    assert BUDGET <= time.monotonic() - started < BUDGET + 0.5
+    assert HEDGE <= time.monotonic() - started <= BUDGET
     assert spool.rows == ["a"]
 
 
@@ -198,7 +200,7 @@ def test_while_bigquery_fails_no_senders_hit_is_the_probe() -> None:
         answers = Answers()
         sink.submit(row(hit_id), answers, on_a_thread)
         assert answers.wait() == "spooled"
-        assert answers.given[0][1] < BUDGET, "a hit during an outage goes straight to the spool"
+        assert answers.given[0][1] < HEDGE, "a hit during an outage goes straight to the spool"
     assert warehouse.submitted == {}, "no hit was sent to BigQuery while it was failing"
     deadline = time.monotonic() + 5
     while len(probes) < 2 and time.monotonic() < deadline:
@@ -236,7 +238,7 @@ def test_a_write_outlasting_the_budget_sends_the_next_hits_straight_to_the_spool
     second = Answers()
     sink.submit(row("b"), second, on_a_thread)
     assert second.wait() == "spooled"
-    assert second.given[0][1] < BUDGET / 2, "the next hit did not wait for the budget again"
+    assert second.given[0][1] < HEDGE / 2, "the next hit did not wait for the budget again"
     assert list(warehouse.submitted) == ["a"], "the next hit was not sent into the frozen BigQuery"
     warehouse.give("a", "stored")  # the frozen write lands at last...
     health.attempt_succeeded()  # ...and the writer says so (what BigQueryRowWriter does on success)
