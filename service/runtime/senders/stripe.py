@@ -26,7 +26,7 @@ def stripe_signature(key: bytes, timestamp: str, body: bytes) -> bytes:
 def _event_id(body: bytes) -> str | None:
     try:
         event = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # signed, but not an event Stripe would send: no delivery id
         return None
     event_id = event.get("id") if isinstance(event, dict) else None
     return event_id if isinstance(event_id, str) and 0 < len(event_id) <= 255 else None
