@@ -18,18 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from service.model.auth_settings import Auth
-from service.model.senders import (
-    PRESETS,
-    Close,
-    GitHub,
-    HubSpot,
-    Shopify,
-    Slack,
-    StandardWebhooks,
-    Stripe,
-    WooCommerce,
-    Zendesk,
-)
+from service.model.senders import PRESETS
 from service.model.stream import Stream
 from service.runtime.auth import make_verifier
 from service.runtime.verification import AuthFailed, RequestView
@@ -93,9 +82,8 @@ class Malformed:
     code: str
 
 
-SIGNED_PRESETS: dict[str, Auth] = {"GitHub": GitHub(), "Slack": Slack(), "Close": Close(), "Stripe": Stripe(),
-                                   "Shopify": Shopify(), "WooCommerce": WooCommerce(), "Zendesk": Zendesk(),
-                                   "HubSpot": HubSpot(), "StandardWebhooks": StandardWebhooks()}
+SIGNED_PRESETS: dict[str, Auth] = {name: PRESETS[name]() for name in (
+    "GitHub", "Slack", "Close", "Stripe", "Shopify", "WooCommerce", "Zendesk", "HubSpot", "StandardWebhooks")}
 MALFORMED = [
     Malformed("GitHub", "X-Hub-Signature-256", upper_hex, "bad_signature_encoding"),
     Malformed("GitHub", "X-Hub-Signature-256", spaced_hex, "bad_signature_encoding"),
@@ -194,7 +182,8 @@ def test_timestamps_with_spaces_or_non_ascii_digits_are_refused(name: str, trans
 
 
 def test_stripe_needs_exactly_one_ascii_t_and_ignores_other_schemes() -> None:
-    auth, secret = Stripe(), generate_secret(Stripe())
+    auth = PRESETS["Stripe"]()
+    secret = generate_secret(auth)
     body = (SAMPLES / "stripe.json").read_bytes()
     genuine = shape_request(auth, secret, "https://hooks.example.com/hooks", body, NOW, "")
     header = genuine.headers["Stripe-Signature"]
@@ -210,7 +199,8 @@ def test_stripe_needs_exactly_one_ascii_t_and_ignores_other_schemes() -> None:
 def test_zendesk_documented_timestamp_form_is_read_as_utc() -> None:
     # developer.zendesk.com "Anatomy of a webhook request": x-zendesk-webhook-signature-timestamp: 2021-03-25T05:09:27Z
     # 2021-03-25T05:09:27Z is 1616648967 in Unix seconds (18711 days * 86400 + 5 h 9 min 27 s).
-    auth, secret = Zendesk(), generate_secret(Zendesk())
+    auth = PRESETS["Zendesk"]()
+    secret = generate_secret(auth)
     body = b'{"ticket": {"id": 35436}}'
     genuine = shape_request(auth, secret, "https://hooks.example.com/hooks", body, 1616648967, "")
     assert genuine.headers["X-Zendesk-Webhook-Signature-Timestamp"] == "2021-03-25T05:09:27Z"
