@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from service.model.schema import HitRow
 from service.runtime.sink import WriteFailed, WriteOutcome
@@ -22,6 +23,9 @@ class MemorySink:
         with self._lock:
             self.rows.append(row)
         return "stored"
+
+    def counters(self) -> dict[str, Any]:
+        return {}
 
     def close(self) -> None:
         pass

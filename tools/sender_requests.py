@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -43,6 +44,13 @@ def hmac_key(auth: HmacAuth, secret: str) -> bytes:
     return bytes.fromhex(secret) if auth.key_encoding == "hex" else secret.encode()
 
 
+def hmac_timestamp(auth: HmacAuth, now: int) -> str:
+    """The timestamp header as the sender writes it: Unix seconds, or ISO 8601 UTC (Zendesk)."""
+    if auth.timestamp_format == "iso8601":
+        return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(now)
+
+
 def signed_headers(auth: Auth, secret: str, body: bytes, now: int, delivery_id: str) -> dict[str, str]:
     """The headers a CRM configured like `auth` sends with `body` (header-only schemes: token, HMAC,
     Standard Webhooks, Stripe, Basic, header keys). URL- and body-shaped schemes: `shape_request`."""
@@ -54,12 +62,13 @@ def signed_headers(auth: Auth, secret: str, body: bytes, now: int, delivery_id: 
                 "webhook-signature": "v1," + base64.b64encode(mac.digest()).decode()}
     if isinstance(auth, HmacAuth):
         headers = {}
-        digest = hmac.new(hmac_key(auth, secret), signed_message(auth, body, str(now), delivery_id),
+        timestamp = hmac_timestamp(auth, now)
+        digest = hmac.new(hmac_key(auth, secret), signed_message(auth, body, timestamp, delivery_id),
                           getattr(hashlib, auth.algorithm)).digest()
         encoded = digest.hex() if auth.encoding == "hex" else base64.b64encode(digest).decode()
         headers[auth.header] = auth.prefix + encoded
         if "{timestamp}" in auth.signed:
-            headers[auth.timestamp_header] = str(now)
+            headers[auth.timestamp_header] = timestamp
         if auth.delivery_id_header:
             headers[auth.delivery_id_header] = delivery_id
         return headers

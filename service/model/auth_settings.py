@@ -33,7 +33,9 @@ class HmacAuth:
     `signed` is the signed message as a template over the raw bytes: `{body}` alone (GitHub, Shopify),
     or with `{timestamp}` (the `timestamp_header` value, checked against `tolerance_seconds`; Slack
     signs `v0:{timestamp}:{body}`) and `{id}` (the `delivery_id_header` value). For a GET, `{body}` is
-    the raw query string. See docs/authentication.md for vendor settings.
+    the raw query string. `timestamp_format` is how the sender writes the time: "unix" (seconds, ASCII
+    digits) or "iso8601" (`2021-03-25T05:09:27Z`, Zendesk). Hex signatures are lowercase, as every vendor
+    sends them. See docs/authentication.md for vendor settings.
     """
 
     header: str = "X-Signature"
@@ -43,6 +45,7 @@ class HmacAuth:
     signed: str = "{body}"
     timestamp_header: str = "X-Timestamp"
     tolerance_seconds: int = 300
+    timestamp_format: Literal["unix", "iso8601"] = "unix"
     delivery_id_header: str = ""
     # "hex": the secret is the hex form of the key (Close's signature_key); "text": its UTF-8 bytes.
     key_encoding: Literal["text", "hex"] = "text"
@@ -206,6 +209,8 @@ def auth_problems(auth: Auth) -> list[tuple[str, object, str]]:
             problems.append(("auth.key_encoding", auth.key_encoding, "one of 'text', 'hex'"))
         if auth.encoding not in ("hex", "base64"):
             problems.append(("auth.encoding", auth.encoding, "one of 'hex', 'base64'"))
+        if auth.timestamp_format not in ("unix", "iso8601"):
+            problems.append(("auth.timestamp_format", auth.timestamp_format, "one of 'unix', 'iso8601'"))
         problems.extend(_template_problems(auth))
         if len(auth.prefix) > 32 or any(c.isspace() for c in auth.prefix):
             problems.append(("auth.prefix", auth.prefix, "at most 32 characters, no spaces (e.g. 'sha256=')"))

@@ -100,8 +100,9 @@ def WooCommerce() -> HmacAuth:
 
 
 def Zendesk() -> HmacAuth:
+    # Zendesk's timestamp is ISO 8601 UTC (developer.zendesk.com, "Anatomy of a webhook request").
     return HmacAuth(header="X-Zendesk-Webhook-Signature", encoding="base64", signed="{timestamp}{body}",
-                    timestamp_header="X-Zendesk-Webhook-Signature-Timestamp")
+                    timestamp_header="X-Zendesk-Webhook-Signature-Timestamp", timestamp_format="iso8601")
 
 
 def StandardWebhooks() -> StandardWebhooksAuth:

@@ -19,13 +19,14 @@ from typing import Any
 
 from service.model.auth_settings import AUTH_CLASSES, Auth, auth_problems
 from service.model.ids import PROJECT_ID, table_path
+from service.model.sender_timeouts import DEFAULT_ANSWER_BUDGET_SECONDS
 from service.model.stream import MAX_BODY_LIMIT, Stream
 from service.model.timezones import UnknownTimeZoneError, parse_time_zone
 
 PREFIX = "HOOKSTREAM_"
 VERSION = "HOOKSTREAM_ENV_VERSION"
 # Bump when a variable is added, removed or changes meaning; a service refuses an env of another version.
-ENV_VERSION = "1"
+ENV_VERSION = "2"
 
 # The endpoint secrets: one, or several separated by whitespace while a secret is rotated. Never logged.
 SECRETS = "HOOKSTREAM_SECRETS"
@@ -36,7 +37,7 @@ METRICS_ENDPOINT = "HOOKSTREAM_METRICS_ENDPOINT"
 BIGQUERY_EMULATOR_HOST = "BIGQUERY_EMULATOR_HOST"
 # Where hits go when BigQuery cannot take them: gs://<bucket>/spool/<stream>/ (service/model/spool.py). Unset:
 # no spool, a failed write is answered 503. Written by the deploy (infra/spool_resources.py) and scripts/dev
-# beside to_env's variables, like the secrets. (Issue 11: one variable, to move into ServiceSpec if wanted.)
+# beside to_env's variables, like the secrets: the spool is the deploy's resource, not a stream setting.
 SPOOL_URL = "HOOKSTREAM_SPOOL_URL"
 RUNTIME_ONLY = (SECRETS, METRICS_ENDPOINT, SPOOL_URL)
 
@@ -63,15 +64,18 @@ class ServiceSpec:
     threads: int
     # How long a hit may wait for its row to be written before the sender gets 503.
     write_deadline_seconds: float = DEFAULT_WRITE_DEADLINE_SECONDS
-    # How long a request's headers (each read) and its whole body may take to arrive.
+    # How long a request's headers and its whole body may each take to arrive.
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+    # How long a sender waits while BigQuery has not accepted its row, before the row is spooled instead.
+    answer_budget_seconds: float = DEFAULT_ANSWER_BUDGET_SECONDS
     zone: tzinfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Each problem names the variable that carries the attribute: what a person finds in the console.
         problems = [f"{VARIABLE[name]} must be > 0, got {value}" for name, value in (
             ("threads", self.threads), ("write_deadline_seconds", self.write_deadline_seconds),
-            ("read_timeout_seconds", self.read_timeout_seconds)) if not value > 0]
+            ("read_timeout_seconds", self.read_timeout_seconds),
+            ("answer_budget_seconds", self.answer_budget_seconds)) if not value > 0]
         if not PROJECT_ID.match(self.project):
             problems.append(f"{VARIABLE['project']}={self.project!r} is not a Google Cloud project id")
         if not 1 <= self.max_body_bytes <= MAX_BODY_LIMIT:
@@ -90,7 +94,7 @@ class ServiceSpec:
         """The spec that serves `stream` from `project`, with the service's default time limits."""
         return cls(stream=stream.name, project=project, dataset=stream.dataset, table=stream.table,
                    time_zone=stream.time_zone, max_body_bytes=stream.max_body_bytes, auth=stream.auth,
-                   threads=stream.run.concurrency)
+                   threads=stream.run.concurrency, answer_budget_seconds=stream.answer_budget_seconds)
 
     @property
     def table_path(self) -> str:
@@ -139,6 +143,7 @@ VARIABLES: tuple[_Variable, ...] = (
     _Variable("HOOKSTREAM_THREADS", "threads", str, _positive_int),
     _Variable("HOOKSTREAM_WRITE_DEADLINE_SECONDS", "write_deadline_seconds", repr, float),
     _Variable("HOOKSTREAM_READ_TIMEOUT_SECONDS", "read_timeout_seconds", repr, float),
+    _Variable("HOOKSTREAM_ANSWER_BUDGET_SECONDS", "answer_budget_seconds", repr, float),
 )
 VARIABLE = {variable.attribute: variable.name for variable in VARIABLES}
 

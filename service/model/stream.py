@@ -14,6 +14,7 @@ from datetime import timedelta
 from service.model.auth_settings import Auth, TokenAuth, auth_problems
 from service.model.ids import DATASET_OR_TABLE_ID
 from service.model.latest import LatestView, latest_view_problems
+from service.model.sender_timeouts import DEFAULT_ANSWER_BUDGET_SECONDS, answer_budget_problem
 from service.model.stitch import GA4Export, stitch_problems
 from service.model.timezones import UnknownTimeZoneError, parse_time_zone
 
@@ -91,6 +92,10 @@ class Stream:
     stitch: GA4Export | None = None
     # Alert when no hit was stored for this long (the CRM or its webhook stopped); None: no such alert.
     alert_if_silent_for: timedelta | None = None
+    # The longest a sender waits for its answer while BigQuery is slow or down: a row BigQuery has not
+    # accepted by then is spooled and answered "spooled" (docs/spool.md). Checked against the sender's own
+    # published timeout (service/model/sender_timeouts.py).
+    answer_budget_seconds: float = DEFAULT_ANSWER_BUDGET_SECONDS
 
     def __post_init__(self) -> None:
         self._check(
@@ -120,6 +125,9 @@ class Stream:
         )
         for field_name, value, rule in auth_problems(self.auth):
             raise StreamDefinitionError(self.name, field_name, value, rule)
+        budget_problem = answer_budget_problem(self.answer_budget_seconds, self.auth)
+        if budget_problem is not None:
+            raise StreamDefinitionError(self.name, "answer_budget_seconds", self.answer_budget_seconds, budget_problem)
         if self.latest is not None:
             for field_name, value, rule in latest_view_problems(self.latest, self.table):
                 raise StreamDefinitionError(self.name, field_name, value, rule)

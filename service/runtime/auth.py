@@ -27,6 +27,17 @@ def check_secret_strength(auth: Auth, secrets: tuple[str, ...]) -> None:
                                  "(generate one with scripts/dev or the deploy, never by hand)")
 
 
+def secret_form(auth: Auth) -> str:
+    """What a secret for `auth` looks like, for messages that must say so without showing one."""
+    if isinstance(auth, StandardWebhooksAuth):
+        return (f"'whsec_' followed by the base64 of at least {MIN_SECRET_BYTES} random bytes (the sender's "
+                "signing secret, e.g. a Svix endpoint's)")
+    if isinstance(auth, HmacAuth) and auth.key_encoding == "hex":
+        return f"an even number of hex digits, at least {2 * MIN_SECRET_BYTES} (e.g. Close's signature_key)"
+    return (f"at least {MIN_SECRET_BYTES} characters without spaces, as the sender shows or takes it (e.g. "
+            "Stripe's whsec_..., HubSpot's client secret); several separated by spaces while one is rotated")
+
+
 def make_verifier(auth: Auth, secrets: tuple[str, ...]) -> Verifier:
     """The check for a stream; refuses to start a protected stream that has no secret."""
     if isinstance(auth, NoAuth):

@@ -10,25 +10,25 @@ the first write, never at import) take what is queued:
   (or the batch is full).
 Batches stay under insertAll's limits (`max_rows`, `max_bytes`). Per-row errors go back to exactly
 the caller of that row; rows BigQuery did not try ("stopped": another row of the request was invalid)
-or failed transiently are re-sent alone, with backoff, while their deadline allows.
+or failed transiently are re-sent together, without the rows that were stored or refused, by the retry
+rule (service/runtime/retry.py), while their deadline allows.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from service.model.schema import HitRow
 from service.model.stream import MAX_INSERT_REQUEST_BYTES
 from service.runtime.insert_all_body import EncodedRow, encode_row
 from service.runtime.logs import held_lines
 from service.runtime.metrics import SinkCounters
+from service.runtime.retry import DEFAULT_RULE, RetryRule
 from service.runtime.sink import RowRejection, RunBlocking, Verdict, WriteFailed, WriteOutcome
 
 log = logging.getLogger("hookstream.batching")
@@ -103,7 +103,7 @@ class BatchingSink:
                  max_rows: int = DEFAULT_MAX_ROWS, max_bytes: int = DEFAULT_MAX_BYTES,
                  max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
                  max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 retry: RetryRule = DEFAULT_RULE) -> None:
         if max_rows < 1 or max_bytes < 1 or max_in_flight < 1 or deadline_seconds <= 0:
             raise ValueError("max_rows, max_bytes, max_in_flight and deadline_seconds must be positive")
         self._writer = writer
@@ -113,8 +113,9 @@ class BatchingSink:
         self._max_bytes = max_bytes
         self._max_wait = max_wait_seconds
         self._max_in_flight = max_in_flight
-        self._clock = clock
-        self.counters = SinkCounters()
+        self._retry = retry
+        self._clock = retry.clock
+        self.sink_counters = SinkCounters()
         self._queue: deque[_Pending] = deque()
         self._queued_bytes = 0
         self._in_flight = 0
@@ -135,12 +136,14 @@ class BatchingSink:
             raise pending.failure
         return "stored"
 
-    def submit(self, row: HitRow, done: Callable[[Verdict], None], run_blocking: RunBlocking) -> bool:
+    def submit(self, row: HitRow, done: Callable[[Verdict], None], run_blocking: RunBlocking) -> None:
         """Queue the row and return: `done` gets its verdict from the flusher's thread (see SubmittingSink).
         The caller's thread is free meanwhile: under load the request threads no longer each block and
         wake once per hit (docs/benchmark.md)."""
         self._queue_row(row, done)
-        return True
+
+    def counters(self) -> dict[str, Any]:
+        return {"sink": self.sink_counters.snapshot()}
 
     def _queue_row(self, row: HitRow, done: Callable[[Verdict], None] | None) -> _Pending:
         now = self._clock()
@@ -225,19 +228,14 @@ class BatchingSink:
         return batch
 
     def _write_batch(self, batch: list[_Pending]) -> None:
-        """One insertAll for the batch, then re-send only the rows that failed transiently."""
-        backoff = 0.05
+        """One insertAll for the batch; the rows BigQuery did not try ("stopped" by an invalid one) or failed
+        transiently go again together, by the retry rule, each while its own deadline allows."""
         todo = batch
-        while todo:
-            now = self._clock()
-            expired = [p for p in todo if p.deadline <= now]
-            if expired:
-                self._fail(expired, "deadline", WriteFailed("the warehouse did not accept the write in time; "
-                                                            "retry later"))
-                todo = [p for p in todo if p.deadline > now]
-                if not todo:
-                    return
-            remaining = min(p.deadline for p in todo) - now
+        for _attempt in self._retry.attempts(max(p.deadline for p in batch)):
+            todo = self._unexpired(todo)
+            if not todo:
+                return
+            remaining = min(p.deadline for p in todo) - self._clock()
             started = self._clock()
             try:
                 reasons = self._writer.insert_rows([p.row for p in todo], timeout_seconds=remaining,
@@ -248,29 +246,37 @@ class BatchingSink:
                 return
             if len(reasons) != len(todo):
                 raise RuntimeError(f"writer answered {len(reasons)} results for {len(todo)} rows")
-            retry: list[_Pending] = []
+            again: list[_Pending] = []
             written = 0
             for pending, reason in zip(todo, reasons, strict=True):
                 if reason is None:
                     written += 1
                     pending.finish()
                 elif reason.transient:
-                    retry.append(pending)
+                    again.append(pending)
                 else:
-                    self.counters.record_failed("rejected", 1)
+                    self.sink_counters.record_failed("rejected", 1)
                     pending.finish(WriteFailed(f"BigQuery rejected the row: {reason}", row_at_fault=True))
-            self._record_call(todo, written, started, failed=len(todo) - written - len(retry))
-            if retry:
-                self.counters.record_retry(len(retry))
-                # Jitter keeps the workers of one instance from retrying in lockstep.
-                time.sleep(min(backoff * (0.5 + random.random()), max(0.0, remaining)))
-                backoff = min(backoff * 2, 1.0)
-            todo = retry
+            self._record_call(todo, written, started, failed=len(todo) - written - len(again))
+            if not again:
+                return
+            self.sink_counters.record_retry(len(again))
+            todo = again
+        self._fail(todo, "deadline", WriteFailed("the warehouse did not accept the write in time; retry later"))
+
+    def _unexpired(self, rows: list[_Pending]) -> list[_Pending]:
+        """The rows whose deadline has not passed; the others are failed now."""
+        now = self._clock()
+        expired = [p for p in rows if p.deadline <= now]
+        if not expired:
+            return rows
+        self._fail(expired, "deadline", WriteFailed("the warehouse did not accept the write in time; retry later"))
+        return [p for p in rows if p.deadline > now]
 
     def _record_call(self, rows: list[_Pending], written: int, started: float, failed: int,
                      error: str | None = None) -> None:
         elapsed_ms = (self._clock() - started) * 1000
-        self.counters.record_call(len(rows), written, elapsed_ms)
+        self.sink_counters.record_call(len(rows), written, elapsed_ms)
         # One line per BigQuery call: Cloud Logging can chart rows per call and call latency from it.
         log.info("batch written" if error is None else "batch failed", extra={
             "stream": self._stream, "rows": len(rows), "written": written, "failed": failed,
@@ -283,4 +289,4 @@ class BatchingSink:
         # Rows that already have a verdict (stored earlier in this batch) keep it and are not counted again.
         failed = sum(pending.finish(failure) for pending in rows)
         if failed:
-            self.counters.record_failed(kind, failed)
+            self.sink_counters.record_failed(kind, failed)

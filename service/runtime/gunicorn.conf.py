@@ -17,8 +17,8 @@ SETTINGS = process_settings()
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 wsgi_app = "service.runtime.app:create_app()"
-# gthread with a time limit on reading request headers, and parking (service/runtime/gunicorn_worker.py).
-worker_class = "service.runtime.gunicorn_worker.BoundedReadsWorker"
+# gthread that spends a thread only on a request ready to be worked on (service/runtime/gunicorn_worker.py).
+worker_class = "service.runtime.gunicorn_worker.ThreadSparingWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # Cloud Run sends up to `concurrency` requests at once. Parked hits need no thread, but a hit on a blocking path
 # does (a spool upload while BigQuery is down, service/runtime/spooling_sink.py): one thread per request in
@@ -64,7 +64,8 @@ def on_starting(server: Any) -> None:
 
 def worker_exit(server: Any, worker: Any) -> None:
     """On SIGTERM gunicorn stops taking requests and lets running ones finish; then release the sink."""
-    app = getattr(worker, "wsgi", None)
-    sink = getattr(app, "extensions", {}).get("hookstream.sink") if app is not None else None
-    if sink is not None:
-        sink.close()
+    from service.runtime.app import EndpointFlask
+
+    app = getattr(worker, "wsgi", None)  # gunicorn's Worker attribute: the loaded app, once a worker ran
+    if isinstance(app, EndpointFlask):
+        app.close_sink()

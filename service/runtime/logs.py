@@ -40,9 +40,10 @@ class JsonFormatter(logging.Formatter):
 class CoalescingLineHandler(logging.Handler):
     """Writes each record as one line, and the lines that arrive together in one write.
 
-    A group commit wakes dozens of request threads at once, and each logs "hit stored". With a
-    StreamHandler each line is one flush (a syscall that releases the GIL) under the handler's lock, so
-    the woken threads queue on that lock and hand the GIL around once per line. Here a record is queued
+    Many threads log at once: the flusher answering a batch of parked hits, request threads refusing or
+    spooling hits, each with its line. With a StreamHandler each line is one flush (a syscall that releases
+    the GIL) under the handler's lock, so those threads queue on that lock and hand the GIL around once per
+    line. Here a record is queued
     under a short lock; the thread that finds no write in progress writes everything queued, in order,
     and goes on until the queue is empty: no line waits for a timer or for a later request (Cloud Run
     throttles the CPU between requests), and a burst of lines costs a few writes instead of one each."""

@@ -14,21 +14,16 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
-
-from service.model.endpoint import HOOKS_PATH
-from service.runtime.parking import parking_of
+from flask import Flask, Response, jsonify
 
 log = logging.getLogger("hookstream.metrics")
 
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 BATCH_ROW_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 SUMMARY_INTERVAL_SECONDS = 60.0
-STARTED_KEY = "hookstream.started"
-HANDSHAKE_KEY = "hookstream.handshake"  # set by the view on a request answered as a handshake, never a row
 
 
 class Histogram:
@@ -149,12 +144,18 @@ class SinkCounters:
 
 
 class SpoolCounters:
-    """Hits the spool took when BigQuery did not (answered 2xx "spooled"), and hits it refused too (503)."""
+    """Hits the spool took when BigQuery did not (answered 2xx "spooled"), hits it refused too (503), and
+    spooled hits whose BigQuery write succeeded later (replay deletes their objects without a second row)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.spooled = 0
         self.spool_failed = 0
+        self.stored_after_spooling = 0
+
+    def record_stored_after_spooling(self) -> None:
+        with self._lock:
+            self.stored_after_spooling += 1
 
     def record(self, spooled: bool) -> None:
         with self._lock:
@@ -165,75 +166,46 @@ class SpoolCounters:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"spooled": self.spooled, "spool_failed": self.spool_failed}
+            return {"spooled": self.spooled, "spool_failed": self.spool_failed,
+                    "stored_after_spooling": self.stored_after_spooling}
 
 
-def _hit_path(path: str) -> bool:
-    return path == HOOKS_PATH or path.startswith(f"{HOOKS_PATH}/")
+class StreamMetrics:
+    """One stream's counters in one worker: the hits (recorded by service/runtime/outcome.py) and whatever the
+    sink counts. Serves them at `GET /metrics` where asked to, and logs them as one "stream counters" line
+    at most every SUMMARY_INTERVAL_SECONDS, on a hit (no timer: Cloud Run throttles idle CPU)."""
 
+    def __init__(self, stream: str, sink_counters: Callable[[], dict[str, Any]]) -> None:
+        self.stream = stream
+        self.hits = HitCounters(stream)
+        self._sink_counters = sink_counters
+        self._started_at = time.time()
+        self._pid = os.getpid()  # the app is built inside the worker (no preload), so this is the worker's pid
+        self._next_summary = time.monotonic() + SUMMARY_INTERVAL_SECONDS
+        self._summary_lock = threading.Lock()
 
-def _error_code(response: Response) -> str | None:
-    body = response.get_json(silent=True) if response.is_json else None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        code = body["error"].get("code")
-        return str(code) if code is not None else None
-    return None
-
-
-def install_metrics(app: Flask, stream: str, sink: object,
-                    serve_endpoint: bool = True) -> Callable[[Mapping[str, Any], Response], None]:
-    """Count every hit request of `app` and serve `GET /metrics`; the sink adds its own counters
-    when it has a `counters` attribute (the batching sink does, test sinks need not)."""
-    hits = HitCounters(stream)
-    started_at = time.time()
-    pid = os.getpid()  # the app is built inside the worker (no preload), so this is the worker's pid
-    next_summary = [time.monotonic() + SUMMARY_INTERVAL_SECONDS]
-    summary_lock = threading.Lock()
-
-    def snapshot() -> dict[str, Any]:
-        sink_counters = getattr(sink, "counters", None)
-        spool_counters = getattr(sink, "spool_counters", None)
+    def snapshot(self) -> dict[str, Any]:
         return {
-            "stream": stream,
+            "stream": self.stream,
             "scope": "this gunicorn worker process only; sum the answers of every worker (see pid)",
-            "pid": pid,
-            "started_at": round(started_at, 3),
-            "hits": hits.snapshot(),
-            "sink": sink_counters.snapshot() if isinstance(sink_counters, SinkCounters) else None,
-            "spool": spool_counters.snapshot() if isinstance(spool_counters, SpoolCounters) else None,
+            "pid": self._pid,
+            "started_at": round(self._started_at, 3),
+            "hits": self.hits.snapshot(),
+            **self._sink_counters(),
         }
 
-    # The start time and the handshake mark ride in the WSGI environ: cheaper than Flask's `g`, on every hit.
-    @app.before_request
-    def start_clock() -> None:
-        request.environ[STARTED_KEY] = time.perf_counter()
-
-    def count_hit(environ: Mapping[str, Any], response: Response) -> None:
-        """Count one answered request to the hit path (any thread: a parked hit is counted when answered)."""
-        started = environ.get(STARTED_KEY)
-        if started is None or not _hit_path(environ.get("PATH_INFO", "")):
-            return
-        latency_ms = (time.perf_counter() - started) * 1000
-        reason = None if response.status_code < 400 else _error_code(response)
-        hits.record(response.status_code, reason, latency_ms, handshake=environ.get(HANDSHAKE_KEY, False))
+    def record(self, status: int, reason: str | None, latency_ms: float, handshake: bool = False) -> None:
+        """Count one answered hit request (any thread: a parked hit is counted when it is answered)."""
+        self.hits.record(status, reason if status >= 400 else None, latency_ms, handshake=handshake)
         now = time.monotonic()
-        if now >= next_summary[0] and summary_lock.acquire(blocking=False):
+        if now >= self._next_summary and self._summary_lock.acquire(blocking=False):
             try:
-                next_summary[0] = now + SUMMARY_INTERVAL_SECONDS
-                log.info("stream counters", extra={"stream": stream, "counters": snapshot()})
+                self._next_summary = now + SUMMARY_INTERVAL_SECONDS
+                log.info("stream counters", extra={"stream": self.stream, "counters": self.snapshot()})
             finally:
-                summary_lock.release()
+                self._summary_lock.release()
 
-    @app.after_request
-    def count_answered(response: Response) -> Response:
-        parking = parking_of(request.environ)
-        if parking is None or not parking.parked:  # a parked hit is counted when it is answered
-            count_hit(request.environ, response)
-        return response
-
-    if serve_endpoint:
+    def serve(self, app: Flask) -> None:
         @app.get("/metrics", provide_automatic_options=False)
         def metrics() -> Response:
-            return jsonify(snapshot())
-
-    return count_hit
+            return jsonify(self.snapshot())

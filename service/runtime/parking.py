@@ -3,20 +3,19 @@
 A hit's answer depends on its row's verdict, which arrives with the group commit that carries it. A
 request thread that blocked for it cost a sleep and a wake-up, and a wait for the GIL, per hit: ~70 us of
 CPU per hit on one core (docs/benchmark.md). Under our gunicorn worker
-(service/runtime/gunicorn_worker.py) a request's WSGI environ carries a `Parking` at PARK_KEY: the view
-parks the request, submits its row, and returns at once; the thread serves the next request; the answer
-is written when the verdict comes. Elsewhere (the Flask test client, another server) there is no
-`Parking`, and the view waits for the verdict as before: the answers are the same either way.
+(service/runtime/gunicorn_worker.py) the request being served has a `Parking` (`current_parking()`): the
+view parks the request, submits its row, and returns the placeholder; the thread serves the next
+request; the answer is written when the verdict comes. Elsewhere (the Flask test client, another server)
+there is none, and the view waits for the verdict: the answers are the same either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Protocol
 
 from flask import Response
-
-PARK_KEY = "hookstream.park"
 
 
 class Parking(Protocol):
@@ -24,7 +23,10 @@ class Parking(Protocol):
 
     def park(self) -> Callable[[Response], None]:
         """Mark the request answered later; returns the function that answers it (call it exactly once,
-        from any thread). The response the view returns meanwhile is never sent."""
+        from any thread). The view then returns `placeholder()`, which is never sent."""
+
+    def placeholder(self) -> Response:
+        """What a parked view returns to Flask: the server drops it and sends the real answer later."""
 
     def cancel(self) -> None:
         """Undo `park` before the answer function was handed to anyone: the view answers as usual."""
@@ -33,7 +35,16 @@ class Parking(Protocol):
         """Run `job` on one of the server's threads, where it may block."""
 
 
-def parking_of(environ: Mapping[str, Any]) -> Parking | None:
-    """The request's Parking, where the server offers one."""
-    parking: Parking | None = environ.get(PARK_KEY)
-    return parking
+# Set by the worker around each request it serves (the view runs in the same thread and context).
+_CURRENT: ContextVar[Parking | None] = ContextVar("hookstream_parking", default=None)
+
+
+def current_parking() -> Parking | None:
+    """The Parking of the request being served, where the server offers one."""
+    return _CURRENT.get()
+
+
+def offer_parking(parking: Parking) -> Callable[[], None]:
+    """Make `parking` the current request's (the worker, around the app's call); returns the undo."""
+    token = _CURRENT.set(parking)
+    return lambda: _CURRENT.reset(token)

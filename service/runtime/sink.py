@@ -1,6 +1,7 @@
-"""Where rows go. A `Sink` (service/runtime/batching.py's BatchingSink in production, tests/fakes.py's MemorySink in
-tests of the HTTP layer) returns from `write` only once the row is stored, and raises `WriteFailed` otherwise: the app
-answers 2xx only after `write` returned, so an acknowledged hit is always in the table.
+"""Where rows go. A `Sink` (service/runtime/batching.py's BatchingSink, wrapped by the spooling sink where the stream
+has a spool; tests/fakes.py's MemorySink in tests of the HTTP layer) returns from `write` only once the row is durably
+kept, in the table ("stored") or in the spool ("spooled"), and raises `WriteFailed` otherwise: the app answers 2xx
+only after `write` returned, so an acknowledged hit is in the table, or in the spool from which replay writes it.
 
 `BigQueryRowWriter` makes the insertAll calls the batching sink (and scripts/backfill) send.
 """
@@ -8,19 +9,15 @@ answers 2xx only after `write` returned, so an acknowledged hit is always in the
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from service.model.schema import HitRow
 from service.runtime.insert_all_body import EncodedRow, InsertAllBody
+from service.runtime.retry import DEFAULT_RULE, RetryRule
 
 log = logging.getLogger(__name__)
-
-# An attempt with less time than this left cannot succeed against a real warehouse; fail instead.
-MIN_ATTEMPT_SECONDS = 0.05
-
 
 # "stored": BigQuery accepted the row; "spooled": it did not, but the row is in the spool
 # (service/runtime/spool.py), from which replay writes it.
@@ -30,9 +27,10 @@ WriteOutcome = Literal["stored", "spooled"]
 class WriteFailed(Exception):
     """The row was not stored. `detail` is safe to show to the sender (no payload, no secret).
 
-    `row_at_fault`: BigQuery refused this row itself (invalid); sending it again, or spooling it for a
-    replay, would fail the same way. Otherwise the failure is the warehouse's (down, too slow, permission,
-    missing table, quota) and the row may be spooled."""
+    `row_at_fault`: BigQuery refused this row itself (invalid); sending it again would fail the same way, so
+    the sender is told 422 (or, with a spool, the row is kept there and replay quarantines it for a person).
+    Otherwise the failure is the warehouse's (down, too slow, permission, missing table, quota) and the row
+    may be spooled."""
 
     def __init__(self, detail: str, retry_after_seconds: int = 5, *, row_at_fault: bool = False) -> None:
         super().__init__(detail)
@@ -74,6 +72,9 @@ class RowRejection:
 class Sink(Protocol):
     def write(self, row: HitRow) -> WriteOutcome: ...
 
+    def counters(self) -> dict[str, Any]:
+        """What the sink did so far, by section (GET /metrics shows them): {} when it counts nothing."""
+
     def close(self) -> None: ...
 
 
@@ -87,27 +88,20 @@ RunBlocking = Callable[[Callable[[], None]], None]
 class SubmittingSink(Sink, Protocol):
     """A sink that can also take a row without holding the caller's thread until its verdict.
 
-    `submit` returns True once the row is queued: `done(verdict)` is then called exactly once, later, from
-    another thread (the one giving the verdict: keep `done` short and non-blocking, and pass anything that
-    blocks to `run_blocking`). It returns False, without queueing, where the row must take the blocking
-    `write` path instead; it raises WriteFailed as `write` would for a row refused at once."""
+    `submit` returns once the row is queued: `done(verdict)` is then called exactly once, later, from another
+    thread (the one giving the verdict: keep `done` short and non-blocking; anything that blocks, such as a
+    spool upload, the sink passes to `run_blocking`). It raises WriteFailed, as `write` would, for a row
+    refused at once (shutting down), and then never calls `done`."""
 
-    def submit(self, row: HitRow, done: Callable[[Verdict], None], run_blocking: RunBlocking) -> bool: ...
+    def submit(self, row: HitRow, done: Callable[[Verdict], None], run_blocking: RunBlocking) -> None: ...
 
 
-class WarehouseHealth:
-    """Whether BigQuery's last attempt failed (connection refused, 5xx, timeout), seen by the writer as it
-    happens: the spooling sink reads it to send new hits to the spool at once rather than into a write that
-    will fail at its deadline (service/runtime/spooling_sink.py)."""
+class AttemptObserver(Protocol):
+    """Told about every BigQuery attempt as it ends (service/runtime/warehouse_health.py is one)."""
 
-    def __init__(self) -> None:
-        self.failing = False  # one bool, written and read whole: no lock needed
+    def attempt_failed(self) -> None: ...
 
-    def attempt_failed(self) -> None:
-        self.failing = True
-
-    def attempt_succeeded(self) -> None:
-        self.failing = False
+    def attempt_succeeded(self) -> None: ...
 
 
 class BigQueryRowWriter:
@@ -119,14 +113,14 @@ class BigQueryRowWriter:
     returns can be sure no attempt of this call is still running."""
 
     def __init__(self, client: Any, table_id: str, deadline_seconds: float,
-                 clock: Callable[[], float] = time.monotonic, health: WarehouseHealth | None = None) -> None:
+                 retry: RetryRule = DEFAULT_RULE, health: AttemptObserver | None = None) -> None:
         self._client = client
         self._health = health
         self._table_id = table_id
         project, dataset, table = table_id.split(".")
         self._table_path = f"/projects/{project}/datasets/{dataset}/tables/{table}"
         self._deadline_seconds = deadline_seconds
-        self._clock = clock
+        self._retry = retry
 
     def insert_rows(self, rows: Sequence[HitRow], timeout_seconds: float | None = None,
                     encoded: Sequence[EncodedRow] | None = None) -> list[RowRejection | None]:
@@ -140,29 +134,30 @@ class BigQueryRowWriter:
         from service.runtime.bigquery_client import RETRYABLE
 
         budget = self._deadline_seconds if timeout_seconds is None else timeout_seconds
-        deadline = self._clock() + budget
-        backoff = 0.1
-        while True:
-            remaining = deadline - self._clock()
-            if remaining <= MIN_ATTEMPT_SECONDS:
-                raise WriteFailed("the warehouse did not accept the write in time; retry later")
+        last_error: BaseException | None = None
+        for attempt in self._retry.attempts(self._retry.deadline_in(budget)):
             try:
-                errors = self._insert_all(rows if encoded is None else encoded, remaining)
-                if self._health is not None:
-                    self._health.attempt_succeeded()
-                break
+                errors = self._insert_all(rows if encoded is None else encoded, attempt.remaining_seconds)
             except (api_errors.GoogleAPIError, OSError) as error:
                 if self._health is not None:
                     self._health.attempt_failed()
-                if not RETRYABLE(error) or deadline - self._clock() <= backoff + MIN_ATTEMPT_SECONDS:
+                if not RETRYABLE(error):
                     # Messages from the API name the table, never the payload; keep only the class.
                     log.error("bigquery write failed", extra={"error": type(error).__name__, "rows": len(rows)})
                     raise WriteFailed("the warehouse did not accept the write; retry later") from error
                 # A resent request may repeat rows the first one stored: BigQuery drops them by insertId,
                 # the emulator does not. Logged so a duplicate can be traced to its cause.
-                log.warning("bigquery call retried", extra={"error": type(error).__name__, "table": self._table_id})
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
+                log.warning("bigquery call retried", extra={"error": type(error).__name__, "table": self._table_id,
+                                                            "attempt": attempt.number})
+                last_error = error
+                continue
+            if self._health is not None:
+                self._health.attempt_succeeded()
+            break
+        else:
+            if last_error is not None:
+                log.error("bigquery write failed", extra={"error": type(last_error).__name__, "rows": len(rows)})
+            raise WriteFailed("the warehouse did not accept the write in time; retry later") from last_error
         results: list[RowRejection | None] = [None] * len(rows)
         for entry in errors:
             results[int(entry["index"])] = RowRejection(tuple(

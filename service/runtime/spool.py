@@ -13,22 +13,20 @@ never spool, and cold starts stay as fast as before.
 from __future__ import annotations
 
 import logging
-import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from service.model.schema import HitRow
 from service.model.spool import quarantine_prefix_of
+from service.runtime.retry import DEFAULT_RULE, RetryRule
 from service.runtime.spool_upload import upload_new_object
 
 log = logging.getLogger("hookstream.spool")
 
 # How long a request may spend spooling its row, on top of the write deadline it already waited.
 SPOOL_DEADLINE_SECONDS = 5.0
-MIN_ATTEMPT_SECONDS = 0.05
 
 
 class SpoolFailed(Exception):
@@ -108,12 +106,12 @@ class GcsSpool:
     def __init__(self, location: SpoolLocation, project: str | None,
                  deadline_seconds: float = SPOOL_DEADLINE_SECONDS,
                  client_factory: Callable[[str | None], Any] = make_storage_client,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 retry: RetryRule = DEFAULT_RULE) -> None:
         self.location = location
         self._project = project
         self._deadline_seconds = deadline_seconds
         self._client_factory = client_factory
-        self._clock = clock
+        self._retry = retry
         self._bucket: Any = None
         self._lock = threading.Lock()
 
@@ -127,26 +125,22 @@ class GcsSpool:
         """Return only once the row's object exists; raise SpoolFailed otherwise (within the deadline)."""
         from google.api_core import exceptions as api_errors
 
-        deadline = self._clock() + self._deadline_seconds
         name = self.location.object_name(row["hit_id"])
-        backoff = 0.05
-        attempt = 0
-        while True:
-            remaining = deadline - self._clock()
-            if remaining <= MIN_ATTEMPT_SECONDS:
-                raise SpoolFailed("the spool did not accept the hit in time")
-            attempt += 1
+        last_error: BaseException | None = None
+        for attempt in self._retry.attempts(self._retry.deadline_in(self._deadline_seconds)):
             try:
-                # Not retried inside: this loop retries, each attempt bounded by what is left of the deadline.
-                upload_new_object(self._bucket_handle(), name, row, timeout=remaining)
+                # Not retried inside: the rule retries, each attempt bounded by what is left of the deadline.
+                upload_new_object(self._bucket_handle(), name, row, timeout=attempt.remaining_seconds)
                 return
             except api_errors.PreconditionFailed:
-                if attempt > 1:
+                if attempt.number > 1:
                     return  # an earlier attempt of ours created it (the name is this hit's own uuid)
                 raise SpoolFailed("a spool object for this hit_id already exists") from None
             except Exception as error:
-                if not _retryable(error) or deadline - self._clock() <= backoff + MIN_ATTEMPT_SECONDS:
-                    log.error("spool write failed", extra={"error": type(error).__name__, "attempts": attempt})
+                if not _retryable(error):
+                    log.error("spool write failed", extra={"error": type(error).__name__, "attempts": attempt.number})
                     raise SpoolFailed("the spool did not accept the hit") from error
-                time.sleep(backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, 1.0)
+                last_error = error
+        if last_error is not None:
+            log.error("spool write failed", extra={"error": type(last_error).__name__, "attempts": "all"})
+        raise SpoolFailed("the spool did not accept the hit in time") from last_error

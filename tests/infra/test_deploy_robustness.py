@@ -1,4 +1,4 @@
-"""Deploy details found by reading the synthesized Terraform against the provider (issue 13)."""
+"""Deploy details found by reading the synthesized Terraform against the google provider's source."""
 
 from __future__ import annotations
 

@@ -17,13 +17,13 @@ SPEC = ServiceSpec(
     max_body_bytes=65536, auth=HmacAuth(header="X-Shop-Signature", encoding="base64", prefix="v1=",
                                         signed="{timestamp}.{body}", timestamp_header="X-Shop-Time",
                                         tolerance_seconds=120),
-    threads=40, write_deadline_seconds=2.5, read_timeout_seconds=7.0,
+    threads=40, write_deadline_seconds=2.5, read_timeout_seconds=7.0, answer_budget_seconds=1.5,
 )
 # A value for every field that differs from SPEC's: a field the codec dropped or mixed up cannot pass.
 OTHER_VALUES: dict[str, Any] = {
     "stream": "billing", "project": "other-project", "dataset": "billing_ds", "table": "invoices",
     "time_zone": "+03:00", "max_body_bytes": 1024, "auth": StandardWebhooksAuth(tolerance_seconds=60),
-    "threads": 3, "write_deadline_seconds": 0.5, "read_timeout_seconds": 30.0,
+    "threads": 3, "write_deadline_seconds": 0.5, "read_timeout_seconds": 30.0, "answer_budget_seconds": 4.0,
 }
 
 
@@ -46,7 +46,7 @@ def test_every_auth_mode_round_trips(auth: Auth) -> None:
 def test_the_deploy_writes_what_the_stream_declares() -> None:
     stream = Stream(name="crm-leads", dataset="crm", table="leads", time_zone="+03:00", max_body_bytes=262144)
     assert to_env(ServiceSpec.of(stream, "acme-prod")) == {
-        "HOOKSTREAM_ENV_VERSION": "1",
+        "HOOKSTREAM_ENV_VERSION": "2",
         "HOOKSTREAM_STREAM": "crm-leads",
         "HOOKSTREAM_PROJECT": "acme-prod",
         "HOOKSTREAM_DATASET": "crm",
@@ -57,6 +57,7 @@ def test_the_deploy_writes_what_the_stream_declares() -> None:
         "HOOKSTREAM_THREADS": "80",
         "HOOKSTREAM_WRITE_DEADLINE_SECONDS": "10.0",
         "HOOKSTREAM_READ_TIMEOUT_SECONDS": "10.0",
+        "HOOKSTREAM_ANSWER_BUDGET_SECONDS": "2.0",
     }
 
 
@@ -85,8 +86,8 @@ def test_runtime_only_variables_are_not_unknown() -> None:
 
 
 def test_an_env_of_another_version_is_refused() -> None:
-    with pytest.raises(SettingsError, match="HOOKSTREAM_ENV_VERSION is '2'"):
-        from_env({**to_env(SPEC), "HOOKSTREAM_ENV_VERSION": "2"})
+    with pytest.raises(SettingsError, match="HOOKSTREAM_ENV_VERSION is '1'"):
+        from_env({**to_env(SPEC), "HOOKSTREAM_ENV_VERSION": "1"})
 
 
 @pytest.mark.parametrize(

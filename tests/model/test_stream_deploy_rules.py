@@ -1,4 +1,4 @@
-"""Stream rules that exist because of what the deployed resources can do (issue 13)."""
+"""Stream rules that exist because of what the deployed resources can do."""
 
 from __future__ import annotations
 

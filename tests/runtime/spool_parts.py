@@ -81,8 +81,10 @@ class Emulators:
         return found
 
 
-def service_environment(emulators: Emulators, stream: Stream, bigquery_url: str) -> dict[str, str]:
-    spec = replace(ServiceSpec.of(stream, PROJECT), threads=16, write_deadline_seconds=DEADLINE_SECONDS)
+def service_environment(emulators: Emulators, stream: Stream, bigquery_url: str,
+                        **spec_changes: Any) -> dict[str, str]:
+    spec = replace(ServiceSpec.of(stream, PROJECT), **{"threads": 16, "write_deadline_seconds": DEADLINE_SECONDS,
+                                                        **spec_changes})
     return {**to_env(spec), BIGQUERY_EMULATOR_HOST: bigquery_url,
             SPOOL_URL: spool_url(BUCKET, stream.name), STORAGE_EMULATOR_HOST: emulators.gcs_url}
 

@@ -168,7 +168,8 @@ SECRET = "shared-secret-for-tests"
         (GITHUB, "sha1=" + sign_hex(SECRET, b"a=1"), "bad_signature_prefix"),
         (GITHUB, "sha256=" + base64.b64encode(bytes.fromhex(sign_hex(SECRET, b"a=1"))).decode(),
          "bad_signature_encoding"),  # right signature, wrong encoding
-        (GITHUB, "sha256=" + sign_hex(SECRET, b"a=1", "sha512"), "bad_signature"),  # wrong algorithm
+        # Wrong algorithm: 128 hex digits where an HMAC-SHA256 has 64, refused before any comparison.
+        (GITHUB, "sha256=" + sign_hex(SECRET, b"a=1", "sha512"), "bad_signature_encoding"),
         (GITHUB, "sha256=" + sign_hex(SECRET, b"a=2"), "bad_signature"),  # body changed
         (GITHUB, "sha256=" + sign_hex("another-secret-xxxxxxx", b"a=1"), "bad_signature"),
     ],

@@ -121,8 +121,8 @@ def test_rows_that_arrive_during_a_write_share_the_next_call(writer: FakeWriter,
     assert writer.calls[0] == ["first"]
     assert sorted(writer.calls[1]) == sorted(f"r{i}" for i in range(40))
     assert len(writer.calls) == 2
-    assert sink.counters.snapshot()["write_calls"] == 2
-    assert sink.counters.snapshot()["rows_written"] == 41
+    assert sink.counters()["sink"]["write_calls"] == 2
+    assert sink.counters()["sink"]["rows_written"] == 41
     sink.close()
 
 
@@ -169,7 +169,7 @@ def test_a_rejected_row_fails_only_its_own_request_and_the_stopped_rows_are_rese
     # The good rows of the mixed call went again, alone: each written exactly once in the end.
     resent = writer.calls[2]
     assert sorted(resent) == sorted(p for p in payloads if p.startswith("good"))
-    counters = sink.counters.snapshot()
+    counters = sink.counters()["sink"]
     assert counters["rows_written"] == 17
     assert counters["rows_failed"] == {"rejected": 4}
     sink.close()
@@ -183,7 +183,7 @@ def test_a_write_that_keeps_failing_transiently_ends_in_write_failed_at_the_dead
         sink.write(make_row("doomed"))
     assert len(writer.calls) >= 2  # it was retried before giving up
     assert all(t is not None and t <= 0.3 for t in writer.timeouts)
-    assert sink.counters.snapshot()["rows_failed"] == {"deadline": 1}
+    assert sink.counters()["sink"]["rows_failed"] == {"deadline": 1}
     sink.close()
 
 
@@ -340,7 +340,7 @@ def test_a_crash_after_part_of_a_batch_was_stored_fails_only_the_rest(pool: Thre
     assert writer.calls == [["a", "b", "c"], ["b", "c"]]
     assert results == ["ok", "failed: internal error while writing (RuntimeError)",
                        "failed: internal error while writing (RuntimeError)"]
-    counters = sink.counters.snapshot()
+    counters = sink.counters()["sink"]
     assert counters["rows_written"] == 2  # the opener and "a", each once
     assert counters["rows_failed"] == {"crash": 2}
     sink.close()

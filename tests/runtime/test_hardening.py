@@ -7,7 +7,11 @@ the table holds no row for a refused request, and that the endpoint secret never
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -175,3 +179,111 @@ def test_malformed_request_lines_and_headers_never_put_the_token_in_the_logs(
     assert rows_of(emulator, stream) == []
     assert requests.get(f"{service.base_url}/health", timeout=10).status_code == 200
     assert TOKEN not in service_log(service)
+
+
+def test_strangers_dribbling_bodies_cannot_hold_the_threads(
+        emulator: Emulator, start_stream_service: ServiceFactory) -> None:
+    """Twice the threads of connections that announce a body with a wrong token, then dribble it: each is
+    refused at once and its connection closed without a thread draining the body, so a legitimate hit is
+    stored and answered meanwhile."""
+    threads = 4
+    stream = token_stream("dribbling_strangers")
+    service = start_stream_service(stream, secrets=(TOKEN,), threads=threads)
+    strangers = []
+    for _ in range(2 * threads):
+        stranger = socket.create_connection(("127.0.0.1", service.port), timeout=PATIENCE_SECONDS)
+        stranger.sendall(b"POST /hooks/not-the-token-0123456789 HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Length: 100000\r\n\r\norderId=")
+        strangers.append(stranger)
+    stop = threading.Event()
+
+    def dribble() -> None:  # a byte every 0.3 s on every connection still open, for longer than any drain
+        while not stop.wait(0.3):
+            for stranger in strangers:
+                with contextlib.suppress(OSError):
+                    stranger.send(b"a")
+
+    dribbler = threading.Thread(target=dribble)
+    dribbler.start()
+    try:
+        time.sleep(1.0)  # the strangers' requests reached the threads
+        started = time.monotonic()
+        served = requests.post(f"{service.hooks_url}/{TOKEN}", data=b"orderId=N1", timeout=PATIENCE_SECONDS)
+        legitimate_seconds = time.monotonic() - started
+        answers = [read_until_closed(stranger, seconds=4.0) for stranger in strangers]
+    finally:
+        stop.set()
+        dribbler.join()
+        for stranger in strangers:
+            stranger.close()
+    print(f"\n[dribbling strangers] held={len(strangers)} threads={threads} "
+          f"legitimate_answer_seconds={legitimate_seconds:.3f}")
+    assert served.status_code == 200, served.text
+    assert legitimate_seconds < 2.0, f"the legitimate hit waited {legitimate_seconds:.1f} s for a thread"
+    assert [row["payload"] for row in rows_of(emulator, stream)] == ["orderId=N1"]
+    for answer, closed in answers:
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:80]
+        assert b"connection: close" in answer.lower(), answer  # said, and done:
+        assert closed, "the server kept the connection open, draining the stranger's body"
+
+
+def read_until_closed(sock: socket.socket, seconds: float) -> tuple[bytes, bool]:
+    """What the server sent, and whether it closed the connection within `seconds`."""
+    sock.settimeout(0.2)
+    received = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:
+            return received, True  # reset after the answer: closed
+        if not data:
+            return received, True
+        received += data
+    return received, False
+
+
+def test_strangers_sending_headers_a_byte_at_a_time_cannot_hold_the_threads(
+        emulator: Emulator, start_stream_service: ServiceFactory) -> None:
+    """Twice the threads of connections that send a partial header block and then a byte every 0.3 s,
+    for longer than the read timeout: none of them gets a thread before its headers are complete, each is
+    closed when the headers' deadline passes, and a legitimate hit is stored and answered meanwhile."""
+    threads = 4
+    stream = token_stream("dribbling_headers")
+    service = start_stream_service(stream, secrets=(TOKEN,), threads=threads,
+                                   spec_changes={"read_timeout_seconds": 2.0})
+    strangers = []
+    for _ in range(2 * threads):
+        stranger = socket.create_connection(("127.0.0.1", service.port), timeout=PATIENCE_SECONDS)
+        stranger.sendall(b"POST /hooks/" + TOKEN.encode() + b" HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        strangers.append(stranger)
+    stop = threading.Event()
+
+    def dribble() -> None:
+        while not stop.wait(0.3):
+            for stranger in strangers:
+                with contextlib.suppress(OSError):
+                    stranger.send(b"a")
+
+    dribbler = threading.Thread(target=dribble)
+    dribbler.start()
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        served = requests.post(f"{service.hooks_url}/{TOKEN}", data=b"orderId=N1", timeout=PATIENCE_SECONDS)
+        legitimate_seconds = time.monotonic() - started
+        # Held past the read timeout: the headers' deadline is total, whatever the pace of the bytes.
+        ends = [read_until_closed(stranger, seconds=5.0) for stranger in strangers]
+    finally:
+        stop.set()
+        dribbler.join()
+        for stranger in strangers:
+            stranger.close()
+    print(f"\n[dribbling headers] held={len(strangers)} threads={threads} "
+          f"legitimate_answer_seconds={legitimate_seconds:.3f}")
+    assert served.status_code == 200, served.text
+    assert legitimate_seconds < 1.0, f"the legitimate hit waited {legitimate_seconds:.1f} s for a thread"
+    assert [row["payload"] for row in rows_of(emulator, stream)] == ["orderId=N1"]
+    assert all(closed and not answer for answer, closed in ends), "a dribbling connection was kept open"

@@ -180,6 +180,18 @@ def test_salesforce_refuses_a_dtd_and_a_body_that_is_not_a_message_with_400() ->
         assert (rejected.value.status, rejected.value.code) == (400, "not_outbound_message")
 
 
+def test_salesforce_parses_only_after_the_token_and_a_deep_body_is_a_400_not_a_500() -> None:
+    verifier = make_verifier(Salesforce((ORG,)), ("salesforce-url-token-0123456789",))
+    deep = b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>' + \
+        b"<a>" * 100_000 + b"</a>" * 100_000 + b"</soapenv:Body></soapenv:Envelope>"
+    with pytest.raises(AuthFailed) as stranger:  # no token: refused before the XML is looked at
+        verifier.verify(view(deep, {}, 0, token="not-the-token-0123456789"))
+    assert stranger.value.code == "bad_token"
+    with pytest.raises(Rejected) as rejected:  # expat and ElementTree do not recurse: no RecursionError
+        verifier.verify(view(deep, {}, 0, token="salesforce-url-token-0123456789"))
+    assert (rejected.value.status, rejected.value.code) == (400, "not_outbound_message")
+
+
 def test_salesforce_ack_is_the_documented_envelope() -> None:
     answer = stored_answer(Salesforce((ORG,)))
     assert answer is not None and answer.content_type == "text/xml; charset=utf-8"

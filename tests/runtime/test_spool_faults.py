@@ -73,10 +73,10 @@ class Served:
 def serve(emulators: Emulators, tmp_path: Path) -> Iterator[Callable[..., Served]]:
     started: list[Process] = []
 
-    def start(name: str, bigquery_url: str | None = None, workers: int = 1) -> Served:
+    def start(name: str, bigquery_url: str | None = None, workers: int = 1, **spec_changes: Any) -> Served:
         stream = Stream(name=name, dataset="spool", table=name.replace("-", "_"), auth=NoAuth())
         provision(emulators.client, [stream], PROJECT)
-        env = service_environment(emulators, stream, bigquery_url or emulators.bigquery_url)
+        env = service_environment(emulators, stream, bigquery_url or emulators.bigquery_url, **spec_changes)
         port = free_port()
         process = start_service(name, env, port, tmp_path / f"{name}.log", workers=workers)
         started.append(process)
@@ -206,6 +206,41 @@ def test_bigquery_stopped_longer_than_the_deadline(emulators: Emulators, serve: 
     log = [cloud_run_entry(entry, f"hookstream-{served.stream.name}") for entry in json_lines(served.process.log_path)]
     assert sum(matches(SPOOLED.filter, entry) for entry in log) == len(ledger.acknowledged("spooled"))
     assert sum(matches(STORED.filter, entry) for entry in log) == len(ledger.acknowledged("stored"))
+
+
+def test_a_lone_sender_during_a_bigquery_stall_is_answered_within_the_answer_budget(emulators: Emulators,
+                                                                                  serve: Any) -> None:
+    # The write deadline (10 s, the default) is far longer than the budget: the budget alone decides.
+    budget = 1.0
+    served = serve("spool-stall", write_deadline_seconds=10.0, answer_budget_seconds=budget)
+    warm = Ledger()
+    post_once(served.url, "orderId=stall-warm&status=paid", warm)
+    assert warm.acknowledged("stored"), warm.answers
+    assert emulators.bigquery is not None
+    pid = emulators.bigquery.popen.pid  # the emulator we started, by PID
+    ledger = Ledger()
+    elapsed: list[float] = []
+    os.kill(pid, signal.SIGSTOP)  # frozen: calls neither fail nor answer
+    try:
+        for index in range(8):  # one status change at a time, as a CRM sends them
+            started = time.monotonic()
+            post_once(served.url, f"orderId=stall-{index}&status=delivered", ledger)
+            elapsed.append(time.monotonic() - started)
+            time.sleep(0.2)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    print(f"\n[stall] answers={[code for _, code, _ in ledger.answers]} "
+          f"seconds={[round(seconds, 2) for seconds in elapsed]}")
+    assert len(ledger.acknowledged("spooled")) == 8, f"every hit is spooled during the stall: {ledger.answers}"
+    assert max(elapsed) <= budget + 0.5, f"a sender waited {max(elapsed):.2f} s (budget {budget} s)"
+    # Nothing answered 2xx is lost: each hit is in the table (its late write landed) or in the spool.
+    deadline = time.monotonic() + 30
+    while True:
+        kept = set(emulators.rows_per_hit(served.stream)) | set(emulators.spooled(served.stream))
+        if set(ledger.acknowledged()) <= kept or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert set(ledger.acknowledged()) <= kept
 
 
 def test_table_deleted_then_reprovisioned(emulators: Emulators, serve: Any) -> None:

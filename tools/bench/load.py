@@ -53,7 +53,7 @@ STREAM = Stream(name="bench", dataset="bench", table="hits", auth=NoAuth())
 # What wrk sends too (tools/bench/wrk.py), with a fixed order id.
 BODY = b"orderId=N0&status=delivered&total=120.13&userId=U1"
 MODES = ("standin", "emulator")
-# Issue 14's targets, checked against the stand-in (the service's own cost).
+# The product's stated speed targets (docs/benchmark.md), checked against the stand-in (the service's own cost).
 TARGET_CPU_RATIO = 1.15
 TARGET_RPS_RATIO = 0.85
 TARGET_HALF_P99_MS = 20.0

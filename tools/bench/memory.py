@@ -68,7 +68,7 @@ def measure(body_bytes: int = MAX_BODY_LIMIT) -> dict[str, float]:
                 raise RuntimeError(f"{kind}: the hit was answered {response.status_code}: {response.get_data()!r}")
             factors[kind] = round(peak / len(body), 2)
             del body
-        app.extensions["hookstream.sink"].close()
+        app.close_sink()
         stored = read_counts(f"http://127.0.0.1:{port}")["rows"]
         if stored != len(BODIES) + 1:
             raise RuntimeError(f"the stand-in received {stored} rows for {len(BODIES) + 1} hits")

@@ -57,7 +57,7 @@ def handshake_answer(auth: Auth, headers: Mapping[str, str] | Headers, body: byt
         return None
     try:
         message = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # 4 KiB of '[' is deeper than Python's parser goes: not a challenge
         return None
     challenge = message.get("challenge") if isinstance(message, dict) and len(message) == 1 else None
     if not isinstance(challenge, str) or not _ECHOABLE.match(challenge):

@@ -7,27 +7,20 @@ ever contains a secret or a signature.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 
 from service.model.auth_settings import HmacAuth, StandardWebhooksAuth, signed_message
-from service.runtime.senders.common import matches_any
+from service.runtime.senders.common import check_age, matches_any
+from service.runtime.senders.header_values import base64_digest, digits, hex_digest, iso8601_utc
 from service.runtime.verification import AuthFailed, RequestView, Sender, decode_whsec, key_material
 
 
-def _check_timestamp(value: str | None, header: str, tolerance: int, now: float) -> None:
+def _check_timestamp(value: str | None, header: str, tolerance: int, now: float, iso8601: bool = False) -> None:
     if value is None:
         raise AuthFailed("missing_header", f"the {header} header is missing")
-    try:
-        timestamp = int(value.strip())
-    except ValueError:
-        raise AuthFailed("bad_timestamp", f"the {header} header must be Unix seconds (an integer)") from None
-    if abs(now - timestamp) > tolerance:
-        raise AuthFailed("stale_timestamp",
-                         f"the {header} header is more than {tolerance} s away from the server's clock; "
-                         "replayed or delayed requests are refused: send a fresh, signed request")
+    timestamp = iso8601_utc(value, header) if iso8601 else digits(value, header)
+    check_age(timestamp, now, tolerance, header)
 
 
 class TokenVerifier:
@@ -61,20 +54,20 @@ class HmacVerifier:
         self._digest = getattr(hashlib, auth.algorithm)
 
     def _decode(self, text: str) -> bytes:
-        try:
-            if self._auth.encoding == "hex":
-                return bytes.fromhex(text)
-            return base64.b64decode(text, validate=True)
-        except (ValueError, binascii.Error):
-            raise AuthFailed("bad_signature_encoding",
-                             f"the {self._auth.header} header is not {self._auth.encoding}-encoded") from None
+        auth, size = self._auth, self._digest().digest_size
+        digest = hex_digest(text, size) if auth.encoding == "hex" else base64_digest(text, size)
+        if digest is None:
+            form = (f"{2 * size} lowercase hex digits" if auth.encoding == "hex" else
+                    f"the padded base64 of {size} bytes")
+            raise AuthFailed("bad_signature_encoding", f"the {auth.header} header must be {auth.prefix!r} and "
+                             f"{form} (an HMAC-{auth.algorithm.upper()})")
+        return digest
 
     def verify(self, request: RequestView) -> Sender:
         auth = self._auth
         header = request.headers.get(auth.header)
         if header is None:
             raise AuthFailed("missing_header", f"the {auth.header} header with the signature is missing")
-        header = header.strip()
         if not header.startswith(auth.prefix):
             raise AuthFailed("bad_signature_prefix",
                              f"the {auth.header} header must start with {auth.prefix!r}")
@@ -84,10 +77,11 @@ class HmacVerifier:
         if auth.signed != "{body}":
             timestamp = request.headers.get(auth.timestamp_header)
             if "{timestamp}" in auth.signed:
-                _check_timestamp(timestamp, auth.timestamp_header, auth.tolerance_seconds, request.now_seconds)
+                _check_timestamp(timestamp, auth.timestamp_header, auth.tolerance_seconds, request.now_seconds,
+                                 iso8601=auth.timestamp_format == "iso8601")
             if "{id}" in auth.signed and delivery_id is None:
                 raise AuthFailed("missing_header", f"the {auth.delivery_id_header} header is missing")
-            message = signed_message(auth, request.signed_bytes, (timestamp or "").strip(), delivery_id or "")
+            message = signed_message(auth, request.signed_bytes, timestamp or "", delivery_id or "")
         expected = [hmac.new(key, message, self._digest).digest() for key in self._keys]
         if not matches_any(signature, expected):
             raise AuthFailed("bad_signature", f"the {auth.header} signature does not match the body: check the "
@@ -116,19 +110,18 @@ class StandardWebhooksVerifier:
                 raise AuthFailed("missing_header", f"the {name} header is missing (Standard Webhooks)")
         msg_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
         _check_timestamp(timestamp, "webhook-timestamp", self._tolerance, request.now_seconds)
-        message = f"{msg_id}.{timestamp.strip()}.".encode() + request.signed_bytes
+        message = f"{msg_id}.{timestamp}.".encode() + request.signed_bytes
         expected = [hmac.new(key, message, hashlib.sha256).digest() for key in self._keys]
         offered = []
-        for item in headers["webhook-signature"].split():
+        # The specification: space-delimited `v1,<base64>`; other versions (and malformed entries) are not ours.
+        for item in headers["webhook-signature"].split(" "):
             version, _, encoded = item.partition(",")
-            if version != "v1":
-                continue
-            try:
-                offered.append(base64.b64decode(encoded, validate=True))
-            except (ValueError, binascii.Error):
-                continue
+            signature = base64_digest(encoded, hashlib.sha256().digest_size) if version == "v1" else None
+            if signature is not None:
+                offered.append(signature)
         if not offered:
-            raise AuthFailed("bad_signature_encoding", "webhook-signature holds no 'v1,<base64>' signature")
+            raise AuthFailed("bad_signature_encoding", "webhook-signature holds no 'v1,<base64>' signature "
+                             "(the padded base64 of a 32-byte HMAC-SHA256)")
         if not any(matches_any(signature, expected) for signature in offered):
             raise AuthFailed("bad_signature", "no webhook-signature matches the body with this stream's secret")
         return Sender(delivery_id=msg_id)

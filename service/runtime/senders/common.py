@@ -22,8 +22,10 @@ def header_value(headers: object, name: str) -> str | None:
 
 
 def require_header(headers: object, name: str, what: str) -> str:
-    value = header_value(headers, name)
-    if not value:
+    """The value as received: a signature or timestamp is checked in the vendor's exact form (the server has
+    already removed the whitespace HTTP allows around it)."""
+    value = headers.get(name)  # type: ignore[attr-defined]
+    if not isinstance(value, str) or not value:
         raise AuthFailed("missing_header", f"the {name} header with {what} is missing")
     return value
 

@@ -14,6 +14,7 @@ import json
 
 from service.model.auth_settings import StripeAuth
 from service.runtime.senders.common import check_age, matches_any, require_header
+from service.runtime.senders.header_values import digits, hex_digest
 from service.runtime.verification import AuthFailed, RequestView, Sender
 
 HEADER = "Stripe-Signature"
@@ -26,7 +27,7 @@ def stripe_signature(key: bytes, timestamp: str, body: bytes) -> bytes:
 def _event_id(body: bytes) -> str | None:
     try:
         event = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # signed, but not an event Stripe would send: no delivery id
         return None
     event_id = event.get("id") if isinstance(event, dict) else None
     return event_id if isinstance(event_id, str) and 0 < len(event_id) <= 255 else None
@@ -42,21 +43,21 @@ class StripeVerifier:
 
     def verify(self, request: RequestView) -> Sender:
         header = require_header(request.headers, HEADER, "Stripe's signature")
-        timestamp, offered = None, []
+        timestamps, offered = [], []
+        # As stripe-python reads it: comma-separated `key=value` items, no spaces; schemes other than v1 ignored.
         for item in header.split(","):
-            key, _, value = item.strip().partition("=")
+            key, _, value = item.partition("=")
             if key == "t":
-                timestamp = value
-            elif key == "v1":
-                try:
-                    offered.append(bytes.fromhex(value))
-                except ValueError:
-                    continue
-        if timestamp is None or not timestamp.isdigit():
-            raise AuthFailed("bad_timestamp", f"the {HEADER} header has no t=<Unix seconds>")
-        check_age(int(timestamp), request.now_seconds, self._tolerance, f"{HEADER} t=")
+                timestamps.append(value)
+            elif key == "v1" and (signature := hex_digest(value, hashlib.sha256().digest_size)) is not None:
+                offered.append(signature)
+        if len(timestamps) != 1:
+            raise AuthFailed("bad_timestamp", f"the {HEADER} header must hold one t=<Unix seconds>")
+        timestamp = timestamps[0]
+        check_age(digits(timestamp, f"{HEADER} t="), request.now_seconds, self._tolerance, f"{HEADER} t=")
         if not offered:
-            raise AuthFailed("bad_signature_encoding", f"the {HEADER} header holds no v1=<hex> signature")
+            raise AuthFailed("bad_signature_encoding", f"the {HEADER} header holds no v1=<64 lowercase hex digits> "
+                             "signature")
         expected = [stripe_signature(key, timestamp, request.signed_bytes) for key in self._keys]
         if not any(matches_any(signature, expected) for signature in offered):
             raise AuthFailed("bad_signature", f"no v1 signature in {HEADER} matches the body: check that the "
