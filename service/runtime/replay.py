@@ -417,8 +417,11 @@ class Replay:
             bigquery.ArrayQueryParameter("dates", "DATE", sorted({date.fromisoformat(r["date"]) for r in rows})),
             bigquery.ArrayQueryParameter("hit_ids", "STRING", [r["hit_id"] for r in rows]),
         ])
-        job = self._bigquery.query(sql, job_config=config, timeout=LOOKUP_SUBMIT_SECONDS)
-        return {str(row["hit_id"]) for row in job.result(timeout=LOOKUP_RESULT_SECONDS)}
+        # retry=None, job_retry=None: the client's own retries run for up to 10 minutes against an unreachable
+        # BigQuery, far past the lease; a failed lookup ends this run instead, and the next run tries again.
+        job = self._bigquery.query(sql, job_config=config, timeout=LOOKUP_SUBMIT_SECONDS, retry=None, job_retry=None)
+        rows = job.result(timeout=LOOKUP_RESULT_SECONDS, retry=None, job_retry=None)
+        return {str(row["hit_id"]) for row in rows}
 
     def _count_waiting(self, report: ReplayReport) -> None:
         try:

@@ -116,7 +116,12 @@ def replay_process(emulators: Emulators, stream: Stream, *args: str, at_once: bo
 
 
 def finished(process: subprocess.Popen[str]) -> ReplayRun:
-    output, _ = process.communicate(timeout=300)
+    try:
+        output, _ = process.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        process.kill()  # our own replay, by its PID: leave nothing running behind a failed test
+        output, _ = process.communicate(timeout=30)
+        raise AssertionError(f"the replay did not finish in 300 s:\n{output[-3000:]}") from None
     reports = [json.loads(line) for line in output.splitlines()
                if line.startswith("{") and '"replay finished"' in line]
     assert reports, f"replay printed no report (exit {process.returncode}):\n{output[-3000:]}"

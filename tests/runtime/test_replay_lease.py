@@ -123,11 +123,15 @@ class FakeBigQuery:
         self.clock = clock
         self._connection = self
 
-    def query(self, sql: str, job_config: Any = None, timeout: float | None = None) -> FakeBigQuery:
+    def query(self, sql: str, job_config: Any = None, timeout: float | None = None, retry: Any = "default",
+              job_retry: Any = "default") -> FakeBigQuery:
+        assert retry is None and job_retry is None, "the client's own retries would outlast the lease"
         self.clock.spend("lookup query", timeout)
         return self
 
-    def result(self, timeout: float | None = None) -> list[dict[str, str]]:
+    def result(self, timeout: float | None = None, retry: Any = "default",
+               job_retry: Any = "default") -> list[dict[str, str]]:
+        assert retry is None and job_retry is None, "the client's own retries would outlast the lease"
         self.clock.spend("lookup result", timeout)
         return []
 

@@ -35,7 +35,7 @@ from tests.runtime.spool_parts import (
     replay,
     service_environment,
 )
-from tools.local.processes import REPO_ROOT
+from tools.local.processes import REPO_ROOT, free_port
 from tools.local.provision import provision
 from tools.local.spool_replay import replay_process_env
 
@@ -268,3 +268,21 @@ def test_an_object_younger_than_the_write_in_flight_window_waits_for_a_later_run
     report = aged.run()
     assert (report.too_young, report.inserted, report.deleted, report.waiting) == (0, 1, 1, 0), report
     assert table_rows(emulators, stream) == {row["hit_id"]: [row["payload"]]}
+
+
+def test_bigquery_unreachable_is_an_outage_the_run_exits_non_zero_and_keeps_the_rows(emulators: Emulators) -> None:
+    stream = new_stream(emulators, "quarantine-outage")
+    rows = [good_row() for _ in range(2)]
+    names = {put_row(emulators, stream, row) for row in rows}
+    file_name, data, _ = BAD_OBJECTS["not JSON"]
+    put(emulators, stream, file_name, data)
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there: connection refused
+    started = time.monotonic()
+    run = replay(emulators, stream, bigquery_url=nobody)
+    took = time.monotonic() - started
+    assert run.returncode == 1, run.output
+    assert (run.report["inserted"], run.report["deleted"]) == (0, 0), run.output
+    # The bad object is not BigQuery's business: quarantined all the same; the good ones wait.
+    check_finished_line(run, stream, "bigquery_unavailable", waiting=2, quarantined=1)
+    assert names_under(emulators, spool_prefix(stream.name)) == names
+    assert took < 60, f"the replay took {took:.0f} s to notice BigQuery is unreachable"
