@@ -23,6 +23,7 @@ from typing import Any
 
 from service.model.spool_document import CONTENT_TYPE
 from service.runtime.spool import SpoolLocation
+from service.runtime.storage_calls import object_call
 
 log = logging.getLogger("hookstream.replay")
 
@@ -32,7 +33,6 @@ SOURCE_KEY = "hookstream-source"  # the live object it was
 QUARANTINED_AT_KEY = "hookstream-quarantined-at"  # UTC, ISO 8601
 # Cloud Storage allows 8 KiB of custom metadata per object; an error message is a sentence or two.
 ERROR_MAX_CHARS = 1000
-OBJECT_CALL_SECONDS = 30.0  # one Cloud Storage call
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def move_to_quarantine(bucket: Any, location: SpoolLocation, name: str, generati
     # A 412: the copy exists, made by a run that stopped between its copy and its delete.
     with contextlib.suppress(api_errors.PreconditionFailed):
         target.upload_from_string(data, content_type=CONTENT_TYPE, if_generation_match=0,
-                                  timeout=OBJECT_CALL_SECONDS)
+                                  **object_call())
     return delete_at_generation(bucket, name, generation)
 
 
@@ -67,7 +67,7 @@ def delete_at_generation(bucket: Any, name: str, generation: int) -> bool:
     from google.api_core import exceptions as api_errors
 
     try:
-        bucket.blob(name).delete(if_generation_match=generation, timeout=OBJECT_CALL_SECONDS)
+        bucket.blob(name).delete(if_generation_match=generation, **object_call())
     except api_errors.NotFound:
         return False
     except api_errors.PreconditionFailed:
@@ -78,7 +78,7 @@ def delete_at_generation(bucket: Any, name: str, generation: int) -> bool:
 
 def quarantined(storage: Any, location: SpoolLocation) -> Iterator[Quarantined]:
     """Every object in the stream's quarantine, with why it is there (listing only: nothing is read)."""
-    for blob in storage.list_blobs(location.bucket, prefix=location.quarantine_prefix, timeout=OBJECT_CALL_SECONDS):
+    for blob in storage.list_blobs(location.bucket, prefix=location.quarantine_prefix, **object_call()):
         metadata = blob.metadata or {}
         yield Quarantined(name=blob.name, source=metadata.get(SOURCE_KEY, ""), error=metadata.get(ERROR_KEY, ""),
                           quarantined_at=metadata.get(QUARANTINED_AT_KEY, ""), size_bytes=int(blob.size or 0))
@@ -92,12 +92,12 @@ def requeue(storage: Any, location: SpoolLocation) -> int:
 
     bucket = storage.bucket(location.bucket)
     moved = 0
-    for blob in storage.list_blobs(location.bucket, prefix=location.quarantine_prefix, timeout=OBJECT_CALL_SECONDS):
+    for blob in storage.list_blobs(location.bucket, prefix=location.quarantine_prefix, **object_call()):
         live = bucket.blob(location.live_name(blob.name))
         try:
             live.upload_from_string(blob.download_as_bytes(if_generation_match=blob.generation,
-                                                           timeout=OBJECT_CALL_SECONDS),
-                                    content_type=CONTENT_TYPE, if_generation_match=0, timeout=OBJECT_CALL_SECONDS)
+                                                           **object_call()),
+                                    content_type=CONTENT_TYPE, if_generation_match=0, **object_call())
         except api_errors.PreconditionFailed:
             log.warning("a live spool object of that name exists; the quarantined one stays",
                         extra={"object": blob.name})

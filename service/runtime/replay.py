@@ -41,9 +41,10 @@ from typing import Any, TypeVar
 from service.model.schema import HitRow
 from service.model.service_env import DEFAULT_WRITE_DEADLINE_SECONDS
 from service.model.spool_document import SpoolDocumentError, row_from_document, spool_document
-from service.runtime.quarantine import OBJECT_CALL_SECONDS, delete_at_generation, move_to_quarantine
+from service.runtime.quarantine import delete_at_generation, move_to_quarantine
 from service.runtime.sink import BigQueryRowWriter, WriteFailed
 from service.runtime.spool import SpoolLocation, make_storage_client
+from service.runtime.storage_calls import OBJECT_CALL_WORST_SECONDS, object_call
 
 log = logging.getLogger("hookstream.replay")
 _T = TypeVar("_T")
@@ -71,15 +72,15 @@ def step_worst_cases_seconds() -> dict[str, float]:
     """The longest each stretch between two renewals can take. Per-object steps run one chunk of IO_THREADS
     objects per renewal, each object in its own thread (a quarantine is two calls: copy, delete); the
     listing of the next page runs after a batch's last delete chunk, before the next renewal."""
-    return {"load": OBJECT_CALL_SECONDS, "quarantine": 2 * OBJECT_CALL_SECONDS,
+    return {"load": OBJECT_CALL_WORST_SECONDS, "quarantine": 2 * OBJECT_CALL_WORST_SECONDS,
             "lookup": LOOKUP_SUBMIT_SECONDS + LOOKUP_RESULT_SECONDS, "each insert": INSERT_DEADLINE_SECONDS,
-            "delete, then list the next page": 2 * OBJECT_CALL_SECONDS}
+            "delete, then list the next page": 2 * OBJECT_CALL_WORST_SECONDS}
 
 
 def minimum_lease_seconds() -> float:
     """A renewal's own call (its expiry is computed before it is sent), the longest stretch after it and
     the clock margin: no other replay can take over while a step that relies on the lease still runs."""
-    return OBJECT_CALL_SECONDS + max(step_worst_cases_seconds().values()) + CLOCK_MARGIN_SECONDS
+    return OBJECT_CALL_WORST_SECONDS + max(step_worst_cases_seconds().values()) + CLOCK_MARGIN_SECONDS
 
 
 DEFAULT_LEASE_SECONDS = minimum_lease_seconds()
@@ -144,7 +145,7 @@ class ReplayLease:
         try:
             blob.upload_from_string(json.dumps({"owner": self.owner, "expires_at": expires_at}),
                                     content_type="application/json",
-                                    if_generation_match=if_generation_match, timeout=OBJECT_CALL_SECONDS)
+                                    if_generation_match=if_generation_match, **object_call())
         except api_errors.PreconditionFailed:
             return False
         self._generation = int(blob.generation)
@@ -153,11 +154,11 @@ class ReplayLease:
     def acquire(self) -> bool:
         if self._write(self._clock() + self._lease_seconds, if_generation_match=0):
             return True
-        current = self._bucket.get_blob(self._name, timeout=OBJECT_CALL_SECONDS)
+        current = self._bucket.get_blob(self._name, **object_call())
         if current is None:  # released and removed between our two calls: try once more
             return self._write(self._clock() + self._lease_seconds, if_generation_match=0)
         try:
-            expires_at = float(json.loads(current.download_as_bytes(timeout=OBJECT_CALL_SECONDS))["expires_at"])
+            expires_at = float(json.loads(current.download_as_bytes(**object_call()))["expires_at"])
         except (ValueError, KeyError, TypeError):
             expires_at = 0.0  # unreadable: treat as expired rather than block replay forever
         if expires_at > self._clock():
@@ -311,7 +312,7 @@ class Replay:
     def _listed_batches(self, report: ReplayReport) -> Iterator[list[Any]]:
         """Pages of the live prefix, without the objects a write of the service may still be storing."""
         pages = self._storage.list_blobs(self._location.bucket, prefix=self._location.prefix,
-                                         page_size=self._batch_size, timeout=OBJECT_CALL_SECONDS).pages
+                                         page_size=self._batch_size, **object_call()).pages
         for page in pages:
             blobs = [blob for blob in page if blob.name.endswith(".json")]
             old_enough = [blob for blob in blobs
@@ -328,7 +329,7 @@ class Replay:
         from google.api_core import exceptions as api_errors
 
         try:
-            data = blob.download_as_bytes(if_generation_match=blob.generation, timeout=OBJECT_CALL_SECONDS)
+            data = blob.download_as_bytes(if_generation_match=blob.generation, **object_call())
         except (api_errors.NotFound, api_errors.PreconditionFailed):
             return Gone(blob.name)
         generation = int(blob.generation)
@@ -443,7 +444,7 @@ def spool_status(storage: Any, location: SpoolLocation, now: float | None = None
     """How many hits wait in a spool and how old the oldest is (listing only: no object is read)."""
     now = time.time() if now is None else now
     waiting, oldest = 0, None
-    for blob in storage.list_blobs(location.bucket, prefix=location.prefix, timeout=30):
+    for blob in storage.list_blobs(location.bucket, prefix=location.prefix, **object_call()):
         if blob.name.endswith(".json"):
             waiting += 1
             age = now - blob.time_created.timestamp()
