@@ -32,6 +32,8 @@ The SQL runs unchanged in BigQuery and in bqemulator (DuckDB), so the tests run 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from infra.views.latest import latest_view_id
 from service.model.ids import PROJECT_ID
 from service.model.schema import DATE, RECEIVED_AT
@@ -46,6 +48,28 @@ NOT_SEEN_ON_WEB = "(not seen on web)"
 # ARRAY_TO_STRING rather than CONCAT / || / FORMAT: see the module docstring.
 PURCHASE_KEY = ("COALESCE(ev.transaction_id, ARRAY_TO_STRING("
                 "[IFNULL(ev.user_pseudo_id, ''), CAST(ev.event_timestamp AS STRING)], '/'))")
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """One view as both stacks create it: its id, SQL and description, and the name its resources take."""
+
+    name: str  # the construct id's suffix: f"{stream.name}-{name}"
+    view_id: str
+    sql: str
+    description: str
+
+
+def attributed_view_specs(stream: Stream, project: str) -> tuple[ViewSpec, ViewSpec]:
+    """The stitched views in creation order (the report reads the attributed view), for the cdktf stack
+    (infra/attributed_views.py) and the local stack (tools/local/provision.py) alike."""
+    stitch = _stitch(stream)
+    return (
+        ViewSpec("attributed-view", attributed_view_id(stream), attributed_view_sql(stream, project),
+                 f"Orders of {stream.table_ref} stitched to GA4 purchases in {stitch.dataset} (hookstream)"),
+        ViewSpec("revenue-by-channel-view", revenue_by_channel_view_id(stream), revenue_by_channel_sql(stream, project),
+                 f"Web vs CRM-confirmed orders and revenue per day and channel of {stream.table_ref} (hookstream)"),
+    )
 
 
 def attributed_view_id(stream: Stream) -> str:
