@@ -67,10 +67,7 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = 
     source, events, events_cte, in_batch = PAYLOAD.name, "hits", "", []
     if view.events != "request":
         source, events, in_batch = EVENT, "events", [EVENT_INDEX]
-        # The offset is renamed explicitly: the emulator's translation loses the name of a bare offset column.
-        events_cte = (f"events AS (\n  SELECT {_columns(system)}, `{EVENT}`, `_offset` AS `{EVENT_INDEX}`\n"
-                      f"  FROM hits\n"
-                      f"  CROSS JOIN UNNEST({_batch(view.events)}) AS `{EVENT}` WITH OFFSET AS `_offset`\n),\n")
+        events_cte = f"events AS (\n{_events(view.events, system)}\n),\n"
     # Each field is located once (JSON path and form pair, or XML element), then decoded and cast.
     if view.events == "salesforce":
         located = ",\n".join(
@@ -139,12 +136,28 @@ def _xml(field: PayloadField) -> str:
     return f"_xml_{field.name}"
 
 
-def _batch(events: str) -> str:
-    """The array of events in one payload. A JSON body that is not an array stays one event."""
-    if events == "json_array":
-        return f"IFNULL(SAFE.JSON_QUERY_ARRAY(`{PAYLOAD.name}`), [`{PAYLOAD.name}`])"
-    # A Salesforce outbound message: its <Notification> elements (the default namespace, unprefixed).
-    return f"REGEXP_EXTRACT_ALL(`{PAYLOAD.name}`, r'<Notification>([\\s\\S]*?)</Notification>')"
+def _events(events: str, system: list[str]) -> str:
+    """One row per event of each hit, with its index in the batch; a body the view cannot split is one
+    event (JSON) or none (Salesforce), never an error, so one stray row cannot fail the whole view."""
+    payload, offset = f"`{PAYLOAD.name}`", "`_offset`"
+    # The offset is renamed explicitly: the emulator's translation loses the name of a bare offset column.
+    # CAST: the emulator types JSON_QUERY_ARRAY's elements as JSON, which the UNION below would impose
+    # on every body.
+    elements = (f"  SELECT {_columns(system)}, CAST(`_element` AS STRING) AS `{EVENT}`, {offset} AS `{EVENT_INDEX}`\n"
+                f"  FROM hits\n"
+                f"  CROSS JOIN UNNEST({{array}}) AS `_element` WITH OFFSET AS {offset}")
+    if events == "salesforce":
+        # A Salesforce outbound message: its <Notification> elements (the default namespace, unprefixed).
+        return elements.format(array=f"REGEXP_EXTRACT_ALL({payload}, r'<Notification>([\\s\\S]*?)</Notification>')")
+    # A JSON array body: each element. JSON_QUERY_ARRAY only ever sees text that parsed as an array (the
+    # emulator raises on anything else, even under SAFE.); 'round' so a long number cannot make a
+    # batch unparsable. Any other body (a JSON object, a signed GET's query string) is one event.
+    is_array = f"IFNULL(JSON_TYPE(SAFE.PARSE_JSON({payload}, wide_number_mode => 'round')) = 'array', FALSE)"
+    return (elements.format(array=f"JSON_QUERY_ARRAY(IF({is_array}, {payload}, '[]'))") + "\n"
+            f"  UNION ALL\n"
+            f"  SELECT {_columns(system)}, {payload} AS `{EVENT}`, 0 AS `{EVENT_INDEX}`\n"
+            f"  FROM hits\n"
+            f"  WHERE NOT {is_array}")
 
 
 def _xml_decoded(value: str) -> str:
