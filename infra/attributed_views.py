@@ -11,7 +11,8 @@ from __future__ import annotations
 from constructs import Construct
 
 from infra import providers as gcp
-from infra.views.attributed import attributed_view_specs, ga4_project
+from infra.views.attributed import ga4_project
+from infra.views.stitched import attributed_view_specs
 from service.model.stream import Stream
 
 

@@ -26,8 +26,9 @@ SQL to DuckDB), so the tests run the very text that is deployed.
 from __future__ import annotations
 
 from service.model.ids import PROJECT_ID, table_path
-from service.model.latest import VIEW_SUFFIX, PayloadField
+from service.model.latest import FIRST_RECEIVED_AT, VERSION_TYPES, VIEW_SUFFIX, PayloadField
 from service.model.schema import DATE, DELIVERY_ID, HIT_ID, PAYLOAD, RECEIVED_AT
+from service.model.senders import event_time_field
 from service.model.stream import Stream
 
 EVENT, EVENT_INDEX = "_event", "_event_index"
@@ -36,6 +37,17 @@ EVENT, EVENT_INDEX = "_event", "_event_index"
 def latest_view_id(stream: Stream) -> str:
     """The view's table id, next to the stream's table in the same dataset."""
     return f"{stream.table}{VIEW_SUFFIX}"
+
+
+def version_field(stream: Stream) -> str | None:
+    """The field that orders a key's versions: the declared one, else the sender preset's event-time field
+    if the view declares it with a time type, else None (receipt order)."""
+    view = stream.latest
+    if view is None or view.version_field is not None:
+        return None if view is None else view.version_field
+    preset = event_time_field(stream.auth)
+    declared = {f.name: f.type for f in view.fields}
+    return preset if preset is not None and declared.get(preset) in VERSION_TYPES else None
 
 
 def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = True) -> str:
@@ -89,12 +101,15 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = 
     parsed = f"  SELECT {_columns(system + in_batch)},\n{typed}\n  FROM extracted"
 
     received = f"TIMESTAMP_MILLIS(`{RECEIVED_AT.name}`)"
-    if view.version_field is None:
+    # An update without a (parsable) event time counts as of its arrival: it overrides a dated one only
+    # if that one's event time is not newer than its arrival.
+    versioned_by = version_field(stream)
+    if versioned_by is None:
         version = received
-    elif view.field(view.version_field).type == "DATE":
-        version = f"COALESCE(TIMESTAMP(`{view.version_field}`), {received})"  # midnight UTC of that day
+    elif view.field(versioned_by).type == "DATE":
+        version = f"COALESCE(TIMESTAMP(`{versioned_by}`), {received})"  # midnight UTC of that day
     else:
-        version = f"COALESCE(`{view.version_field}`, {received})"
+        version = f"COALESCE(`{versioned_by}`, {received})"
     # One total order of a key's hits: version, then receipt, then hit_id (never scan order); within one
     # batch, the later event.
     newest_first = f"{version} DESC, `{RECEIVED_AT.name}` DESC, `{HIT_ID.name}` DESC"
@@ -112,7 +127,8 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = 
             f"{events_cte}"
             f"extracted AS (\n{extracted}\n),\n"
             f"parsed AS (\n{parsed}\n)\n"
-            f"SELECT\n{values},\n  {_columns(system)}\n"
+            f"SELECT\n{values},\n  {_columns(system)},\n"
+            f"  MIN(`{RECEIVED_AT.name}`) OVER (PARTITION BY `{view.key}`) AS `{FIRST_RECEIVED_AT}`\n"
             f"FROM parsed\n"
             f"WHERE `{view.key}` IS NOT NULL\n"
             f"QUALIFY ROW_NUMBER() OVER (\n"
@@ -179,6 +195,8 @@ def _cast(text: str, field: PayloadField) -> str:
         return text
     if field.type == "TIMESTAMP_MILLIS":
         return f"TIMESTAMP_MILLIS(SAFE_CAST({text} AS INT64))"
+    if field.type == "TIMESTAMP_SECONDS":
+        return f"TIMESTAMP_SECONDS(SAFE_CAST({text} AS INT64))"
     return f"SAFE_CAST({text} AS {field.type})"
 
 

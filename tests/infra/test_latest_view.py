@@ -84,7 +84,8 @@ def test_sql_reads_the_stream_table_and_returns_fields_then_row_columns() -> Non
     sql = latest_view_sql(stream, "my-project", delivery_id_column=False)
     assert "FROM `my-project.crm.orders`" in sql
     assert "SELECT\n  `orderId`,\n  LAST_VALUE(`status` IGNORE NULLS) OVER (" in sql
-    assert ") AS `updatedAt`,\n  `hit_id`, `received_at`, `date`\nFROM parsed" in sql
+    assert (") AS `updatedAt`,\n  `hit_id`, `received_at`, `date`,\n"
+            "  MIN(`received_at`) OVER (PARTITION BY `orderId`) AS `first_received_at`\nFROM parsed") in sql
     assert "SAFE_CAST(" in sql and "AS NUMERIC) AS `total`" in sql
     assert "SAFE.JSON_VALUE(`payload`, '$.status')" in sql
     assert "REGEXP_EXTRACT(`payload`, r'(?:^|&)status(=[^&]*)'), 2)" in sql

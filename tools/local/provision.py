@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from infra.table_spec import table_spec
-from infra.views.attributed import attributed_view_specs
 from infra.views.latest import latest_view_id, latest_view_sql
+from infra.views.stitched import attributed_view_specs
 from service.model.ids import table_path
 from service.model.schema import DELIVERY_ID
 from service.model.stream import Stream
