@@ -25,7 +25,8 @@ SQL to DuckDB), so the tests run the very text that is deployed.
 
 from __future__ import annotations
 
-from service.model.ids import PROJECT_ID, table_path
+from infra.views.sql_steps import check_project
+from service.model.ids import table_path
 from service.model.latest import FIRST_RECEIVED_AT, VERSION_TYPES, VIEW_SUFFIX, PayloadField
 from service.model.schema import DATE, DELIVERY_ID, HIT_ID, PAYLOAD, RECEIVED_AT
 from service.model.senders import event_time_field
@@ -59,8 +60,7 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = 
     view = stream.latest
     if view is None:
         raise ValueError(f"stream {stream.name!r} declares no latest view (Stream.latest is None)")
-    if not PROJECT_ID.match(project):
-        raise ValueError(f"project {project!r} is not a Google Cloud project id")
+    check_project(project)
     table = f"`{table_path(project, stream.dataset, stream.table)}`"
     system = [HIT_ID.name, RECEIVED_AT.name, DATE.name]
 
