@@ -24,7 +24,13 @@ from infra.views.sql_steps import Step, check_project, with_steps
 from service.model.latest import FIRST_RECEIVED_AT
 from service.model.schema import DATE, RECEIVED_AT
 from service.model.senders import status_map
-from service.model.stitch import ATTRIBUTED_SUFFIX, BOOKED_OUTCOMES, REVENUE_BY_CHANNEL_SUFFIX, GA4Export
+from service.model.stitch import (
+    ATTRIBUTED_SUFFIX,
+    BOOKED_OUTCOMES,
+    REVENUE_BY_CHANNEL_SUFFIX,
+    ExchangeRates,
+    GA4Export,
+)
 from service.model.stream import Stream
 
 
@@ -72,10 +78,7 @@ def attributed_view_sql(stream: Stream, project: str) -> str:
         Step("joined", _joined(stream)),
     ]
     if stitch.exchange_rates is not None:
-        table = stitch.exchange_rates.table
-        rates = table if table.count(".") == 2 else f"{project}.{table}"
-        steps.append(Step("exchange_rates", "  SELECT r.date AS date, UPPER(TRIM(r.currency)) AS currency, "
-                                            f"CAST(r.rate AS NUMERIC) AS rate\n  FROM `{rates}` AS r"))
+        steps.append(Step("rate_periods", _rate_periods(stitch.exchange_rates, project)))
     steps.append(Step("rated", _rated(stitch)))
     return with_steps(steps, _final(stitch))
 
@@ -202,24 +205,40 @@ def _joined(stream: Stream) -> str:
     ])
 
 
+def _rate_periods(rates: ExchangeRates, project: str) -> str:
+    """Each rate of the user's table with the day it holds from and the day the next one takes over."""
+    table = rates.table if rates.table.count(".") == 2 else f"{project}.{rates.table}"
+    currency = "UPPER(TRIM(er.currency))"
+    return ("  SELECT " + currency + " AS currency, CAST(er.rate AS NUMERIC) AS rate, er.date AS valid_from,\n"
+            f"    LEAD(er.date) OVER (PARTITION BY {currency} ORDER BY er.date) AS valid_until\n"
+            f"  FROM `{table}` AS er")
+
+
 def _rated(stitch: GA4Export) -> str:
     """Per row, the rate from each side's currency to the reporting currency on the report day: 1 for the
-    reporting currency itself, else the exchange-rate table's latest rate on or before that day, else NULL."""
-    def rate(currency: str) -> str:
-        same = f"WHEN j.{currency} = '{stitch.reporting_currency}' THEN CAST(1 AS NUMERIC)"
-        if stitch.exchange_rates is None:
-            return f"CASE {same} END"
-        lookup = ("(SELECT er.rate FROM exchange_rates AS er "
-                  f"WHERE er.currency = j.{currency} AND er.date <= j.report_date ORDER BY er.date DESC LIMIT 1)")
-        return f"CASE {same} ELSE {lookup} END"
-
+    reporting currency itself, else the rate period of the exchange-rate table that holds that day (the
+    latest rate on or before it), else NULL: not converted."""
     names = ("order_id", "match_status", *CRM_COLUMNS, *WEB_COLUMNS, "web_transaction_id", "report_date",
              "adjustment_date")
     columns = ",\n".join(f"    j.{name} AS {name}" for name in names)
+    reporting = f"'{stitch.reporting_currency}'"
+    if stitch.exchange_rates is None:
+        return (f"  SELECT\n{columns},\n"
+                f"    IF(j.crm_currency = {reporting}, CAST(1 AS NUMERIC), NULL) AS crm_rate,\n"
+                f"    IF(j.web_currency = {reporting}, CAST(1 AS NUMERIC), NULL) AS web_rate\n"
+                "  FROM joined AS j")
+
+    def period(alias: str, currency: str) -> str:
+        return (f"  LEFT JOIN rate_periods AS {alias} ON {alias}.currency = j.{currency}\n"
+                f"    AND j.report_date >= {alias}.valid_from\n"
+                f"    AND ({alias}.valid_until IS NULL OR j.report_date < {alias}.valid_until)")
+
     return (f"  SELECT\n{columns},\n"
-            f"    {rate('crm_currency')} AS crm_rate,\n"
-            f"    {rate('web_currency')} AS web_rate\n"
-            "  FROM joined AS j")
+            f"    IF(j.crm_currency = {reporting}, CAST(1 AS NUMERIC), crm_period.rate) AS crm_rate,\n"
+            f"    IF(j.web_currency = {reporting}, CAST(1 AS NUMERIC), web_period.rate) AS web_rate\n"
+            "  FROM joined AS j\n"
+            f"{period('crm_period', 'crm_currency')}\n"
+            f"{period('web_period', 'web_currency')}")
 
 
 def _final(stitch: GA4Export) -> str:

@@ -39,13 +39,15 @@ def revenue_by_channel_sql(stream: Stream, project: str) -> str:
                            "web_revenue": "IF(a.web_converted, a.web_revenue_reporting, a.web_revenue)",
                            "unconfirmed_web_orders": "IF(a.match_status = 'web_only', 1, 0)",
                            "not_converted": "IF(a.web_converted, 0, 1)"})
+    # Booked with its final revenue known; a partial refund of unknown amount stays open until it is.
+    confirmed = f"a.crm_outcome IN ({booked}) AND a.final_revenue IS NOT NULL"
     crm_entry = _entry(attributed, "a.report_date", "a.crm_converted", "a.crm_currency", reporting,
                        "a.crm_outcome IS NOT NULL", {
-                           "confirmed_orders": f"IF(a.crm_outcome IN ({booked}), 1, 0)",
-                           "confirmed_revenue": f"IF(a.crm_outcome IN ({booked}), "
+                           "confirmed_orders": f"IF({confirmed}, 1, 0)",
+                           "confirmed_revenue": f"IF({confirmed}, "
                                                 "IF(a.crm_converted, a.crm_total_reporting, a.crm_total), NULL)",
                            "not_counted_orders": "IF(a.crm_outcome = 'not_paid', 1, 0)",
-                           "open_orders": "IF(a.crm_outcome = 'open', 1, 0)",
+                           "open_orders": "IF(a.crm_outcome = 'open' OR a.final_revenue IS NULL, 1, 0)",
                            "not_converted": "IF(a.crm_converted, 0, 1)"})
     refund_entry = _entry(attributed, "a.adjustment_date", "a.crm_converted", "a.crm_currency", reporting,
                           "a.adjustment_date IS NOT NULL", {

@@ -123,9 +123,9 @@ def test_a_project_that_is_not_a_project_id_is_refused() -> None:
 
 
 def test_exchange_rates_in_the_deploy_project_unless_named() -> None:
-    assert "FROM `my-project.fx.rates` AS r" in attributed_view_sql(
+    assert "FROM `my-project.fx.rates` AS er" in attributed_view_sql(
         stitched(exchange_rates=ExchangeRates("fx.rates")), "my-project")
-    assert "FROM `finance-prj.fx.rates` AS r" in attributed_view_sql(
+    assert "FROM `finance-prj.fx.rates` AS er" in attributed_view_sql(
         stitched(exchange_rates=ExchangeRates("finance-prj.fx.rates")), "my-project")
 
 
@@ -274,6 +274,13 @@ def test_attributed_view_and_channel_report_over_the_synthetic_export(emulator: 
               if row["order_id"] == "N6")
     assert (n6["crm_converted"], n6["web_converted"], n6["final_revenue_reporting"],
             n6["web_revenue_reporting"]) == (True, True, d("88.00"), d("88.00"))  # 80.00 x 1.10
+
+    # Without the refunded amount's field, N5's partial refund is of unknown size: no final revenue yet.
+    no_amount = dataclasses.replace(stream, stitch=dataclasses.replace(stream.stitch, refunded_field=None))
+    n5 = next(row for row in query(emulator, attributed_view_sql(no_amount, emulator.project))
+              if row["order_id"] == "N5")
+    assert (n5["crm_outcome"], n5["crm_refunded"], n5["final_revenue"], n5["adjustment_date"]) == (
+        "partially_refunded", None, None, None)
 
     # A two-day window reads neither today-3's tables nor older ones: N1 and N5 (created before it) are
     # outside the window, N4 (created yesterday) is CRM-only.
