@@ -11,7 +11,10 @@ What the SQL does, per row of the raw table:
 - casts with SAFE_CAST, so a value that does not parse becomes NULL instead of failing the query;
 - keeps, per key, the row with the greatest version (the version field, or received_at where the
   version is missing or unparsable), then the latest received_at, then the greatest hit_id, so the
-  winner never depends on scan order and a re-sent duplicate cannot change the result.
+  winner never depends on scan order and a re-sent duplicate cannot change the result. Without a
+  declared version field, the sender preset's event-time field orders versions where the view
+  declares it (`version_field`);
+- adds `first_received_at`, the receipt time of the key's first hit (an order's first sighting).
 With a `delivery_id` column, rows of one delivery (a CRM retry) collapse to their first receipt first.
 
 Batched senders (`LatestView(events=...)`) put several events in one request: `json_array` reads each element
