@@ -129,8 +129,7 @@ def _crm_amounts() -> str:
     booked = ", ".join(f"'{outcome}'" for outcome in BOOKED_OUTCOMES)
     refunded = (f"CASE WHEN c.crm_outcome NOT IN ({booked}) THEN CAST(NULL AS NUMERIC) "
                 "WHEN c.crm_outcome = 'partially_refunded' THEN c.refunded_sent "
-                "ELSE COALESCE(c.refunded_sent, IF(c.crm_outcome = 'refunded', c.crm_total, CAST(0 AS NUMERIC))) END"
-                )
+                "ELSE COALESCE(c.refunded_sent, IF(c.crm_outcome = 'refunded', c.crm_total, CAST(0 AS NUMERIC))) END")
     chargebacks = (f"CASE WHEN c.crm_outcome NOT IN ({booked}) THEN CAST(NULL AS NUMERIC) "
                    "ELSE COALESCE(c.chargebacks_sent, IF(c.crm_outcome = 'chargeback', c.crm_total, "
                    "CAST(0 AS NUMERIC))) END")
