@@ -8,17 +8,11 @@ from cdktf import ITerraformDependable, TerraformOutput, TerraformResourceLifecy
 from constructs import Construct
 
 from infra import providers as gcp
+from infra.attributed_views import AttributedViews
 from infra.config import DeployConfig
 from infra.limits import CLOUD_RUN_DESCRIPTION_CHARS, SERVICE_ACCOUNT_DESCRIPTION_BYTES, fit_bytes, fit_chars
 from infra.naming import StreamNames
 from infra.table_spec import table_spec
-from infra.views.attributed import (
-    attributed_view_id,
-    attributed_view_sql,
-    ga4_project,
-    revenue_by_channel_sql,
-    revenue_by_channel_view_id,
-)
 from infra.views.latest import latest_view_id, latest_view_sql
 from service.model.auth_settings import HmacAuth
 from service.model.endpoint import endpoint_url
@@ -55,10 +49,10 @@ class StreamResources(Construct):
         self.service_account = self._service_account()
         self.table = self._table(dataset)
         self.latest_view = self._latest_view(dataset) if stream.latest is not None else None
-        self.attributed_views: list[gcp.BigqueryTable] = []
-        self.ga4_view_grants: list[gcp.BigqueryDatasetAccess] = []
-        if stream.stitch is not None:
-            self._attributed_views(dataset)
+        self.attributed_views = (
+            AttributedViews(self, f"{stream.name}-ga4", stream, config.project, dataset, self.latest_view,
+                            self.labels)
+            if stream.stitch is not None and self.latest_view is not None else None)
         self.table_writer = self._table_writer()
         self.secret: gcp.SecretManagerSecret | None = None
         self.secret_value: str | None = None
@@ -115,48 +109,6 @@ class StreamResources(Construct):
             labels=self.labels,
             depends_on=[self.table],
         )
-
-    def _attributed_views(self, dataset: gcp.BigqueryDataset) -> None:
-        """The GA4-stitched views (infra/views/attributed.py), each authorized on the GA4 export dataset.
-
-        Authorized views: an analyst needs read access to the stream's dataset only, never to the raw
-        GA4 export; the views' SQL (fixed in code review) is what reaches it. The deploying identity
-        needs `bigquery.datasets.update` on the GA4 dataset to add the two entries; nothing else in that
-        dataset's access list is touched (google_bigquery_dataset_access adds one entry each).
-        """
-        stitch = self.stream.stitch
-        assert stitch is not None and self.latest_view is not None
-        project = self.config.project
-        views: tuple[tuple[str, str, str, str, list[ITerraformDependable]], ...] = (
-            ("attributed-view", attributed_view_id(self.stream), attributed_view_sql(self.stream, project),
-             f"Orders of {self.stream.table_ref} stitched to GA4 purchases in {stitch.dataset} (hookstream)",
-             [self.latest_view]),
-            ("revenue-by-channel-view", revenue_by_channel_view_id(self.stream),
-             revenue_by_channel_sql(self.stream, project),
-             f"Web vs CRM-confirmed orders and revenue per day and channel of {self.stream.table_ref} (hookstream)",
-             []),
-        )
-        for suffix, view_id, sql, description, needs in views:
-            view = gcp.BigqueryTable(
-                self, f"{self.stream.name}-{suffix}",
-                dataset_id=dataset.dataset_id,
-                table_id=view_id,
-                description=description,
-                view=gcp.BigqueryTableView(query=sql, use_legacy_sql=False),
-                deletion_protection=False,  # a view holds no data
-                labels=self.labels,
-                depends_on=[*needs, *self.attributed_views],
-            )
-            self.attributed_views.append(view)
-            # Both views, not only the one that names events_*: a view reading another view works
-            # however BigQuery resolves nested authorization, and each can only run its own SQL.
-            self.ga4_view_grants.append(gcp.BigqueryDatasetAccess(
-                self, f"{self.stream.name}-{suffix}-ga4-access",
-                project=ga4_project(self.stream, project),
-                dataset_id=stitch.dataset,
-                view=gcp.BigqueryDatasetAccessView(project_id=project, dataset_id=view.dataset_id,
-                                                   table_id=view.table_id),
-            ))
 
     def _table_writer(self) -> gcp.BigqueryTableIamMember:
         # Table-level, not dataset- or project-level, and the custom writer role (insertAll only, see

@@ -42,8 +42,9 @@ STREAMS: tuple[Stream, ...] = checked_streams((
         #     project=None,                             # None: the deploy project
         #     lookback_days=30,                         # read only today's and the 30 previous days' tables
         #     match="transaction_id",                   # orderId = ecommerce.transaction_id ("user_id": userId)
-        #     counts=("delivered", "completed", "paid"),
-        #     does_not_count=("refunded", "cancelled"),
+        #     reporting_currency="EUR",                 # the report sums in this currency
+        #     exchange_rates=ExchangeRates("finance.fx_rates"),  # date, currency, rate; else not converted
+        #     statuses=None,                            # None: the generic status map (docs/analysts.md)
         # ),
     ),
     # A CRM by name instead of the default token (docs/senders.md says what to paste where), e.g.

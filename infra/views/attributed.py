@@ -1,51 +1,37 @@
-"""CRM orders stitched to the Google Analytics 4 export: `<table>_attributed` and `<table>_revenue_by_channel`.
+"""CRM orders stitched to the Google Analytics 4 export: the `<table>_attributed` view.
 
 A stream with a `latest` view may declare `stitch=GA4Export(dataset="analytics_123456789", ...)`. From
-that declaration this module builds two views' SQL, once, for the cdktf stack (infra/stream_resources.py)
-and the local stack (tools/local/provision.py) alike:
+that declaration this module builds the view's SQL; infra/views/stitched.py hands it, with the report's,
+to the cdktf stack (infra/attributed_views.py) and the local stack (tools/local/provision.py) alike:
 
 - `<table>_attributed`: one row per CRM order of `<table>_latest`, with the GA4 `purchase` event of the
   same order where there is one (and one row per web purchase the CRM never confirmed): web time,
-  revenue and ids, the session's source / medium / campaign / click id and which export record it came
-  from, the CRM's status, total and update time, the revenue that finally counts (by the declared
-  status mapping) and its difference from what the website recorded.
-- `<table>_revenue_by_channel`: per day and source / medium / campaign, orders and revenue as the
-  website saw them beside orders and revenue as the CRM confirmed them.
+  revenue, currency and ids, the channel GA4 reports for it and which export record it came from
+  (infra/views/ga4_web.py), the CRM's status, outcome, total, refunds and chargebacks, the revenue that
+  finally counts, every amount also in the stream's reporting currency where it converts, and the days
+  the report counts the order and its refund on.
+- `<table>_revenue_by_channel` (infra/views/revenue_by_channel.py): the same per day, channel and currency.
 
-GA4 export layout (Google: https://support.google.com/analytics/answer/7029846, "[GA4] BigQuery Export
-schema"; https://developers.google.com/analytics/bigquery/traffic-attribution-data): one table per day,
-`events_YYYYMMDD`, and `events_intraday_YYYYMMDD` for the current day (streaming export); a daily table
-still receives late events for up to three days. The views read the wildcard `events_*` with
-`_TABLE_SUFFIX` bounds on both shapes, so BigQuery scans only the look-back window's tables.
-
-The SQL runs unchanged in BigQuery and in bqemulator (DuckDB), so the tests run the deployed text:
-- every struct field is read through a table alias (`e.ecommerce.transaction_id`, `p.value.int_value`
-  with `UNNEST(e.event_params) AS p`): the emulator cannot resolve unqualified struct fields inside
-  UNNEST or in a CTE over a wildcard table; BigQuery accepts both spellings.
-- the `_TABLE_SUFFIX` bound is an expression of CURRENT_DATE, never a literal: the emulator prunes
-  wildcard tables with a regex that takes the first literal `_TABLE_SUFFIX` comparison and ignores OR.
-- no CONCAT / `||` / FORMAT / FORMAT_DATE / COUNTIF: when one of the emulator's rewrite rules fires on
-  them, it re-emits the query with `SELECT *` of the wildcard's tables expanded without their RECORD
-  columns. (The latest view's REGEXP_EXTRACT fires one too, which tools/local/bqemu_launcher.py
-  works around; the spellings here keep the views independent of that patch where they can.)
+The steps hand each other named columns (infra/views/sql_steps.py); the SQL runs unchanged in BigQuery
+and in the emulator (see infra/views/ga4_web.py for the spellings that keeps).
 """
 
 from __future__ import annotations
 
-from infra.views.latest import latest_view_id
-from service.model.ids import PROJECT_ID
+from infra.views.ga4_web import web_steps
+from infra.views.latest import latest_view_id, version_field
+from infra.views.sql_steps import Step, check_project, with_steps
+from service.model.latest import FIRST_RECEIVED_AT
 from service.model.schema import DATE, RECEIVED_AT
-from service.model.stitch import ATTRIBUTED_SUFFIX, REVENUE_BY_CHANNEL_SUFFIX, GA4Export
+from service.model.senders import status_map
+from service.model.stitch import (
+    ATTRIBUTED_SUFFIX,
+    BOOKED_OUTCOMES,
+    REVENUE_BY_CHANNEL_SUFFIX,
+    ExchangeRates,
+    GA4Export,
+)
 from service.model.stream import Stream
-
-# What the channel report shows where there is no source: a web purchase without one, a CRM order
-# the website never saw.
-NOT_SET = "(not set)"
-NOT_SEEN_ON_WEB = "(not seen on web)"
-# One web purchase: its transaction id, else (no id sent) the browser and the event's microsecond.
-# ARRAY_TO_STRING rather than CONCAT / || / FORMAT: see the module docstring.
-PURCHASE_KEY = ("COALESCE(ev.transaction_id, ARRAY_TO_STRING("
-                "[IFNULL(ev.user_pseudo_id, ''), CAST(ev.event_timestamp AS STRING)], '/'))")
 
 
 def attributed_view_id(stream: Stream) -> str:
@@ -58,218 +44,123 @@ def revenue_by_channel_view_id(stream: Stream) -> str:
 
 def ga4_project(stream: Stream, project: str) -> str:
     """The project that holds the GA4 export: the declared one, else the deploy project."""
-    return _stitch(stream).project or project
+    return stitch_of(stream).project or project
 
 
-def _stitch(stream: Stream) -> GA4Export:
+def stitch_of(stream: Stream) -> GA4Export:
     if stream.stitch is None or stream.latest is None:
         raise ValueError(f"stream {stream.name!r} declares no GA4 stitch (Stream.stitch is None)")
     return stream.stitch
 
 
-def _time_zone(stream: Stream) -> str:
-    zone = _stitch(stream).time_zone or stream.time_zone
+def time_zone(stream: Stream) -> str:
+    zone = stitch_of(stream).time_zone or stream.time_zone
     return "UTC" if zone == "Z" else zone
 
 
-def _first_day(stream: Stream) -> str:
+def first_day(stream: Stream) -> str:
     """SQL for the first day of the window, as a DATE in the property's time zone."""
-    return f"DATE_SUB(CURRENT_DATE('{_time_zone(stream)}'), INTERVAL {_stitch(stream).lookback_days} DAY)"
+    return f"DATE_SUB(CURRENT_DATE('{time_zone(stream)}'), INTERVAL {stitch_of(stream).lookback_days} DAY)"
 
 
 def attributed_view_sql(stream: Stream, project: str) -> str:
     """Standard SQL of `<table>_attributed` for `stream` deployed in `project`."""
-    stitch = _stitch(stream)
-    latest = stream.latest
-    assert latest is not None
-    if not PROJECT_ID.match(project):
-        raise ValueError(f"project {project!r} is not a Google Cloud project id")
+    stitch = stitch_of(stream)
+    check_project(project)
     events = f"`{ga4_project(stream, project)}.{stitch.dataset}.events_*`"
     orders = f"`{project}.{stream.dataset}.{latest_view_id(stream)}`"
-    zone = _time_zone(stream)
-    first = f"REPLACE(CAST({_first_day(stream)} AS STRING), '-', '')"  # YYYYMMDD
-    return "\n".join([
-        "WITH events AS (",
-        _events_select(events, first),
-        "),",
-        # GA4 fills collected_traffic_source / the source parameters on the event that carried the
-        # campaign (usually the session's landing page), not on the purchase: take the session's first.
-        "session_collected AS (",
-        _first_per_session("collected", ("source", "medium", "campaign", "campaign_id", "click_id")),
-        "),",
-        "session_params AS (",
-        _first_per_session("param", ("source", "medium", "campaign", "click_id")),
-        "),",
-        "purchases AS (",
-        # A purchase reported twice (a reloaded thank-you page, the daily and the intraday table
-        # overlapping for a while) counts once: the daily table's first event wins.
-        f"  SELECT ev.*, {PURCHASE_KEY} AS purchase_key",
-        "  FROM events AS ev",
-        "  WHERE ev.event_name = 'purchase'",
-        "  QUALIFY ROW_NUMBER() OVER (",
-        f"    PARTITION BY {PURCHASE_KEY} ORDER BY ev.from_intraday, ev.event_timestamp) = 1",
-        "),",
-        "web_sourced AS (",
-        _web_sourced(),
-        "),",
-        "web AS (",
-        _web(),
-        "),",
-        "crm AS (",
-        _crm(stream, orders),
-        "),",
-        "pairs AS (",
-        _pairs(stitch),
-        ")",
-        _final(zone),
-    ])
-
-
-def _events_select(events: str, first: str) -> str:
-    last_click = "e.session_traffic_source_last_click"
-    collected = "e.collected_traffic_source"
-
-    def param(key: str, kind: str = "string_value") -> str:
-        return f"(SELECT p.value.{kind} FROM UNNEST(e.event_params) AS p WHERE p.key = '{key}')"
-
-    return "\n".join([
-        "  SELECT",
-        "    e.event_name AS event_name,",
-        "    e.event_timestamp AS event_timestamp,",
-        "    e.event_date AS event_date,",
-        "    e.user_pseudo_id AS user_pseudo_id,",
-        "    e.user_id AS user_id,",
-        "    STARTS_WITH(e._TABLE_SUFFIX, 'intraday_') AS from_intraday,",
-        # GA4 writes '(not set)' where the page sent no transaction id.
-        "    NULLIF(NULLIF(e.ecommerce.transaction_id, ''), '(not set)') AS transaction_id,",
-        "    e.ecommerce.purchase_revenue AS purchase_revenue,",
-        f"    {param('ga_session_id', 'int_value')} AS ga_session_id,",
-        f"    {last_click}.manual_campaign.source AS last_click_source,",
-        f"    {last_click}.manual_campaign.medium AS last_click_medium,",
-        f"    COALESCE({last_click}.manual_campaign.campaign_name,",
-        f"      {last_click}.google_ads_campaign.campaign_name) AS last_click_campaign,",
-        f"    COALESCE({last_click}.manual_campaign.campaign_id,",
-        f"      {last_click}.google_ads_campaign.campaign_id) AS last_click_campaign_id,",
-        f"    {last_click}.google_ads_campaign.customer_id AS google_ads_customer_id,",
-        f"    {collected}.manual_source AS collected_source,",
-        f"    {collected}.manual_medium AS collected_medium,",
-        f"    {collected}.manual_campaign_name AS collected_campaign,",
-        f"    {collected}.manual_campaign_id AS collected_campaign_id,",
-        f"    COALESCE({collected}.gclid, {collected}.dclid, {collected}.srsltid) AS collected_click_id,",
-        f"    {param('source')} AS param_source,",
-        f"    {param('medium')} AS param_medium,",
-        f"    {param('campaign')} AS param_campaign,",
-        f"    {param('gclid')} AS param_click_id",
-        f"  FROM {events} AS e",
-        # Daily tables (suffix YYYYMMDD) from the window's first day on, and the intraday tables
-        # ('intraday_YYYYMMDD' sorts after every date; GA4 keeps only the current day's).
-        f"  WHERE e._TABLE_SUFFIX >= {first}",
-    ])
-
-
-def _first_per_session(prefix: str, names: tuple[str, ...]) -> str:
-    columns = ", ".join(f"ev.{prefix}_{name} AS {name}" for name in names)
-    any_value = ", ".join(f"ev.{prefix}_{name}" for name in names)
-    return "\n".join([
-        f"  SELECT ev.user_pseudo_id AS user_pseudo_id, ev.ga_session_id AS ga_session_id, {columns}",
-        "  FROM events AS ev",
-        f"  WHERE ev.ga_session_id IS NOT NULL AND COALESCE({any_value}) IS NOT NULL",
-        "  QUALIFY ROW_NUMBER() OVER (",
-        "    PARTITION BY ev.user_pseudo_id, ev.ga_session_id ORDER BY ev.event_timestamp, ev.from_intraday) = 1",
-    ])
-
-
-def _web_sourced() -> str:
-    return "\n".join([
-        "  SELECT pu.*,",
-        "    CASE",
-        "      WHEN COALESCE(pu.last_click_source, pu.last_click_medium, pu.last_click_campaign) IS NOT NULL",
-        "        THEN 'session_traffic_source_last_click'",
-        "      WHEN COALESCE(sc.source, sc.medium, sc.campaign) IS NOT NULL THEN 'collected_traffic_source'",
-        "      WHEN COALESCE(sp.source, sp.medium, sp.campaign) IS NOT NULL THEN 'event_params'",
-        "    END AS source_record,",
-        "    sc.source AS sc_source, sc.medium AS sc_medium, sc.campaign AS sc_campaign,",
-        "    sc.campaign_id AS sc_campaign_id, sc.click_id AS sc_click_id,",
-        "    sp.source AS sp_source, sp.medium AS sp_medium, sp.campaign AS sp_campaign, sp.click_id AS sp_click_id",
-        "  FROM purchases AS pu",
-        "  LEFT JOIN session_collected AS sc",
-        "    ON sc.user_pseudo_id = pu.user_pseudo_id AND sc.ga_session_id = pu.ga_session_id",
-        "  LEFT JOIN session_params AS sp",
-        "    ON sp.user_pseudo_id = pu.user_pseudo_id AND sp.ga_session_id = pu.ga_session_id",
-    ])
-
-
-def _web() -> str:
-    def pick(last_click: str, collected: str, params: str) -> str:
-        return (f"CASE ws.source_record WHEN 'session_traffic_source_last_click' THEN {last_click} "
-                f"WHEN 'collected_traffic_source' THEN {collected} WHEN 'event_params' THEN {params} END")
-
-    return "\n".join([
-        "  SELECT",
-        "    ws.purchase_key AS purchase_key,",
-        "    ws.transaction_id AS transaction_id,",
-        "    TIMESTAMP_MICROS(ws.event_timestamp) AS web_purchase_at,",
-        "    PARSE_DATE('%Y%m%d', ws.event_date) AS web_purchase_date,",
-        "    CAST(ws.purchase_revenue AS NUMERIC) AS web_revenue,",
-        "    ws.user_pseudo_id AS user_pseudo_id,",
-        "    ws.user_id AS web_user_id,",
-        f"    {pick('ws.last_click_source', 'ws.sc_source', 'ws.sp_source')} AS source,",
-        f"    {pick('ws.last_click_medium', 'ws.sc_medium', 'ws.sp_medium')} AS medium,",
-        f"    {pick('ws.last_click_campaign', 'ws.sc_campaign', 'ws.sp_campaign')} AS campaign,",
-        f"    {pick('ws.last_click_campaign_id', 'ws.sc_campaign_id', 'CAST(NULL AS STRING)')} AS campaign_id,",
-        "    ws.google_ads_customer_id AS google_ads_customer_id,",
-        # The session_traffic_source_last_click record carries no click id: it is in the collected one.
-        "    COALESCE(ws.sc_click_id, ws.sp_click_id) AS click_id,",
-        "    ws.source_record AS source_record",
-        "  FROM web_sourced AS ws",
-    ])
+    first_suffix = f"REPLACE(CAST({first_day(stream)} AS STRING), '-', '')"  # YYYYMMDD
+    steps = [
+        *web_steps(events, first_suffix),
+        Step("crm", _crm(stream, orders)),
+        Step("crm_amounts", _crm_amounts()),
+        Step("pairs", _pairs(stitch)),
+        Step("joined", _joined(stream)),
+    ]
+    if stitch.exchange_rates is not None:
+        steps.append(Step("rate_periods", _rate_periods(stitch.exchange_rates, project)))
+    steps.append(Step("rated", _rated(stitch)))
+    return with_steps(steps, _final(stitch))
 
 
 def _crm(stream: Stream, orders: str) -> str:
-    stitch, latest = _stitch(stream), stream.latest
+    """One row per CRM order: the latest view's fields the stitch names, and the status's outcome."""
+    stitch, latest = stitch_of(stream), stream.latest
     assert latest is not None
+
+    def field(name: str | None, cast: str, empty: str) -> str:
+        return empty if name is None else f"CAST(l.`{name}` AS {cast})"
 
     def time_of(name: str | None) -> str:
         if name is None:
             return "CAST(NULL AS TIMESTAMP)"
-        return f"l.`{name}`" if latest.field(name).type == "TIMESTAMP" else f"TIMESTAMP(l.`{name}`)"
+        return f"TIMESTAMP(l.`{name}`)" if latest.field(name).type == "DATE" else f"l.`{name}`"
 
-    counts = ", ".join(f"'{v.lower()}'" for v in stitch.counts)
-    does_not = ", ".join(f"'{v.lower()}'" for v in stitch.does_not_count) or "NULL"
-    updated = time_of(latest.version_field)
-    updated_at = f"COALESCE({updated}, TIMESTAMP_MILLIS(l.`{RECEIVED_AT.name}`))"
-    user_id = "CAST(NULL AS STRING)" if stitch.user_id_field is None else f"CAST(l.`{stitch.user_id_field}` AS STRING)"
-    status = f"LOWER(TRIM(l.`{stitch.status_field}`))"
+    statuses = stitch.statuses if stitch.statuses is not None else status_map(stream.auth)
+    outcome = " ".join(f"WHEN '{status.strip().lower()}' THEN '{result}'" for status, result in statuses)
+    versioned_by = version_field(stream)
+    updated = time_of(versioned_by)
     return "\n".join([
         "  SELECT",
         f"    CAST(l.`{latest.key}` AS STRING) AS order_id,",
         f"    l.`{stitch.status_field}` AS crm_status,",
-        f"    CASE WHEN {status} IN ({counts}) THEN 'counts'",
-        f"      WHEN {status} IN ({does_not}) THEN 'does_not_count' ELSE 'open' END AS crm_outcome,",
+        f"    CASE LOWER(TRIM(l.`{stitch.status_field}`)) {outcome} ELSE 'open' END AS crm_outcome,",
+        f"    {field(stitch.currency_field, 'STRING', 'CAST(NULL AS STRING)')} AS crm_currency_sent,",
         f"    CAST(l.`{stitch.total_field}` AS NUMERIC) AS crm_total,",
-        f"    {user_id} AS crm_user_id,",
+        f"    {field(stitch.refunded_field, 'NUMERIC', 'CAST(NULL AS NUMERIC)')} AS refunded_sent,",
+        f"    {field(stitch.chargeback_field, 'NUMERIC', 'CAST(NULL AS NUMERIC)')} AS chargebacks_sent,",
+        f"    {field(stitch.user_id_field, 'STRING', 'CAST(NULL AS STRING)')} AS crm_user_id,",
         f"    {time_of(stitch.created_field)} AS crm_created_at,",
-        f"    {updated_at} AS crm_updated_at,",
+        f"    TIMESTAMP_MILLIS(l.`{FIRST_RECEIVED_AT}`) AS crm_first_seen_at,",
+        # The CRM's event time of the latest version, else when that version arrived.
+        f"    COALESCE({updated}, TIMESTAMP_MILLIS(l.`{RECEIVED_AT.name}`)) AS crm_updated_at,",
         f"    l.`{DATE.name}` AS crm_date",
         f"  FROM {orders} AS l",
     ])
 
 
+def _crm_amounts() -> str:
+    """What went back and what finally counts: final revenue = total - refunded - chargebacks.
+
+    A refunded order without a refunded amount gave back its total; a chargeback without an amount lost
+    its total; a partial refund without an amount is unknown (NULL). Not paid is 0; open has no final
+    revenue yet.
+    """
+    booked = ", ".join(f"'{outcome}'" for outcome in BOOKED_OUTCOMES)
+    refunded = (f"CASE WHEN c.crm_outcome NOT IN ({booked}) THEN CAST(NULL AS NUMERIC) "
+                "WHEN c.crm_outcome = 'partially_refunded' THEN c.refunded_sent "
+                "ELSE COALESCE(c.refunded_sent, IF(c.crm_outcome = 'refunded', c.crm_total, CAST(0 AS NUMERIC))) END")
+    chargebacks = (f"CASE WHEN c.crm_outcome NOT IN ({booked}) THEN CAST(NULL AS NUMERIC) "
+                   "ELSE COALESCE(c.chargebacks_sent, IF(c.crm_outcome = 'chargeback', c.crm_total, "
+                   "CAST(0 AS NUMERIC))) END")
+    names = ("order_id", "crm_status", "crm_outcome", "crm_total", "crm_user_id", "crm_created_at",
+             "crm_first_seen_at", "crm_updated_at", "crm_date")
+    columns = ",\n".join(f"    c.{name} AS {name}" for name in names)
+    return "\n".join([
+        f"  SELECT\n{columns},",
+        "    UPPER(TRIM(c.crm_currency_sent)) AS crm_currency,",
+        f"    {refunded} AS crm_refunded,",
+        f"    {chargebacks} AS crm_chargebacks,",
+        f"    CASE WHEN c.crm_outcome IN ({booked}) THEN c.crm_total - ({refunded}) - ({chargebacks})",
+        "      WHEN c.crm_outcome = 'not_paid' THEN CAST(0 AS NUMERIC) END AS final_revenue",
+        "  FROM crm AS c",
+    ])
+
+
 def _pairs(stitch: GA4Export) -> str:
     if stitch.match == "transaction_id":
-        return "\n".join([
-            "  SELECT c.order_id AS order_id, w.purchase_key AS purchase_key",
-            "  FROM crm AS c",
-            "  JOIN web AS w ON w.transaction_id = c.order_id",
-        ])
-    # By user: each order takes the user's purchase nearest its creation time, and each purchase the
-    # nearest order; only pairs that choose each other match, so nothing is counted twice.
-    gap = "ABS(TIMESTAMP_DIFF(w.web_purchase_at, c.crm_created_at, SECOND))"
+        return ("  SELECT c.order_id AS order_id, w.purchase_key AS purchase_key\n"
+                "  FROM crm_amounts AS c\n"
+                "  JOIN web AS w ON w.transaction_id = c.order_id")
+    # By user: each order takes the user's purchase nearest its creation time (else its first receipt),
+    # and each purchase the nearest order; only pairs that choose each other match, so an order is one
+    # row however many purchases its user made, and no purchase counts twice.
+    gap = "ABS(TIMESTAMP_DIFF(w.web_purchase_at, COALESCE(c.crm_created_at, c.crm_first_seen_at), SECOND))"
     return "\n".join([
         "  SELECT cand.order_id AS order_id, cand.purchase_key AS purchase_key",
         "  FROM (",
         f"    SELECT c.order_id AS order_id, w.purchase_key AS purchase_key, {gap} AS gap_seconds",
-        "    FROM crm AS c",
+        "    FROM crm_amounts AS c",
         "    JOIN web AS w ON w.web_user_id = c.crm_user_id",
         f"    WHERE {gap} <= {stitch.user_match_hours * 3600}",
         "  ) AS cand",
@@ -278,77 +169,100 @@ def _pairs(stitch: GA4Export) -> str:
     ])
 
 
-def _final(zone: str) -> str:
-    final_revenue = ("CASE c.crm_outcome WHEN 'counts' THEN c.crm_total "
-                     "WHEN 'does_not_count' THEN CAST(0 AS NUMERIC) END")
+CRM_COLUMNS = ("crm_status", "crm_outcome", "crm_currency", "crm_total", "crm_refunded", "crm_chargebacks",
+               "final_revenue", "crm_created_at", "crm_updated_at", "crm_user_id")
+WEB_COLUMNS = ("web_currency", "web_revenue", "web_purchase_at", "user_pseudo_id", "web_user_id", "source",
+               "medium", "campaign", "campaign_id", "default_channel_group", "google_ads_customer_id", "click_id",
+               "source_record")
+
+
+def _joined(stream: Stream) -> str:
+    """Every CRM order with its purchase, and every purchase no order claimed; the match and the days."""
+    zone = time_zone(stream)
+    created_day = f"DATE(COALESCE(c.crm_created_at, c.crm_first_seen_at), '{zone}')"
+    report_date = f"COALESCE(w.web_purchase_date, {created_day})"
+    columns = ",\n".join([*(f"    c.{name} AS {name}" for name in CRM_COLUMNS),
+                          *(f"    w.{name} AS {name}" for name in WEB_COLUMNS)])
     return "\n".join([
-        "SELECT",
-        "  COALESCE(c.order_id, w.transaction_id) AS order_id,",
-        "  CASE WHEN c.order_id IS NOT NULL AND w.purchase_key IS NOT NULL THEN 'matched'",
-        "    WHEN c.order_id IS NOT NULL THEN 'crm_only' ELSE 'web_only' END AS match_status,",
-        "  c.crm_status AS crm_status,",
-        "  c.crm_outcome AS crm_outcome,",
-        "  c.crm_total AS crm_total,",
-        f"  {final_revenue} AS final_revenue,",
-        "  w.web_revenue AS web_revenue,",
-        f"  ({final_revenue}) - w.web_revenue AS revenue_difference,",
-        "  c.crm_created_at AS crm_created_at,",
-        "  c.crm_updated_at AS crm_updated_at,",
-        "  c.crm_user_id AS crm_user_id,",
-        "  w.web_purchase_at AS web_purchase_at,",
-        "  w.transaction_id AS web_transaction_id,",
-        "  w.user_pseudo_id AS user_pseudo_id,",
-        "  w.web_user_id AS web_user_id,",
-        "  w.source AS source,",
-        "  w.medium AS medium,",
-        "  w.campaign AS campaign,",
-        "  w.campaign_id AS campaign_id,",
-        "  w.google_ads_customer_id AS google_ads_customer_id,",
-        "  w.click_id AS click_id,",
-        "  w.source_record AS source_record,",
-        # The day the channel report counts the order on: the web purchase's day (the GA4 property's),
-        # else the CRM's creation day, else the day its latest row arrived.
-        f"  COALESCE(w.web_purchase_date, DATE(c.crm_created_at, '{zone}'), c.crm_date) AS report_date",
-        "FROM crm AS c",
-        "LEFT JOIN pairs AS pr ON pr.order_id = c.order_id",
-        "FULL OUTER JOIN web AS w ON w.purchase_key = pr.purchase_key",
-        "",
+        "  SELECT",
+        "    COALESCE(c.order_id, w.transaction_id) AS order_id,",
+        "    CASE WHEN c.order_id IS NOT NULL AND w.purchase_key IS NOT NULL THEN 'matched'",
+        # Created before the window: its web purchase, if any, is in a table the view does not read.
+        f"      WHEN c.order_id IS NOT NULL AND {created_day} < {first_day(stream)} THEN 'outside_window'",
+        "      WHEN c.order_id IS NOT NULL THEN 'crm_only' ELSE 'web_only' END AS match_status,",
+        f"{columns},",
+        "    w.transaction_id AS web_transaction_id,",
+        # The purchase's day (the property's), else the order's creation (or first receipt) day: the
+        # day does not move when the status changes later.
+        f"    {report_date} AS report_date,",
+        # What went back is reported on the day it went back (the latest version's), never before the order.
+        "    IF(c.crm_refunded + c.crm_chargebacks > 0,",
+        f"      GREATEST(DATE(c.crm_updated_at, '{zone}'), {report_date}), NULL) AS adjustment_date",
+        "  FROM crm_amounts AS c",
+        "  LEFT JOIN pairs AS pr ON pr.order_id = c.order_id",
+        "  FULL OUTER JOIN web AS w ON w.purchase_key = pr.purchase_key",
     ])
 
 
-def revenue_by_channel_sql(stream: Stream, project: str) -> str:
-    """Standard SQL of `<table>_revenue_by_channel`: the attributed view grouped per day and channel."""
-    _stitch(stream)
-    if not PROJECT_ID.match(project):
-        raise ValueError(f"project {project!r} is not a Google Cloud project id")
-    attributed = f"`{project}.{stream.dataset}.{attributed_view_id(stream)}`"
+def _rate_periods(rates: ExchangeRates, project: str) -> str:
+    """Each rate of the user's table with the day it holds from and the day the next one takes over."""
+    table = rates.table if rates.table.count(".") == 2 else f"{project}.{rates.table}"
+    currency = "UPPER(TRIM(er.currency))"
+    return ("  SELECT " + currency + " AS currency, CAST(er.rate AS NUMERIC) AS rate, er.date AS valid_from,\n"
+            f"    LEAD(er.date) OVER (PARTITION BY {currency} ORDER BY er.date) AS valid_until\n"
+            f"  FROM `{table}` AS er")
 
-    def channel(column: str) -> str:
-        return (f"CASE WHEN a.match_status = 'crm_only' THEN '{NOT_SEEN_ON_WEB}' "
-                f"ELSE IFNULL(a.{column}, '{NOT_SET}') END AS {column}")
 
-    zero = "CAST(0 AS NUMERIC)"
+def _rated(stitch: GA4Export) -> str:
+    """Per row, the rate from each side's currency to the reporting currency on the report day: 1 for the
+    reporting currency itself, else the rate period of the exchange-rate table that holds that day (the
+    latest rate on or before it), else NULL: not converted."""
+    names = ("order_id", "match_status", *CRM_COLUMNS, *WEB_COLUMNS, "web_transaction_id", "report_date",
+             "adjustment_date")
+    columns = ",\n".join(f"    j.{name} AS {name}" for name in names)
+    reporting = f"'{stitch.reporting_currency}'"
+    if stitch.exchange_rates is None:
+        return (f"  SELECT\n{columns},\n"
+                f"    IF(j.crm_currency = {reporting}, CAST(1 AS NUMERIC), NULL) AS crm_rate,\n"
+                f"    IF(j.web_currency = {reporting}, CAST(1 AS NUMERIC), NULL) AS web_rate\n"
+                "  FROM joined AS j")
+
+    def period(alias: str, currency: str) -> str:
+        return (f"  LEFT JOIN rate_periods AS {alias} ON {alias}.currency = j.{currency}\n"
+                f"    AND j.report_date >= {alias}.valid_from\n"
+                f"    AND ({alias}.valid_until IS NULL OR j.report_date < {alias}.valid_until)")
+
+    return (f"  SELECT\n{columns},\n"
+            f"    IF(j.crm_currency = {reporting}, CAST(1 AS NUMERIC), crm_period.rate) AS crm_rate,\n"
+            f"    IF(j.web_currency = {reporting}, CAST(1 AS NUMERIC), web_period.rate) AS web_rate\n"
+            "  FROM joined AS j\n"
+            f"{period('crm_period', 'crm_currency')}\n"
+            f"{period('web_period', 'web_currency')}")
+
+
+def _final(stitch: GA4Export) -> str:
     return "\n".join([
-        "WITH report_rows AS (",
-        "  SELECT a.report_date AS day,",
-        f"    {channel('source')},",
-        f"    {channel('medium')},",
-        f"    {channel('campaign')},",
-        "    a.match_status AS match_status, a.crm_outcome AS crm_outcome,",
-        "    a.web_revenue AS web_revenue, a.final_revenue AS final_revenue",
-        f"  FROM {attributed} AS a",
-        # The report covers the look-back window: before it the view has no web side to compare.
-        f"  WHERE a.report_date >= {_first_day(stream)}",
-        ")",
-        "SELECT r.day AS day, r.source AS source, r.medium AS medium, r.campaign AS campaign,",
-        "  SUM(IF(r.match_status != 'crm_only', 1, 0)) AS web_orders,",
-        f"  IFNULL(SUM(r.web_revenue), {zero}) AS web_revenue,",
-        "  SUM(IF(r.crm_outcome = 'counts', 1, 0)) AS confirmed_orders,",
-        f"  IFNULL(SUM(IF(r.crm_outcome = 'counts', r.final_revenue, NULL)), {zero}) AS confirmed_revenue,",
-        "  SUM(IF(r.crm_outcome = 'does_not_count', 1, 0)) AS not_counted_orders,",
-        "  SUM(IF(r.crm_outcome = 'open', 1, 0)) AS open_orders,",
-        "  SUM(IF(r.match_status = 'web_only', 1, 0)) AS unconfirmed_web_orders",
-        "FROM report_rows AS r",
-        "GROUP BY r.day, r.source, r.medium, r.campaign",
-        "",
+        "SELECT",
+        "  r.order_id AS order_id, r.match_status AS match_status,",
+        "  r.crm_status AS crm_status, r.crm_outcome AS crm_outcome, r.crm_currency AS crm_currency,",
+        "  r.crm_total AS crm_total, r.crm_refunded AS crm_refunded, r.crm_chargebacks AS crm_chargebacks,",
+        "  r.final_revenue AS final_revenue,",
+        "  r.web_currency AS web_currency, r.web_revenue AS web_revenue,",
+        f"  '{stitch.reporting_currency}' AS reporting_currency,",
+        # NULL where the row has no such side; FALSE where its currency has no rate (or is unknown).
+        "  IF(r.crm_total IS NULL, NULL, r.crm_rate IS NOT NULL) AS crm_converted,",
+        "  IF(r.web_revenue IS NULL, NULL, r.web_rate IS NOT NULL) AS web_converted,",
+        "  r.crm_total * r.crm_rate AS crm_total_reporting,",
+        "  (r.crm_refunded + r.crm_chargebacks) * r.crm_rate AS refunds_reporting,",
+        "  r.final_revenue * r.crm_rate AS final_revenue_reporting,",
+        "  r.web_revenue * r.web_rate AS web_revenue_reporting,",
+        "  r.final_revenue * r.crm_rate - r.web_revenue * r.web_rate AS revenue_difference,",
+        "  r.crm_created_at AS crm_created_at, r.crm_updated_at AS crm_updated_at, r.crm_user_id AS crm_user_id,",
+        "  r.web_purchase_at AS web_purchase_at, r.web_transaction_id AS web_transaction_id,",
+        "  r.user_pseudo_id AS user_pseudo_id, r.web_user_id AS web_user_id,",
+        "  r.source AS source, r.medium AS medium, r.campaign AS campaign, r.campaign_id AS campaign_id,",
+        "  r.default_channel_group AS default_channel_group, r.google_ads_customer_id AS google_ads_customer_id,",
+        "  r.click_id AS click_id, r.source_record AS source_record,",
+        "  r.report_date AS report_date, r.adjustment_date AS adjustment_date",
+        "FROM rated AS r",
     ])

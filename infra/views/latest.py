@@ -11,7 +11,10 @@ What the SQL does, per row of the raw table:
 - casts with SAFE_CAST, so a value that does not parse becomes NULL instead of failing the query;
 - keeps, per key, the row with the greatest version (the version field, or received_at where the
   version is missing or unparsable), then the latest received_at, then the greatest hit_id, so the
-  winner never depends on scan order and a re-sent duplicate cannot change the result.
+  winner never depends on scan order and a re-sent duplicate cannot change the result. Without a
+  declared version field, the sender preset's event-time field orders versions where the view
+  declares it (`version_field`);
+- adds `first_received_at`, the receipt time of the key's first hit (an order's first sighting).
 With a `delivery_id` column, rows of one delivery (a CRM retry) collapse to their first receipt first.
 
 Batched senders (`LatestView(events=...)`) put several events in one request: `json_array` reads each element
@@ -25,9 +28,11 @@ SQL to DuckDB), so the tests run the very text that is deployed.
 
 from __future__ import annotations
 
-from service.model.ids import PROJECT_ID, table_path
-from service.model.latest import VIEW_SUFFIX, PayloadField
+from infra.views.sql_steps import check_project
+from service.model.ids import table_path
+from service.model.latest import FIRST_RECEIVED_AT, VERSION_TYPES, VIEW_SUFFIX, PayloadField
 from service.model.schema import DATE, DELIVERY_ID, HIT_ID, PAYLOAD, RECEIVED_AT
+from service.model.senders import event_time_field
 from service.model.stream import Stream
 
 EVENT, EVENT_INDEX = "_event", "_event_index"
@@ -36,6 +41,17 @@ EVENT, EVENT_INDEX = "_event", "_event_index"
 def latest_view_id(stream: Stream) -> str:
     """The view's table id, next to the stream's table in the same dataset."""
     return f"{stream.table}{VIEW_SUFFIX}"
+
+
+def version_field(stream: Stream) -> str | None:
+    """The field that orders a key's versions: the declared one, else the sender preset's event-time field
+    if the view declares it with a time type, else None (receipt order)."""
+    view = stream.latest
+    if view is None or view.version_field is not None:
+        return None if view is None else view.version_field
+    preset = event_time_field(stream.auth)
+    declared = {f.name: f.type for f in view.fields}
+    return preset if preset is not None and declared.get(preset) in VERSION_TYPES else None
 
 
 def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = True) -> str:
@@ -47,8 +63,7 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = 
     view = stream.latest
     if view is None:
         raise ValueError(f"stream {stream.name!r} declares no latest view (Stream.latest is None)")
-    if not PROJECT_ID.match(project):
-        raise ValueError(f"project {project!r} is not a Google Cloud project id")
+    check_project(project)
     table = f"`{table_path(project, stream.dataset, stream.table)}`"
     system = [HIT_ID.name, RECEIVED_AT.name, DATE.name]
 
@@ -67,10 +82,7 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = 
     source, events, events_cte, in_batch = PAYLOAD.name, "hits", "", []
     if view.events != "request":
         source, events, in_batch = EVENT, "events", [EVENT_INDEX]
-        # The offset is renamed explicitly: the emulator's translation loses the name of a bare offset column.
-        events_cte = (f"events AS (\n  SELECT {_columns(system)}, `{EVENT}`, `_offset` AS `{EVENT_INDEX}`\n"
-                      f"  FROM hits\n"
-                      f"  CROSS JOIN UNNEST({_batch(view.events)}) AS `{EVENT}` WITH OFFSET AS `_offset`\n),\n")
+        events_cte = f"events AS (\n{_events(view.events, system)}\n),\n"
     # Each field is located once (JSON path and form pair, or XML element), then decoded and cast.
     if view.events == "salesforce":
         located = ",\n".join(
@@ -92,12 +104,15 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = 
     parsed = f"  SELECT {_columns(system + in_batch)},\n{typed}\n  FROM extracted"
 
     received = f"TIMESTAMP_MILLIS(`{RECEIVED_AT.name}`)"
-    if view.version_field is None:
+    # An update without a (parsable) event time counts as of its arrival: it overrides a dated one only
+    # if that one's event time is not newer than its arrival.
+    versioned_by = version_field(stream)
+    if versioned_by is None:
         version = received
-    elif view.field(view.version_field).type == "DATE":
-        version = f"COALESCE(TIMESTAMP(`{view.version_field}`), {received})"  # midnight UTC of that day
+    elif view.field(versioned_by).type == "DATE":
+        version = f"COALESCE(TIMESTAMP(`{versioned_by}`), {received})"  # midnight UTC of that day
     else:
-        version = f"COALESCE(`{view.version_field}`, {received})"
+        version = f"COALESCE(`{versioned_by}`, {received})"
     # One total order of a key's hits: version, then receipt, then hit_id (never scan order); within one
     # batch, the later event.
     newest_first = f"{version} DESC, `{RECEIVED_AT.name}` DESC, `{HIT_ID.name}` DESC"
@@ -115,7 +130,8 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = 
             f"{events_cte}"
             f"extracted AS (\n{extracted}\n),\n"
             f"parsed AS (\n{parsed}\n)\n"
-            f"SELECT\n{values},\n  {_columns(system)}\n"
+            f"SELECT\n{values},\n  {_columns(system)},\n"
+            f"  MIN(`{RECEIVED_AT.name}`) OVER (PARTITION BY `{view.key}`) AS `{FIRST_RECEIVED_AT}`\n"
             f"FROM parsed\n"
             f"WHERE `{view.key}` IS NOT NULL\n"
             f"QUALIFY ROW_NUMBER() OVER (\n"
@@ -139,12 +155,28 @@ def _xml(field: PayloadField) -> str:
     return f"_xml_{field.name}"
 
 
-def _batch(events: str) -> str:
-    """The array of events in one payload. A JSON body that is not an array stays one event."""
-    if events == "json_array":
-        return f"IFNULL(SAFE.JSON_QUERY_ARRAY(`{PAYLOAD.name}`), [`{PAYLOAD.name}`])"
-    # A Salesforce outbound message: its <Notification> elements (the default namespace, unprefixed).
-    return f"REGEXP_EXTRACT_ALL(`{PAYLOAD.name}`, r'<Notification>([\\s\\S]*?)</Notification>')"
+def _events(events: str, system: list[str]) -> str:
+    """One row per event of each hit, with its index in the batch; a body the view cannot split is one
+    event (JSON) or none (Salesforce), never an error, so one stray row cannot fail the whole view."""
+    payload, offset = f"`{PAYLOAD.name}`", "`_offset`"
+    # The offset is renamed explicitly: the emulator's translation loses the name of a bare offset column.
+    # CAST: the emulator types JSON_QUERY_ARRAY's elements as JSON, which the UNION below would impose
+    # on every body.
+    elements = (f"  SELECT {_columns(system)}, CAST(`_element` AS STRING) AS `{EVENT}`, {offset} AS `{EVENT_INDEX}`\n"
+                f"  FROM hits\n"
+                f"  CROSS JOIN UNNEST({{array}}) AS `_element` WITH OFFSET AS {offset}")
+    if events == "salesforce":
+        # A Salesforce outbound message: its <Notification> elements (the default namespace, unprefixed).
+        return elements.format(array=f"REGEXP_EXTRACT_ALL({payload}, r'<Notification>([\\s\\S]*?)</Notification>')")
+    # A JSON array body: each element. JSON_QUERY_ARRAY only ever sees text that parsed as an array (the
+    # emulator raises on anything else, even under SAFE.); 'round' so a long number cannot make a
+    # batch unparsable. Any other body (a JSON object, a signed GET's query string) is one event.
+    is_array = f"IFNULL(JSON_TYPE(SAFE.PARSE_JSON({payload}, wide_number_mode => 'round')) = 'array', FALSE)"
+    return (elements.format(array=f"JSON_QUERY_ARRAY(IF({is_array}, {payload}, '[]'))") + "\n"
+            f"  UNION ALL\n"
+            f"  SELECT {_columns(system)}, {payload} AS `{EVENT}`, 0 AS `{EVENT_INDEX}`\n"
+            f"  FROM hits\n"
+            f"  WHERE NOT {is_array}")
 
 
 def _xml_decoded(value: str) -> str:
@@ -166,6 +198,8 @@ def _cast(text: str, field: PayloadField) -> str:
         return text
     if field.type == "TIMESTAMP_MILLIS":
         return f"TIMESTAMP_MILLIS(SAFE_CAST({text} AS INT64))"
+    if field.type == "TIMESTAMP_SECONDS":
+        return f"TIMESTAMP_SECONDS(SAFE_CAST({text} AS INT64))"
     return f"SAFE_CAST({text} AS {field.type})"
 
 

@@ -13,13 +13,15 @@ from typing import Literal
 from service.model.ids import MAX_TABLE_ID_LENGTH
 from service.model.schema import DATE, DELIVERY_ID, HIT_ID, PAYLOAD, RECEIVED_AT
 
-# TIMESTAMP_MILLIS: Unix milliseconds in the payload (HubSpot's occurredAt), a TIMESTAMP in the view.
-FieldType = Literal["STRING", "INT64", "NUMERIC", "FLOAT64", "BOOL", "DATE", "TIMESTAMP", "TIMESTAMP_MILLIS"]
+# TIMESTAMP_MILLIS / TIMESTAMP_SECONDS: Unix milliseconds (HubSpot's occurredAt) or seconds (Stripe's
+# created) in the payload, a TIMESTAMP in the view.
+FieldType = Literal["STRING", "INT64", "NUMERIC", "FLOAT64", "BOOL", "DATE", "TIMESTAMP", "TIMESTAMP_MILLIS",
+                    "TIMESTAMP_SECONDS"]
 FIELD_TYPES: tuple[str, ...] = ("STRING", "INT64", "NUMERIC", "FLOAT64", "BOOL", "DATE", "TIMESTAMP",
-                                "TIMESTAMP_MILLIS")
+                                "TIMESTAMP_MILLIS", "TIMESTAMP_SECONDS")
 # A key must compare exactly; a version must be a point in time so it can fall back to received_at.
 KEY_TYPES: tuple[str, ...] = ("STRING", "INT64")
-VERSION_TYPES: tuple[str, ...] = ("TIMESTAMP", "DATE", "TIMESTAMP_MILLIS")
+VERSION_TYPES: tuple[str, ...] = ("TIMESTAMP", "DATE", "TIMESTAMP_MILLIS", "TIMESTAMP_SECONDS")
 # What one event is: the whole request; each element of a JSON array body (HubSpot batches up to 100
 # events); or each <Notification> of a Salesforce outbound message (fields read from its sf: elements).
 Events = Literal["request", "json_array", "salesforce"]
@@ -28,8 +30,11 @@ EVENTS: tuple[str, ...] = ("request", "json_array", "salesforce")
 # The name is used as a column name, inside a JSON path and inside a regular expression: letters,
 # digits and '_' are safe in all three without escaping.
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-# Columns the view takes from the table itself; a payload field of the same name would clash.
-RESERVED_NAMES = frozenset({HIT_ID.name, PAYLOAD.name, RECEIVED_AT.name, DATE.name, DELIVERY_ID.name})
+# The view's column with the receipt time of the key's first hit (Unix ms, like received_at).
+FIRST_RECEIVED_AT = "first_received_at"
+# Columns the view takes from the table itself (or adds); a payload field of the same name would clash.
+RESERVED_NAMES = frozenset({HIT_ID.name, PAYLOAD.name, RECEIVED_AT.name, DATE.name, DELIVERY_ID.name,
+                            FIRST_RECEIVED_AT})
 VIEW_SUFFIX = "_latest"
 
 
@@ -51,7 +56,11 @@ class PayloadField:
 
 @dataclass(frozen=True)
 class LatestView:
-    """Declares the `<table>_latest` view: typed fields, the key, and the field that orders versions."""
+    """Declares the `<table>_latest` view: typed fields, the key, and the field that orders versions.
+
+    version_field None: the sender preset's event-time field where the view declares it
+    (service/model/senders.py), else receipt order.
+    """
 
     fields: tuple[PayloadField, ...]
     key: str

@@ -22,6 +22,33 @@ from service.model.auth_settings import (
     StripeAuth,
     TokenAuth,
 )
+from service.model.stitch import GENERIC_STATUSES, StatusMap
+
+# The payload field that carries the sender's own time of the change, by auth mode: a latest view that
+# declares the field (with a time type) and names no version_field of its own orders events by it.
+# HubSpot: each event's `occurredAt` (Unix ms); Stripe: the event's `created` (Unix seconds); Salesforce:
+# the record's `LastModifiedDate` (ISO 8601) in each notification.
+EVENT_TIME_FIELDS: dict[str, str] = {"hubspot": "occurredAt", "stripe": "created", "salesforce": "LastModifiedDate"}
+
+# How each sender spells its outcomes (service/model/stitch.py's vocabulary), by auth mode: HubSpot's
+# default deal pipeline stages, Salesforce's opportunity stages, Stripe's charge / payment statuses.
+STATUS_MAPS: dict[str, StatusMap] = {
+    "hubspot": (("closedwon", "paid"), ("closedlost", "not_paid")),
+    "salesforce": (("Closed Won", "paid"), ("Closed Lost", "not_paid")),
+    "stripe": (("succeeded", "paid"), ("paid", "paid"), ("refunded", "refunded"),
+               ("partially_refunded", "partially_refunded"), ("disputed", "chargeback"), ("lost", "chargeback"),
+               ("failed", "not_paid"), ("canceled", "not_paid"), ("void", "not_paid")),
+}
+
+
+def event_time_field(auth: Auth) -> str | None:
+    """The field that carries the sender's event time, None where the preset has none."""
+    return EVENT_TIME_FIELDS.get(auth.mode)
+
+
+def status_map(auth: Auth) -> StatusMap:
+    """The sender's statuses and their outcomes; a sender without a map of its own gets the generic one."""
+    return STATUS_MAPS.get(auth.mode, GENERIC_STATUSES)
 
 
 def HubSpot(tolerance_seconds: int = 300) -> HubSpotAuth:

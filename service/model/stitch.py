@@ -20,10 +20,41 @@ ATTRIBUTED_SUFFIX = "_attributed"
 REVENUE_BY_CHANNEL_SUFFIX = "_revenue_by_channel"
 # Statuses end up in SQL string literals: no quotes or backslashes, so no escaping is ever needed.
 STATUS_VALUE = re.compile(r"^[A-Za-z0-9 _./:-]{1,64}$")
+CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")  # ISO 4217, as GA4's `currency` parameter carries it
+# `project.dataset.table` or `dataset.table` (the deploy project).
+TABLE_REF = re.compile(r"^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]\.)?[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_]{1,1024}$")
 MAX_LOOKBACK_DAYS = 400
 TOTAL_TYPES = ("NUMERIC", "FLOAT64", "INT64")
 USER_ID_TYPES = ("STRING", "INT64")
-TIME_TYPES = ("TIMESTAMP", "DATE")
+TIME_TYPES = ("TIMESTAMP", "DATE", "TIMESTAMP_MILLIS", "TIMESTAMP_SECONDS")
+
+# What a CRM status means for revenue. paid: the amount counts; not_paid: it never did (cancelled
+# before payment, voided, a lost deal); refunded / partially_refunded / chargeback: it counted, then
+# (part of) it went back; open: not final yet (also any status the map does not name).
+Outcome = Literal["paid", "not_paid", "refunded", "partially_refunded", "chargeback", "open"]
+OUTCOMES: tuple[str, ...] = ("paid", "not_paid", "refunded", "partially_refunded", "chargeback", "open")
+# Outcomes whose amount was booked as revenue on the purchase day (what went back is a later adjustment).
+BOOKED_OUTCOMES: tuple[str, ...] = ("paid", "refunded", "partially_refunded", "chargeback")
+StatusMap = tuple[tuple[str, Outcome], ...]
+# For a CRM without a preset of its own (the seed's order export and the usual spellings).
+GENERIC_STATUSES: StatusMap = (
+    ("paid", "paid"), ("delivered", "paid"), ("completed", "paid"), ("won", "paid"),
+    ("cancelled", "not_paid"), ("canceled", "not_paid"), ("voided", "not_paid"), ("void", "not_paid"),
+    ("lost", "not_paid"), ("failed", "not_paid"),
+    ("refunded", "refunded"), ("returned", "refunded"),
+    ("partially refunded", "partially_refunded"), ("partially_refunded", "partially_refunded"),
+    ("chargeback", "chargeback"), ("disputed", "chargeback"),
+)
+
+
+@dataclass(frozen=True)
+class ExchangeRates:
+    """A table the user keeps with a `date` (DATE), `currency` (STRING, ISO 4217) and `rate` (NUMERIC or
+    FLOAT64) column: one unit of `currency` is worth `rate` units of the reporting currency on `date`.
+    table: `project.dataset.table`, or `dataset.table` in the deploy project."""
+
+    table: str
+
 
 @dataclass(frozen=True)
 class GA4Export:
@@ -35,10 +66,14 @@ class GA4Export:
       stream's time zone.
     match: "transaction_id" (the CRM key equals the purchase's `ecommerce.transaction_id`) or "user_id"
       (the CRM `user_id_field` equals GA4 `user_id`, pairing an order with the purchase of that user
-      closest to its creation time, within `user_match_hours`).
-    counts / does_not_count: CRM statuses (case-insensitive) whose total is revenue, and those worth 0
-      (refunded, cancelled). Any other status is "open": no final revenue yet.
-    status_field / total_field / user_id_field / created_field: the latest view's fields to use.
+      closest to its creation time, else its first receipt, within `user_match_hours`).
+    reporting_currency: the one currency the report sums in (ISO 4217). Amounts in another currency are
+      converted through `exchange_rates`, or counted apart as not converted: never added as they are.
+    statuses: (CRM status, outcome) pairs, compared case-insensitively; None = the sender preset's map
+      (service/model/senders.py), else GENERIC_STATUSES. A status the map does not name is "open".
+    status_field / total_field / currency_field / user_id_field / created_field / refunded_field /
+      chargeback_field: the latest view's fields to use (refunded_field: the amount refunded so far;
+      chargeback_field: the amount lost to chargebacks).
     """
 
     dataset: str
@@ -46,12 +81,16 @@ class GA4Export:
     lookback_days: int = 30
     time_zone: str | None = None
     match: MatchBy = "transaction_id"
-    counts: tuple[str, ...] = ("delivered", "completed", "paid")
-    does_not_count: tuple[str, ...] = ("refunded", "cancelled")
+    reporting_currency: str = "USD"
+    exchange_rates: ExchangeRates | None = None
+    statuses: StatusMap | None = None
     status_field: str = "status"
     total_field: str = "total"
+    currency_field: str | None = "currency"
     user_id_field: str | None = "userId"
     created_field: str | None = "createdAt"
+    refunded_field: str | None = None
+    chargeback_field: str | None = None
     user_match_hours: int = 24
 
 
@@ -83,8 +122,11 @@ def stitch_problems(stitch: object, latest: LatestView | None, table: str) -> li
     fields: list[tuple[str, str | None, tuple[str, ...], bool]] = [
         ("status_field", stitch.status_field, ("STRING",), True),
         ("total_field", stitch.total_field, TOTAL_TYPES, True),
+        ("currency_field", stitch.currency_field, ("STRING",), False),
         ("user_id_field", stitch.user_id_field, USER_ID_TYPES, stitch.match == "user_id"),
-        ("created_field", stitch.created_field, TIME_TYPES, stitch.match == "user_id"),
+        ("created_field", stitch.created_field, TIME_TYPES, False),
+        ("refunded_field", stitch.refunded_field, TOTAL_TYPES, False),
+        ("chargeback_field", stitch.chargeback_field, TOTAL_TYPES, False),
     ]
     for name, value, types, required in fields:
         if value is None:
@@ -106,17 +148,33 @@ def stitch_problems(stitch: object, latest: LatestView | None, table: str) -> li
 
 def _status_problems(stitch: GA4Export) -> list[tuple[str, object, str]]:
     problems: list[tuple[str, object, str]] = []
-    for name in ("counts", "does_not_count"):
-        values = getattr(stitch, name)
-        if not isinstance(values, tuple) or not all(isinstance(v, str) and STATUS_VALUE.match(v) for v in values):
-            problems.append((f"stitch.{name}", values,
-                             "a tuple of CRM statuses (1-64 letters, digits, spaces or _ . / : -)"))
-    if problems:
+    if not isinstance(stitch.reporting_currency, str) or not CURRENCY_CODE.match(stitch.reporting_currency):
+        problems.append(("stitch.reporting_currency", stitch.reporting_currency,
+                         "a three-letter ISO 4217 code in capitals, e.g. 'EUR'"))
+    rates = stitch.exchange_rates
+    if rates is not None and not (isinstance(rates, ExchangeRates) and isinstance(rates.table, str)
+                                  and TABLE_REF.match(rates.table)):
+        problems.append(("stitch.exchange_rates", rates,
+                         "None or ExchangeRates(table='dataset.table' or 'project.dataset.table')"))
+    if stitch.statuses is None:
         return problems
-    if not stitch.counts:
-        problems.append(("stitch.counts", stitch.counts, "name at least one status whose total counts as revenue"))
-    both = {v.lower() for v in stitch.counts} & {v.lower() for v in stitch.does_not_count}
-    if both:
-        problems.append(("stitch.does_not_count", stitch.does_not_count,
-                         f"a status cannot both count and not count: {', '.join(sorted(both))}"))
+    pairs = stitch.statuses
+    if not isinstance(pairs, tuple) or not all(
+            isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str) and STATUS_VALUE.match(pair[0])
+            and pair[1] in OUTCOMES for pair in pairs):
+        problems.append(("stitch.statuses", pairs,
+                         "None or a tuple of (CRM status, outcome) pairs: statuses of 1-64 letters, digits, spaces "
+                         f"or _ . / : -, outcomes one of {', '.join(OUTCOMES)}"))
+        return problems
+    if not any(outcome == "paid" for _, outcome in pairs):
+        problems.append(("stitch.statuses", pairs, "name at least one status whose outcome is 'paid'"))
+    seen: dict[str, str] = {}
+    for status, outcome in pairs:
+        earlier = seen.setdefault(status.strip().lower(), outcome)
+        if earlier != outcome:
+            problems.append(("stitch.statuses", pairs,
+                             f"status {status!r} is mapped twice ({earlier} and {outcome}; case is ignored)"))
+    if stitch.refunded_field is None and any(outcome == "partially_refunded" for _, outcome in pairs):
+        problems.append(("stitch.refunded_field", None,
+                         "a partially_refunded status needs the field with the refunded amount"))
     return problems

@@ -255,43 +255,54 @@ class ThreadSparingWorker(ThreadWorker):  # type: ignore[misc]
         held = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
         self._gathering[conn] = [time.monotonic() + self._read_timeout, bytearray(held)]
         try:
-            conn.sock.setblocking(False)
+            if conn.sock.gettimeout() != 0.0:  # a keep-alive connection is non-blocking already
+                conn.sock.setblocking(False)
+        except OSError:
+            self._drop_gathering(conn, registered=False)
+            return
+        # A keep-alive connection's next request is usually there already: no poller round trip for it.
+        if self._gathered(conn, registered=False):
+            return
+        try:
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._gather_readable, conn))
         except (OSError, ValueError, KeyError):
-            self._drop_gathering(conn)
-            return
-        self._gather_readable(conn, None)  # a keep-alive connection's next request is usually there already
+            self._drop_gathering(conn, registered=False)
 
     def _gather_readable(self, conn: Any, _client: Any) -> None:
-        state = self._gathering.get(conn)
-        if state is None:
-            return
+        if conn in self._gathering:
+            self._gathered(conn, registered=True)
+
+    def _gathered(self, conn: Any, registered: bool) -> bool:
+        """Read what has arrived; True once the connection is dealt with (handed to a thread, or closed)."""
         try:
             data = conn.sock.recv(GATHER_READ_BYTES)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             data = b""
         if not data:  # the client went away before its headers were complete
-            self._drop_gathering(conn)
-            return
-        gathered = state[1]
+            self._drop_gathering(conn, registered)
+            return True
+        gathered = self._gathering[conn][1]
         gathered += data
         if HEADER_END not in gathered and len(gathered) < MAX_GATHERED_BYTES:
-            return
+            return False
         del self._gathering[conn]
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            self.poller.unregister(conn.sock)
+        if registered:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                self.poller.unregister(conn.sock)
         if conn.parser is None:
             conn.init()  # creates the HTTP/1 parser (plain HTTP: no handshake, nothing read)
         conn.parser.unreader.unread(bytes(gathered))
         conn.data_ready = True
         self._submit(conn)
+        return True
 
-    def _drop_gathering(self, conn: Any) -> None:
+    def _drop_gathering(self, conn: Any, registered: bool = True) -> None:
         self._gathering.pop(conn, None)
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            self.poller.unregister(conn.sock)
+        if registered:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                self.poller.unregister(conn.sock)
         self.nr_conns -= 1
         conn.close()
 

@@ -64,11 +64,12 @@ class Synth:
 def construct_path(logical_id: str) -> str:
     """'crm-orders_crm-orders-sa_0B09381B' -> 'crm-orders/crm-orders-sa' (Testing.synth drops the metadata).
 
-    Nested constructs get `<parent>_<id>_<hash>`; stream names and their child ids have no '_'.
+    Nested constructs get `<parent>_<id>_<hash>` ('a_b_c_<hash>' is 'a/b/c'); stream names and their
+    child ids have no '_'.
     """
     parts = logical_id.split("_")
     if len(parts) >= 3 and re.fullmatch(r"[0-9A-F]{8}", parts[-1]):
-        return f"{parts[0]}/{'_'.join(parts[1:-1])}"
+        return "/".join(parts[:-1])
     return logical_id
 
 

@@ -4,6 +4,7 @@ fields; requests sent signed through a real gunicorn with the sender presets."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import http.client
 import json
@@ -21,6 +22,7 @@ from service.model.senders import HubSpot, Salesforce
 from service.model.stream import Stream, StreamDefinitionError
 from tests.conftest import Emulator, RunningService, ServiceFactory
 from tools.local.dev_secrets import generate_secret
+from tools.local.provision import provision
 from tools.sender_requests import ShapedRequest, shape_request
 
 pytestmark = pytest.mark.integration
@@ -62,9 +64,13 @@ def view_rows(emulator: Emulator, stream: Stream, key: str) -> list[dict[str, An
     return [{name: row[name] if name in row else row[name.lower()] for name in names} for row in rows]
 
 
+# Declared, or left to the HubSpot preset, which names occurredAt as its event time (service/model/senders.py).
+@pytest.mark.parametrize("version_field", ["occurredAt", None])
 def test_a_hubspot_batch_gives_one_view_row_per_event_and_the_latest_event_per_object_wins(
-        emulator: Emulator, start_stream_service: ServiceFactory) -> None:
-    stream = Stream(name="hubspot", dataset="it_batched", table="hubspot", auth=HubSpot(), latest=HUBSPOT_VIEW)
+        emulator: Emulator, start_stream_service: ServiceFactory, version_field: str | None) -> None:
+    view = dataclasses.replace(HUBSPOT_VIEW, version_field=version_field)
+    stream = Stream(name="hubspot", dataset="it_batched", table=f"hubspot_{version_field or 'preset'}",
+                    auth=HubSpot(), latest=view)
     secret = generate_secret(stream.auth)
     service = start_stream_service(stream, secrets=(secret,))
     first = shape_request(stream.auth, secret, service.hooks_url, (SAMPLES / "hubspot.json").read_bytes(),
@@ -124,3 +130,44 @@ def test_an_unknown_events_kind_is_named() -> None:
         Stream(name="orders", dataset="crm", table="orders",
                latest=LatestView(fields=(PayloadField("orderId"),), key="orderId", events="xml"))  # type: ignore[arg-type]
     assert caught.value.field_name == "latest.events" and "json_array" in str(caught.value)
+
+
+def insert_payloads(emulator: Emulator, stream: Stream, payloads: list[str]) -> None:
+    # Straight into the table: the point is what a view makes of rows it cannot parse, however they got there.
+    received_at = 1796000000000
+    rows = [{"hit_id": f"00000000-0000-4000-8000-{index:012d}", "payload": payload,
+             "received_at": received_at + index, "date": "2026-12-01"} for index, payload in enumerate(payloads)]
+    assert emulator.client.insert_rows_json(f"{emulator.project}.{stream.table_ref}", rows) == []
+
+
+def test_a_hubspot_view_answers_over_rows_that_are_not_json_arrays(emulator: Emulator) -> None:
+    stream = Stream(name="hubspot-odd", dataset="it_batched", table="hubspot_odd", auth=HubSpot(), latest=HUBSPOT_VIEW)
+    provision(emulator.client, [stream], emulator.project)
+    insert_payloads(emulator, stream, [
+        '[{"objectId": 1, "eventId": 11, "occurredAt": 1795957200000, "propertyValue": "a"},'
+        ' {"objectId": 2, "eventId": 12, "occurredAt": 1795957200000}]',
+        "objectId=3&eventId=13&occurredAt=1795957200000",  # a signed GET, stored as its query string
+        '{"objectId": 4, "eventId": 14}',  # a JSON object: one event
+        '[{"objectId": 5, "eventId": 15},',  # a truncated array: one event that has no objectId
+        "",
+        "not a body at all",
+    ])
+    rows = view_rows(emulator, stream, "objectId")
+    assert [(row["objectId"], row["eventId"], row["propertyValue"]) for row in rows] == [
+        (1, 11, "a"), (2, 12, None), (3, 13, None), (4, 14, None)]
+    assert rows[2]["occurredAt"] == dt.datetime(2026, 11, 29, 13, 0, tzinfo=UTC)  # 1795957200000 ms
+
+
+def test_a_salesforce_view_answers_over_rows_that_are_not_outbound_messages(emulator: Emulator) -> None:
+    stream = Stream(name="salesforce-odd", dataset="it_batched", table="salesforce_odd",
+                    auth=Salesforce(("00D7Q000006hT3bUAE",)), latest=SALESFORCE_VIEW)
+    provision(emulator.client, [stream], emulator.project)
+    insert_payloads(emulator, stream, [
+        "<Notification><sf:Id>0067Q00000Rk2mHQAR</sf:Id><sf:Amount>12.50</sf:Amount></Notification>",
+        '[{"Id": "json-not-xml"}]',
+        "Id=form-not-xml",
+        "<Notification><sf:Id>0067Q00000Rk2mIQAR</sf:Id><sf:Amount>not a number</sf:Amount>",  # never closed
+        "",
+    ])
+    assert [(row["Id"], row["Amount"]) for row in view_rows(emulator, stream, "Id")] == [
+        ("0067Q00000Rk2mHQAR", Decimal("12.50"))]

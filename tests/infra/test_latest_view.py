@@ -20,6 +20,7 @@ from infra.views.latest import latest_view_id, latest_view_sql
 from service.model.auth_settings import HmacAuth
 from service.model.latest import LatestView, PayloadField
 from service.model.schema import ROW_COLUMNS
+from service.model.senders import Stripe
 from service.model.stream import Stream, StreamDefinitionError
 from tools.backfill.load import Backfill, LoadOptions
 from tools.backfill.sources import open_source
@@ -84,7 +85,8 @@ def test_sql_reads_the_stream_table_and_returns_fields_then_row_columns() -> Non
     sql = latest_view_sql(stream, "my-project", delivery_id_column=False)
     assert "FROM `my-project.crm.orders`" in sql
     assert "SELECT\n  `orderId`,\n  LAST_VALUE(`status` IGNORE NULLS) OVER (" in sql
-    assert ") AS `updatedAt`,\n  `hit_id`, `received_at`, `date`\nFROM parsed" in sql
+    assert (") AS `updatedAt`,\n  `hit_id`, `received_at`, `date`,\n"
+            "  MIN(`received_at`) OVER (PARTITION BY `orderId`) AS `first_received_at`\nFROM parsed") in sql
     assert "SAFE_CAST(" in sql and "AS NUMERIC) AS `total`" in sql
     assert "SAFE.JSON_VALUE(`payload`, '$.status')" in sql
     assert "REGEXP_EXTRACT(`payload`, r'(?:^|&)status(=[^&]*)'), 2)" in sql
@@ -286,3 +288,26 @@ def test_a_field_can_take_the_latest_hits_value_only(emulator: Any) -> None:
     ])
     [row] = map(lowered, emulator.query(f"SELECT * FROM `{emulator.project}.view_latest_only.orders_latest`"))
     assert (row["status"], row["note"]) == ("paid", None)  # the winning hit sent no note
+
+
+@pytest.mark.integration
+def test_a_stripe_stream_orders_events_by_their_created_seconds_without_naming_a_version(emulator: Any) -> None:
+    # The Stripe preset names `created` (Unix seconds) as its event time; the view declares no version_field.
+    stream = Stream(name="stripe", dataset="view_stripe", table="events", auth=Stripe(), latest=LatestView(
+        fields=(PayloadField("id"), PayloadField("type"), PayloadField("created", "TIMESTAMP_SECONDS")),
+        key="id"))
+    provision(emulator.client, [stream], emulator.project)
+    insert_hits(emulator, stream, [
+        json.dumps({"id": "evt_1", "type": "charge.refunded", "created": 1700000500}),
+        json.dumps({"id": "evt_1", "type": "charge.succeeded", "created": 1700000100}),  # older, delivered late
+        json.dumps({"id": "evt_2", "type": "charge.succeeded"}),  # no event time: as of its arrival
+        json.dumps({"id": "evt_2", "type": "charge.captured"}),  # arrived later: wins
+    ])
+    rows = {row["id"]: row for row in map(lowered, emulator.query(
+        f"SELECT * FROM `{emulator.project}.view_stripe.events_latest`"))}
+    assert {key: (row["type"], row["created"]) for key, row in rows.items()} == {
+        "evt_1": ("charge.refunded", dt.datetime(2023, 11, 14, 22, 21, 40, tzinfo=UTC)),  # 1700000500 s
+        "evt_2": ("charge.captured", None)}
+    # insert_hits receives the hits one second apart from 1_700_000_000_000 ms: evt_2's were the 3rd and 4th.
+    assert (rows["evt_2"]["first_received_at"], rows["evt_2"]["received_at"]) == (1_700_000_002_000,
+                                                                                 1_700_000_003_000)

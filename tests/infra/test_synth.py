@@ -380,7 +380,8 @@ def test_the_orders_stream_gets_its_latest_view(shipped: Synth) -> None:
     assert "SELECT\n  `orderId`,\n" in query  # the key, then each declared field, latest non-null first
     for name in ("status", "total", "currency", "userId", "createdAt", "updatedAt"):
         assert f"LAST_VALUE(`{name}` IGNORE NULLS) OVER (" in query, name
-    assert "`hit_id`, `received_at`, `date`\nFROM parsed" in query
+    assert ("`hit_id`, `received_at`, `date`,\n"
+            "  MIN(`received_at`) OVER (PARTITION BY `orderId`) AS `first_received_at`\nFROM parsed") in query
     assert "PARTITION BY `orderId`" in query
     assert "ORDER BY COALESCE(`updatedAt`, TIMESTAMP_MILLIS(`received_at`)) DESC" in query
     assert "PARTITION BY COALESCE(`delivery_id`, `hit_id`)" in query  # a CRM's retried delivery counts once

@@ -1,23 +1,34 @@
 """A small synthetic Google Analytics 4 export for the local stack and the tests.
 
 The tables follow Google's published export schema ("[GA4] BigQuery Export schema",
-https://support.google.com/analytics/answer/7029846): one `events_YYYYMMDD` table per day and
-`events_intraday_YYYYMMDD` for today, nested `event_params` (REPEATED RECORD of key / typed value),
-`ecommerce`, `items`, and the three traffic-source records (`traffic_source`, `collected_traffic_source`,
-`session_traffic_source_last_click` with its `manual_campaign` and `google_ads_campaign` records). Only
-the columns hookstream reads and a few neighbours are filled; the rest of Google's schema is omitted.
+https://support.google.com/analytics/answer/7029846): one `events_YYYYMMDD` table per day,
+`events_intraday_YYYYMMDD` (streaming export) and, as GA4 360 writes them, `events_fresh_YYYYMMDD`;
+nested `event_params` (REPEATED RECORD of key / typed value), `ecommerce`, `items`, and the traffic-source
+records (`traffic_source`, `collected_traffic_source`, `session_traffic_source_last_click` with its
+`cross_channel_campaign`, `manual_campaign` and `google_ads_campaign` records). Only the columns hookstream
+reads and a few neighbours are filled; the rest of Google's schema is omitted.
 
-The story, against the sample CRM export (tests/data/crm_orders.csv: N1 delivered, N2 refunded,
-N3 received), with `today` the GA4 property's current day:
-- today-3: N1 bought for 125.13 after a Google Ads click (session_traffic_source_last_click, gclid in
-  collected_traffic_source); the thank-you page is reloaded, so the purchase event is sent twice.
-- today-2: N2 bought for 96.12 from a newsletter; the export has only collected_traffic_source (on the
-  landing page_view, as GA4 records it), no last-click record. The CRM later refunds it.
-- today-1: W1 bought for 45.00 from a Facebook ad tagged with `source` / `medium` / `campaign` event
-  parameters only; the CRM never confirms it.
-- today (intraday table): W2 bought for 19.99 with no source at all; never confirmed.
-- today-40: N3 bought in an old daily table outside a 30-day window: the views must not read it, so
-  N3 stays a CRM-only order.
+The story, with `today` the GA4 property's current day (every event at noon UTC plus a few seconds, so on
+the same calendar day in any property time zone within +-11 h). Orders N* the CRM knows about (the sample
+CRM export tests/data/crm_orders.csv has N1-N3; tests send the others), W* / I* / F* it never confirms:
+- today-3: N1 bought for 125.13 USD after a Google Ads click: GA4's cross-channel last click says google /
+  cpc / spring_sale, "Paid Search"; the thank-you page is reloaded, so the purchase event is sent twice.
+- today-3: N5 bought for 200.00 USD; the session's last-click records hold only GA4's placeholders
+  ("(not set)", "(direct)", "(none)") and its landing page collected a bare gclid (auto-tagging, no UTM
+  tags): google / cpc from collected_traffic_source.
+- today-2: N2 bought for 96.12 USD from a newsletter; only collected_traffic_source (on the landing
+  page_view, as GA4 records it) has the source.
+- today-2: N6 bought for 80.00 EUR; an export from before the cross-channel record, with the Google Ads
+  campaign `brand` only.
+- today-1: W1 bought for 45.00 USD from a Facebook ad tagged with `source` / `medium` / `campaign` event
+  parameters only. The same day's intraday table still exists beside the complete daily table, with a
+  purchase I1 the daily processing dropped: the daily table is the day's record, I1 is not counted.
+- today-1: W5, a second purchase of user U5 (who bought N5 on today-3), 10.00 USD, no transaction id,
+  after an app-to-web Google Ads click whose gbraid the site sends as an event parameter: google / cpc.
+- today-2 in `events_fresh_` (GA4 360): F1, a copy the views must not read.
+- today (intraday table): W2 bought for 19.99 USD as direct traffic (cross-channel "(direct)" / "(none)",
+  "Direct").
+- today-40: N3 bought in an old daily table outside a 30-day window: the views must not read it.
 """
 
 from __future__ import annotations
@@ -47,6 +58,8 @@ def export_schema() -> list[Any]:
         _field("string_value", s), _field("int_value", i), _field("float_value", f), _field("double_value", f)))
     manual_campaign = ("campaign_id", "campaign_name", "source", "medium", "term", "content", "source_platform",
                        "creative_format", "marketing_tactic")
+    cross_channel = ("campaign_id", "campaign_name", "source", "medium", "source_platform", "default_channel_group",
+                     "primary_channel_group")
     google_ads = ("customer_id", "account_name", "campaign_id", "campaign_name", "ad_group_id", "ad_group_name")
     collected = ("manual_campaign_id", "manual_campaign_name", "manual_source", "manual_medium", "manual_term",
                  "manual_content", "manual_source_platform", "manual_creative_format", "manual_marketing_tactic",
@@ -60,6 +73,7 @@ def export_schema() -> list[Any]:
         _field("traffic_source", "RECORD", fields=(_field("name", s), _field("medium", s), _field("source", s))),
         _field("collected_traffic_source", "RECORD", fields=tuple(_field(n, s) for n in collected)),
         _field("session_traffic_source_last_click", "RECORD", fields=(
+            _field("cross_channel_campaign", "RECORD", fields=tuple(_field(n, s) for n in cross_channel)),
             _field("manual_campaign", "RECORD", fields=tuple(_field(n, s) for n in manual_campaign)),
             _field("google_ads_campaign", "RECORD", fields=tuple(_field(n, s) for n in google_ads)),
         )),
@@ -90,11 +104,26 @@ def _event(day: dt.date, seconds: int, name: str, pseudo_id: str, session_id: in
             **extra}
 
 
-def _purchase(transaction_id: str, revenue: float) -> dict[str, Any]:
+def _purchase(transaction_id: str | None, revenue: float) -> dict[str, Any]:
+    item_id = f"SKU-{transaction_id or 'none'}"
     return {"ecommerce": {"transaction_id": transaction_id, "purchase_revenue": revenue,
-                          "purchase_revenue_in_usd": revenue, "total_item_quantity": 1, "unique_items": 1},
-            "items": [{"item_id": f"SKU-{transaction_id}", "item_name": "Sample item", "price": revenue,
-                       "quantity": 1, "item_revenue": revenue}]}
+                          "total_item_quantity": 1, "unique_items": 1},
+            "items": [{"item_id": item_id, "item_name": "Sample item", "price": revenue, "quantity": 1,
+                       "item_revenue": revenue}]}
+
+
+def _purchase_event(day: dt.date, seconds: int, pseudo_id: str, session_id: int, user_id: str | None,
+                    transaction_id: str | None, revenue: float, currency: str = "USD",
+                    **extra: Any) -> dict[str, Any]:
+    # GA4 carries the purchase's currency as the `currency` event parameter; purchase_revenue is in it.
+    return _event(day, seconds, "purchase", pseudo_id, session_id, user_id, params={"currency": currency},
+                  **_purchase(transaction_id, revenue), **extra)
+
+
+def _last_click(cross_channel: dict[str, str] | None = None, manual: dict[str, str] | None = None,
+                google_ads: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"session_traffic_source_last_click": {"cross_channel_campaign": cross_channel,
+                                                  "manual_campaign": manual, "google_ads_campaign": google_ads}}
 
 
 def sample_tables(today: dt.date) -> dict[str, list[dict[str, Any]]]:
@@ -105,46 +134,61 @@ def sample_tables(today: dt.date) -> dict[str, list[dict[str, Any]]]:
     def daily(ago: int) -> str:
         return f"events_{day(ago):%Y%m%d}"
 
-    ads_click = {"manual_campaign": {"source": "google", "medium": "cpc", "campaign_name": "spring_sale",
-                                     "campaign_id": "2001"},
-                 "google_ads_campaign": {"customer_id": "1234567890", "account_name": "Sample Shop",
-                                         "campaign_id": "2001", "campaign_name": "spring_sale",
-                                         "ad_group_id": "3001", "ad_group_name": "shoes"}}
-    no_last_click = {"manual_campaign": None, "google_ads_campaign": None}
-    n1_day, n2_day, w1_day = day(3), day(2), day(1)
+    ads_click = _last_click(
+        cross_channel={"source": "google", "medium": "cpc", "campaign_name": "spring_sale", "campaign_id": "2001",
+                       "source_platform": "Google Ads", "default_channel_group": "Paid Search",
+                       "primary_channel_group": "Paid Search"},
+        manual={"source": "google", "medium": "cpc", "campaign_name": "spring_sale", "campaign_id": "2001"},
+        google_ads={"customer_id": "1234567890", "account_name": "Sample Shop", "campaign_id": "2001",
+                    "campaign_name": "spring_sale", "ad_group_id": "3001", "ad_group_name": "shoes"})
+    placeholders = _last_click(
+        cross_channel={"source": "(not set)", "medium": "(not set)", "campaign_name": "(not set)",
+                       "default_channel_group": "Unassigned"},
+        manual={"source": "(direct)", "medium": "(none)", "campaign_name": "(direct)"})
+    direct = _last_click(cross_channel={"source": "(direct)", "medium": "(none)", "campaign_name": "(direct)",
+                                        "default_channel_group": "Direct"})
+    brand_only = _last_click(google_ads={"customer_id": "1234567890", "campaign_id": "2002", "campaign_name": "brand"})
     return {
         daily(OLD_TABLE_AGE_DAYS): [
-            _event(day(OLD_TABLE_AGE_DAYS), 0, "purchase", "p-u3", 9009, "U3", **_purchase("N3", 299.99),
-                   session_traffic_source_last_click={"manual_campaign": {"source": "old", "medium": "referral"}}),
+            _purchase_event(day(OLD_TABLE_AGE_DAYS), 0, "p-u3", 9009, "U3", "N3", 299.99,
+                            **_last_click(manual={"source": "old", "medium": "referral"})),
         ],
         daily(3): [
-            _event(n1_day, 0, "session_start", "p-u1", 1001, "U1",
+            _event(day(3), 0, "session_start", "p-u1", 1001, "U1",
                    collected_traffic_source={"manual_source": "google", "manual_medium": "cpc",
                                              "manual_campaign_name": "spring_sale", "manual_campaign_id": "2001",
-                                             "gclid": "Cj0-sample-gclid-N1"},
-                   session_traffic_source_last_click=ads_click),
-            _event(n1_day, 5, "page_view", "p-u1", 1001, "U1", session_traffic_source_last_click=ads_click),
-            _event(n1_day, 60, "purchase", "p-u1", 1001, "U1", **_purchase("N1", 125.13),
-                   session_traffic_source_last_click=ads_click),
+                                             "gclid": "Cj0-sample-gclid-N1"}, **ads_click),
+            _event(day(3), 5, "page_view", "p-u1", 1001, "U1", **ads_click),
+            _purchase_event(day(3), 60, "p-u1", 1001, "U1", "N1", 125.13, **ads_click),
             # The thank-you page reloaded: the same transaction reported again.
-            _event(n1_day, 90, "purchase", "p-u1", 1001, "U1", **_purchase("N1", 125.13),
-                   session_traffic_source_last_click=ads_click),
+            _purchase_event(day(3), 90, "p-u1", 1001, "U1", "N1", 125.13, **ads_click),
+            _event(day(3), 100, "page_view", "p-u5", 5005, "U5",
+                   collected_traffic_source={"gclid": "EAIaIQ-sample-gclid-N5"}, **placeholders),
+            _purchase_event(day(3), 400, "p-u5", 5005, "U5", "N5", 200.0, **placeholders),
         ],
         daily(2): [
-            _event(n2_day, 0, "page_view", "p-u2", 2002, "U2",
+            _event(day(2), 0, "page_view", "p-u2", 2002, "U2",
                    collected_traffic_source={"manual_source": "newsletter", "manual_medium": "email",
-                                             "manual_campaign_name": "jan_news"},
-                   session_traffic_source_last_click=no_last_click),
-            _event(n2_day, 120, "purchase", "p-u2", 2002, "U2", **_purchase("N2", 96.12),
-                   session_traffic_source_last_click=no_last_click),
+                                             "manual_campaign_name": "jan_news"}),
+            _purchase_event(day(2), 120, "p-u2", 2002, "U2", "N2", 96.12),
+            _purchase_event(day(2), 300, "p-u6", 6006, "U6", "N6", 80.0, "EUR", **brand_only),
+        ],
+        f"events_fresh_{day(2):%Y%m%d}": [
+            _purchase_event(day(2), 500, "p-fresh", 7007, None, "F1", 999.0),
         ],
         daily(1): [
-            _event(w1_day, 0, "page_view", "p-anon", 3003,
+            _event(day(1), 0, "page_view", "p-anon", 3003,
                    params={"source": "facebook", "medium": "social", "campaign": "retargeting"}),
-            _event(w1_day, 200, "purchase", "p-anon", 3003, **_purchase("W1", 45.0)),
+            _purchase_event(day(1), 200, "p-anon", 3003, None, "W1", 45.0),
+            # An app-to-web click: the site sends the gbraid as an event parameter.
+            _event(day(1), 550, "page_view", "p-u5", 5006, "U5", params={"gbraid": "0AAAAA-sample-gbraid-W5"}),
+            _purchase_event(day(1), 600, "p-u5", 5006, "U5", None, 10.0),
+        ],
+        f"events_intraday_{day(1):%Y%m%d}": [
+            _purchase_event(day(1), 700, "p-intraday", 8008, None, "I1", 500.0),
         ],
         f"events_intraday_{today:%Y%m%d}": [
-            _event(today, 0, "purchase", "p-u4", 4004, "U4", **_purchase("W2", 19.99)),
+            _purchase_event(today, 0, "p-u4", 4004, "U4", "W2", 19.99, **direct),
         ],
     }
 

@@ -12,13 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from infra.table_spec import table_spec
-from infra.views.attributed import (
-    attributed_view_id,
-    attributed_view_sql,
-    revenue_by_channel_sql,
-    revenue_by_channel_view_id,
-)
 from infra.views.latest import latest_view_id, latest_view_sql
+from infra.views.stitched import attributed_view_specs
 from service.model.ids import table_path
 from service.model.schema import DELIVERY_ID
 from service.model.stream import Stream
@@ -117,20 +112,14 @@ def ensure_attributed_views(client: Any, stream: Stream, project: str) -> list[s
         return []
     from google.cloud import bigquery
 
-    views = (
-        (attributed_view_id(stream), attributed_view_sql(stream, project),
-         f"Orders of {stream.table_ref} stitched to GA4 purchases of {stream.stitch.dataset} (hookstream)"),
-        (revenue_by_channel_view_id(stream), revenue_by_channel_sql(stream, project),
-         f"Web vs CRM-confirmed orders and revenue per day and channel, {stream.table_ref} (hookstream)"),
-    )
     created = []
-    for view_id, sql, description in views:
-        view = bigquery.Table(table_path(project, stream.dataset, view_id))
-        view.view_query = sql
-        view.description = description
+    for spec in attributed_view_specs(stream, project):
+        view = bigquery.Table(table_path(project, stream.dataset, spec.view_id))
+        view.view_query = spec.sql
+        view.description = spec.description
         existing = client.create_table(view, exists_ok=True)
-        if existing.view_query != sql:
-            existing.view_query = sql
-            client.update_table(existing, ["view_query"])
+        if existing.view_query != spec.sql or existing.description != spec.description:
+            existing.view_query, existing.description = spec.sql, spec.description
+            client.update_table(existing, ["view_query", "description"])
         created.append(str(view.reference))
     return created

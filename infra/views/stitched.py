@@ -1,0 +1,31 @@
+"""The GA4-stitched views of a stream as both stacks create them: one spec per view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.views.attributed import attributed_view_id, attributed_view_sql, revenue_by_channel_view_id, stitch_of
+from infra.views.revenue_by_channel import revenue_by_channel_sql
+from service.model.stream import Stream
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """One view as both stacks create it: its id, SQL and description, and the name its resources take."""
+
+    name: str  # the construct id's suffix: f"{stream.name}-{name}"
+    view_id: str
+    sql: str
+    description: str
+
+
+def attributed_view_specs(stream: Stream, project: str) -> tuple[ViewSpec, ViewSpec]:
+    """The stitched views in creation order (the report reads the attributed view), for the cdktf stack
+    (infra/attributed_views.py) and the local stack (tools/local/provision.py) alike."""
+    stitch = stitch_of(stream)
+    return (
+        ViewSpec("attributed-view", attributed_view_id(stream), attributed_view_sql(stream, project),
+                 f"Orders of {stream.table_ref} stitched to GA4 purchases in {stitch.dataset} (hookstream)"),
+        ViewSpec("revenue-by-channel-view", revenue_by_channel_view_id(stream), revenue_by_channel_sql(stream, project),
+                 f"Web vs CRM-confirmed orders and revenue per day and channel of {stream.table_ref} (hookstream)"),
+    )
