@@ -12,9 +12,10 @@ from service.model.stream import RunOptions, Stream, StreamDefinitionError
 # Peak memory of an instance per hit in flight, as a multiple of its body, on each path a hit can take
 # (`scripts/bench-memory`: a whole gunicorn's peak RSS under `concurrency` concurrent worst-case bodies,
 # control characters, quotes and non-ASCII, over its idle RSS; docs/benchmark.md). Measured: BigQuery up
-# (insertAll) 3.4-3.8x, BigQuery down (every hit written to the spool) 1.7-2.6x; rounded up for headroom.
+# (insertAll, hedged by the spool past the answer budget) 3.4-3.8x, BigQuery down (every hit written to the
+# spool) 1.3-3.6x (the high end with the machine loaded, the hits overlapping most); rounded up.
 INSERT_PATH_MEMORY_FACTOR = 4
-SPOOL_PATH_MEMORY_FACTOR = 3
+SPOOL_PATH_MEMORY_FACTOR = 4
 # During an outage some hits are on each path, so an instance must hold the larger.
 MEMORY_PER_BODY_FACTOR = max(INSERT_PATH_MEMORY_FACTOR, SPOOL_PATH_MEMORY_FACTOR)
 # One gunicorn arbiter and worker with the app loaded and idle, rounded up from the bench's RSS figures.

@@ -106,15 +106,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_burst(burst: Burst, limit_mib: int) -> bool:
     """One line per burst; False if it broke the memory limit, lost a hit or beat the path's factor."""
-    expected = "stored" if burst.bigquery == "up" else "spooled"
+    # BigQuery up: a hit BigQuery has not stored within the answer budget is spooled while its write goes on
+    # (the hedge), so both answers are a success; BigQuery down: every hit must be spooled.
+    acknowledged = {"stored", "spooled"} if burst.bigquery == "up" else {"spooled"}
     factor = INSERT_PATH_MEMORY_FACTOR if burst.bigquery == "up" else SPOOL_PATH_MEMORY_FACTOR
     answered = ", ".join(f"{count} {outcome}" for outcome, count in sorted(burst.answers.items()))
     print(f"burst, BigQuery {burst.bigquery:>4}: {burst.hits} x {burst.body_bytes} bytes at once: {answered}; "
           f"idle {burst.idle_mib:.0f} MiB, peak {burst.peak_mib:.0f} MiB = {burst.peak_mib / limit_mib:.2f} "
           f"of the {limit_mib} MiB limit; {burst.per_body_factor:.2f}x the bodies in flight "
           f"(infra/sizing.py assumes {factor}x)")
-    return (burst.answers == {expected: burst.hits} and burst.peak_mib < limit_mib
-            and burst.per_body_factor <= factor)
+    all_acknowledged = set(burst.answers) <= acknowledged and sum(burst.answers.values()) == burst.hits
+    return all_acknowledged and burst.peak_mib < limit_mib and burst.per_body_factor <= factor
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 A real gunicorn with the shipped settings of a stream (threads = run.concurrency, max_body_bytes), a
 real fake-gcs-server as the spool, and `concurrency` senders posting one body each at the same moment,
-each on its own connection. BigQuery up: the stand-in (tools/bench/standin.py) stores every row.
+each on its own connection. BigQuery up: the stand-in (tools/bench/standin.py) stores every row (a hit
+it has not stored within the answer budget is also spooled while its write goes on: both paths at once).
 BigQuery down: the service's BigQuery address refuses connections, so every hit takes the spool path.
 The figure is the kernel's own peak resident set (VmHWM) of the gunicorn worker and arbiter: what Cloud
 Run compares with the memory limit, whatever Python or the C libraries allocated.
