@@ -77,8 +77,12 @@ ATTRIBUTED = {"order_id": "STRING", "report_date": "DATE", "source": "STRING", "
               "final_revenue": "NUMERIC", "final_revenue_reporting": "NUMERIC"}
 
 
-def _order(order_id: str, day: dt.date, channel: tuple[str, str, str, str | None] | None,
-           web: tuple[str, str, str | None] | None, crm: tuple[str, str, str, str, str | None] | None) -> dict[str, Any]:
+Channel = tuple[str, str, str, str | None]
+Web = tuple[str, str, str | None]
+Crm = tuple[str, str, str, str | None, str]
+
+
+def _order(order_id: str, day: dt.date, channel: Channel | None, web: Web | None, crm: Crm | None) -> dict[str, Any]:
     """channel: source, medium, campaign, campaign id; web: currency, revenue, in USD (None: no rate);
     crm: outcome, currency, total, refunded, final revenue (each in USD when the currency is USD or EUR x 1.10)."""
     row: dict[str, Any] = {"order_id": order_id, "report_date": str(day)}
