@@ -24,6 +24,7 @@ from service.model.senders import HubSpot, status_map
 from service.model.stitch import ExchangeRates, GA4Export
 from service.model.stream import Stream, StreamDefinitionError
 from tests.conftest import Emulator
+from tests.tools.test_local_tools import doc_queries
 from tools.backfill.load import Backfill, LoadOptions
 from tools.backfill.sources import open_source
 from tools.local.ads_sample import SAMPLE_ADS_COST, load_ads_sample
@@ -302,6 +303,15 @@ def test_attributed_view_and_channel_report_over_the_synthetic_export(emulator: 
         (day[0], "(not set)", "(not set)", "(not set)", None, "USD"):
             (d("0"), d("19.99"), d("0"), d("0"), d("0"), 0, 0, 1, 0, None, None, None),
     }  # Not there: N3 and the 99.00 spent on today-40, before the window
+
+    # docs/analysts.md's ROAS query, on these views: spring_sale's 50.00 brought 125.13 on the web and
+    # 120.13 kept (ROAS 2.50260 vs 2.40260); brand's and prospecting's dollars brought nothing.
+    roas_sql = next(sql for sql in doc_queries() if "_roi_by_channel" in sql).replace(
+        "hookstream-local.crm.", f"{views}.")
+    ranked = [(r["campaign"], r["cost"], round(r["roas_ga4"], 5), round(r["roas_crm"], 5))
+              for r in query(emulator, roas_sql)]
+    assert ranked[0] == ("spring_sale", d("50.00"), d("2.50260"), d("2.40260"))
+    assert sorted(ranked[1:]) == [("brand", d("20.00"), d("0"), d("0")), ("prospecting", d("5.55"), d("0"), d("0"))]
 
     # With an exchange-rate table, N6's euros convert at the latest rate on or before its day (today-5's).
     emulator.client.create_table(bigquery.Table(f"{views}.fx", schema=[
