@@ -1,5 +1,5 @@
-"""The `<table>_roi_by_channel` view in the emulator: Google Ads transfer tables and a generic cost table
-beside the attributed view's orders. Every expected figure is worked out by hand from the rows below.
+"""The `<table>_roi_by_channel` view and scripts/report's page in the emulator: Google Ads transfer tables
+and a generic cost table beside the attributed view's orders. Every expected figure is worked out by hand from the rows below.
 
 The attributed view's rows are written here as a table of that name and those columns: its own figures
 are checked in tests/infra/test_attributed_view.py; the point here is what the ROI view makes of them.
@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +23,10 @@ from infra.views.roi_by_channel import cost_datasets, roi_by_channel_sql
 from service.model.stitch import CostTable, ExchangeRates, GA4Export, GoogleAdsCost
 from service.model.stream import Stream, StreamDefinitionError
 from tests.conftest import Emulator
+from tools.report.cli import ReportError, fetch_rows
+from tools.report.cli import main as report_main
+from tools.report.figures import build_report
+from tools.report.page import render
 
 CRM_ORDERS = next(stream for stream in STREAMS if stream.name == "crm-orders")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -109,8 +115,15 @@ ROI_COLUMNS = ("cost", "ga4_revenue", "crm_final_revenue", "refunded_revenue", "
 RATIOS = ("roas_ga4", "roas_crm", "cost_per_final_order")
 
 
-@pytest.mark.integration
-def test_roi_by_channel_with_refunds_unmatched_cost_and_orders_and_two_currencies(emulator: Emulator) -> None:
+@dataclasses.dataclass(frozen=True)
+class RoiStory:
+    stream: Stream
+    day: dict[int, dt.date]
+
+
+@pytest.fixture(scope="module")
+def roi_story(emulator: Emulator) -> RoiStory:
+    """The attributed view's rows, the Google Ads transfer, a cost table and a rate, loaded once."""
     views, ads = f"{emulator.project}.roi_e2e", f"{emulator.project}.roi_ads"
     for dataset in (views, ads):
         emulator.client.create_dataset(dataset, exists_ok=True)
@@ -158,6 +171,13 @@ def test_roi_by_channel_with_refunds_unmatched_cost_and_orders_and_two_currencie
     stream = with_costs(dataset="roi_e2e", exchange_rates=ExchangeRates("roi_e2e.fx"),
                         costs=(GoogleAdsCost("roi_ads", "1234567890", "USD"), CostTable("roi_e2e.costs")))
 
+    return RoiStory(stream, day)
+
+
+@pytest.mark.integration
+def test_roi_by_channel_with_refunds_unmatched_cost_and_orders_and_two_currencies(emulator: Emulator,
+                                                                                  roi_story: RoiStory) -> None:
+    stream, day = roi_story.stream, roi_story.day
     rows = emulator.query(roi_by_channel_sql(stream, emulator.project))
     table = {(r["day"], r["source"], r["medium"], r["campaign"], r["campaign_id"], r["currency"]):
              (*(r[c] for c in ROI_COLUMNS), *(None if r[c] is None else round(d(r[c]), 4) for c in RATIOS))
@@ -190,3 +210,79 @@ def test_roi_by_channel_with_refunds_unmatched_cost_and_orders_and_two_currencie
         (day[2], "newsletter", "email", "jan_news", None, "USD"):
             (d("0"), d("96.12"), d("96.12"), d("0"), d("0"), 1, 1, 1, 0, True, None, None, None),
     }  # Not there: OLD and the 99.00 spent 40 days ago, before the 30-day window.
+
+
+class _Tables(HTMLParser):
+    """Each <table>'s caption -> its rows of cell text, as a reader of the page sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._caption: str | None = None
+        self._in: str | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("caption", "td", "th"):
+            self._in, self._text = tag, ""
+        elif tag == "tr" and self._caption is not None:
+            self.tables[self._caption].append([])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "caption":
+            self._caption = self._text
+            self.tables[self._caption] = []
+        elif tag in ("td", "th") and self._caption is not None:
+            self.tables[self._caption][-1].append(self._text)
+        if tag == self._in:
+            self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in is not None:
+            self._text += data
+
+
+@pytest.mark.integration
+def test_the_report_shows_hand_computed_headline_channel_and_campaign_figures(
+        emulator: Emulator, roi_story: RoiStory, tmp_path: Path) -> None:
+    view = bigquery.Table(f"{emulator.project}.roi_e2e.orders_roi_by_channel")
+    view.view_query = roi_by_channel_sql(roi_story.stream, emulator.project)
+    emulator.client.create_table(view, exists_ok=True)
+    rows = fetch_rows(emulator.client, str(view.reference), None, None)
+    page = render(build_report(rows), "ROI of roi_e2e.orders")
+    out = tmp_path / "report.html"
+    out.write_text(page, encoding="utf-8")
+
+    text = out.read_text(encoding="utf-8")
+    assert "plotly.js v" in text and 'src="http' not in text  # its JavaScript inlined: opens offline
+    parser = _Tables()
+    parser.feed(text)
+    # USD rows only: cost 40.50 + 25.00 + 12.34 + 16.50; GA4 325.13 + 88.00 + 45.00 + 96.12;
+    # CRM-final 120.13 + 88.00 + 35.00 + 50.00 + 96.12; 165.00 / 554.25 = 29.8 %.
+    assert parser.tables["Headline (USD)"] == [
+        ["figure", "value"], ["GA4-reported revenue", "554.25"], ["CRM-final revenue", "389.25"],
+        ["Gap (GA4 - CRM)", "165.00"], ["Gap in % of GA4", "29.8%"], ["Cost", "94.34"],
+        ["ROAS on GA4 revenue", "5.88"], ["ROAS on CRM-final revenue", "4.13"]]
+    header = ["cost", "GA4 revenue", "CRM-final revenue", "refunded", "cancelled", "ROAS GA4", "ROAS CRM"]
+    assert parser.tables["By channel"] == [
+        ["channel", *header],
+        ["(not seen on web) / (not seen on web)", "0.00", "0.00", "50.00", "0.00", "40.00", "n/a", "n/a"],
+        ["facebook / social", "16.50", "45.00", "35.00", "10.00", "0.00", "2.73", "2.12"],
+        # 413.13 / 77.84 and 208.13 / 77.84
+        ["google / cpc", "77.84", "413.13", "208.13", "200.00", "0.00", "5.31", "2.67"],
+        ["newsletter / email", "0.00", "96.12", "96.12", "0.00", "0.00", "n/a", "n/a"]]
+    # ROAS change: spring_sale 8.03 -> 2.97, retargeting 2.73 -> 2.12, brand and prospecting none.
+    assert [row[0] for row in parser.tables["Campaigns whose ROAS changes most once CRM outcomes count"][1:]] == [
+        "google / cpc / spring_sale", "facebook / social / retargeting", "google / cpc / brand",
+        "google / cpc / prospecting"]
+    assert "GBP: 2 rows" in text  # shown apart, never added
+
+
+@pytest.mark.integration
+def test_the_report_says_what_to_do_when_there_is_no_stack_or_no_view(emulator: Emulator, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert report_main(["--stream", "crm-orders", "--dir", str(tmp_path), "--out", str(tmp_path / "r.html")]) == 2
+    assert "start it with scripts/dev --ga4-sample, or pass --project" in capsys.readouterr().err
+    with pytest.raises(ReportError, match=r"does not exist .*scripts/dev --ga4-sample"):
+        fetch_rows(emulator.client, f"{emulator.project}.nowhere.orders_roi_by_channel", None, None)
+    assert not (tmp_path / "r.html").exists()
