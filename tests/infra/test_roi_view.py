@@ -1,5 +1,6 @@
 """The `<table>_roi_by_channel` view and scripts/report's page in the emulator: Google Ads transfer tables
-and a generic cost table beside the attributed view's orders. Every expected figure is worked out by hand from the rows below.
+and a generic cost table beside the attributed view's orders. Every expected figure is worked out by
+hand from the rows below.
 
 The attributed view's rows are written here as a table of that name and those columns: its own figures
 are checked in tests/infra/test_attributed_view.py; the point here is what the ROI view makes of them.
