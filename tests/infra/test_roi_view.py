@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
+import shutil
+import subprocess
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -243,29 +246,27 @@ class _Tables(HTMLParser):
             self._text += data
 
 
-@pytest.mark.integration
-def test_the_report_shows_hand_computed_headline_channel_and_campaign_figures(
-        emulator: Emulator, roi_story: RoiStory, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def report_file(emulator: Emulator, roi_story: RoiStory, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The page scripts/report writes for the story, from the ROI view created in the emulator."""
     view = bigquery.Table(f"{emulator.project}.roi_e2e.orders_roi_by_channel")
     view.view_query = roi_by_channel_sql(roi_story.stream, emulator.project)
     emulator.client.create_table(view, exists_ok=True)
     rows = fetch_rows(emulator.client, str(view.reference), None, None)
-    page = render(build_report(rows), "ROI of roi_e2e.orders")
-    out = tmp_path / "report.html"
-    out.write_text(page, encoding="utf-8")
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    out.write_text(render(build_report(rows), "ROI of roi_e2e.orders"), encoding="utf-8")
+    return out
 
-    text = out.read_text(encoding="utf-8")
-    assert "plotly.js v" in text and 'src="http' not in text  # its JavaScript inlined: opens offline
-    parser = _Tables()
-    parser.feed(text)
+
+def assert_hand_computed_tables(tables: dict[str, list[list[str]]]) -> None:
     # USD rows only: cost 40.50 + 25.00 + 12.34 + 16.50; GA4 325.13 + 88.00 + 45.00 + 96.12;
     # CRM-final 120.13 + 88.00 + 35.00 + 50.00 + 96.12; 165.00 / 554.25 = 29.8 %.
-    assert parser.tables["Headline (USD)"] == [
+    assert tables["Headline (USD)"] == [
         ["figure", "value"], ["GA4-reported revenue", "554.25"], ["CRM-final revenue", "389.25"],
         ["Gap (GA4 - CRM)", "165.00"], ["Gap in % of GA4", "29.8%"], ["Cost", "94.34"],
         ["ROAS on GA4 revenue", "5.88"], ["ROAS on CRM-final revenue", "4.13"]]
     header = ["cost", "GA4 revenue", "CRM-final revenue", "refunded", "cancelled", "ROAS GA4", "ROAS CRM"]
-    assert parser.tables["By channel"] == [
+    assert tables["By channel"] == [
         ["channel", *header],
         ["(not seen on web) / (not seen on web)", "0.00", "0.00", "50.00", "0.00", "40.00", "n/a", "n/a"],
         ["facebook / social", "16.50", "45.00", "35.00", "10.00", "0.00", "2.73", "2.12"],
@@ -273,9 +274,19 @@ def test_the_report_shows_hand_computed_headline_channel_and_campaign_figures(
         ["google / cpc", "77.84", "413.13", "208.13", "200.00", "0.00", "5.31", "2.67"],
         ["newsletter / email", "0.00", "96.12", "96.12", "0.00", "0.00", "n/a", "n/a"]]
     # ROAS change: spring_sale 8.03 -> 2.97, retargeting 2.73 -> 2.12, brand and prospecting none.
-    assert [row[0] for row in parser.tables["Campaigns whose ROAS changes most once CRM outcomes count"][1:]] == [
+    assert [row[0] for row in tables["Campaigns whose ROAS changes most once CRM outcomes count"][1:]] == [
         "google / cpc / spring_sale", "facebook / social / retargeting", "google / cpc / brand",
         "google / cpc / prospecting"]
+
+
+@pytest.mark.integration
+def test_the_report_shows_hand_computed_headline_channel_and_campaign_figures(report_file: Path) -> None:
+    out = report_file
+    text = out.read_text(encoding="utf-8")
+    assert "plotly.js v" in text and 'src="http' not in text  # its JavaScript inlined: opens offline
+    parser = _Tables()
+    parser.feed(text)
+    assert_hand_computed_tables(parser.tables)
     assert "GBP: 2 rows" in text  # shown apart, never added
 
 
@@ -287,3 +298,25 @@ def test_the_report_says_what_to_do_when_there_is_no_stack_or_no_view(emulator: 
     with pytest.raises(ReportError, match=r"does not exist .*scripts/dev --ga4-sample"):
         fetch_rows(emulator.client, f"{emulator.project}.nowhere.orders_roi_by_channel", None, None)
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.integration
+def test_the_report_renders_in_a_headless_chromium(report_file: Path, tmp_path: Path) -> None:
+    """Opened as a marketer would (a browser, a file, no network): the charts draw and the page's
+    figures are the hand-computed ones. scripts/test installs Debian's chromium."""
+    chromium = shutil.which("chromium")
+    assert chromium is not None, "Debian's chromium is needed (scripts/test installs it: apt-get install chromium)"
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}",
+                          "--virtual-time-budget=10000", "--dump-dom", report_file.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    parser = _Tables()
+    parser.feed(dom)
+    assert_hand_computed_tables(parser.tables)
+    # Plotly drew all four charts (an SVG each only once its inlined JavaScript ran), with the channels
+    # as the bar charts' categories and each chart's title.
+    assert dom.count('<svg class="main-svg"') >= 4, dom[:2000]
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", dom)
+    for title in ("Revenue by channel", "ROAS by channel (channels with cost)",
+                  "Refunds and cancellations by channel", "Per day"):
+        assert title in labels
+    assert labels.count("google / cpc") == 3 and labels.count("facebook / social") == 3
