@@ -77,7 +77,8 @@ def render(report: Report, title: str) -> str:
     channels = _table("By channel", ("channel", *columns[1:]), _channel_rows(list(report.by_channel.items())))
     campaigns = _table("Campaigns whose ROAS changes most once CRM outcomes count", ("campaign", *columns[1:]),
                        _channel_rows(report.campaigns))
-    apart = "".join(f"<li>{html.escape(code)}: {count} row{'s' if count != 1 else ''}</li>" for code, count in report.not_converted.items())
+    apart = "".join(f"<li>{html.escape(code)}: {count} row{'s' if count != 1 else ''}</li>"
+                    for code, count in report.not_converted.items())
     not_converted = ("<p>Left in their own currency (no exchange rate), not in the figures above:</p>"
                      f"<ul>{apart}</ul>" if apart else "")
     charts = [figure.to_html(full_html=False, include_plotlyjs=index == 0)
