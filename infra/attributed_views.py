@@ -43,7 +43,8 @@ class AttributedViews(Construct):
                 view=gcp.BigqueryTableView(query=spec.sql, use_legacy_sql=False),
                 deletion_protection=False,  # a view holds no data
                 labels=labels,
-                # Each view reads the one before it (the first reads the latest view).
+                # Each view is created after the one before it (the first after the latest view, which it
+                # reads; the later ones read the attributed view).
                 depends_on=[self.views[-1] if self.views else latest_view],
             )
             self.views.append(view)

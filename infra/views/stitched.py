@@ -21,7 +21,7 @@ class ViewSpec:
 
 
 def attributed_view_specs(stream: Stream, project: str) -> tuple[ViewSpec, ...]:
-    """The stitched views in creation order (the report reads the attributed view), for the cdktf stack
+    """The stitched views in creation order (the later ones read the attributed view), for the cdktf stack
     (infra/attributed_views.py) and the local stack (tools/local/provision.py) alike."""
     stitch = stitch_of(stream)
     return (
