@@ -78,7 +78,7 @@ def attributed_view_sql(stream: Stream, project: str) -> str:
         Step("joined", _joined(stream)),
     ]
     if stitch.exchange_rates is not None:
-        steps.append(Step("rate_periods", _rate_periods(stitch.exchange_rates, project)))
+        steps.append(Step("rate_periods", rate_periods_sql(stitch.exchange_rates, project)))
     steps.append(Step("rated", _rated(stitch)))
     return with_steps(steps, _final(stitch))
 
@@ -204,7 +204,7 @@ def _joined(stream: Stream) -> str:
     ])
 
 
-def _rate_periods(rates: ExchangeRates, project: str) -> str:
+def rate_periods_sql(rates: ExchangeRates, project: str) -> str:
     """Each rate of the user's table with the day it holds from and the day the next one takes over."""
     table = rates.table if rates.table.count(".") == 2 else f"{project}.{rates.table}"
     currency = "UPPER(TRIM(er.currency))"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from infra.views.attributed import attributed_view_id, attributed_view_sql, revenue_by_channel_view_id, stitch_of
 from infra.views.revenue_by_channel import revenue_by_channel_sql
+from infra.views.roi_by_channel import roi_by_channel_sql, roi_by_channel_view_id
 from service.model.stream import Stream
 
 
@@ -19,8 +20,8 @@ class ViewSpec:
     description: str
 
 
-def attributed_view_specs(stream: Stream, project: str) -> tuple[ViewSpec, ViewSpec]:
-    """The stitched views in creation order (the report reads the attributed view), for the cdktf stack
+def attributed_view_specs(stream: Stream, project: str) -> tuple[ViewSpec, ...]:
+    """The stitched views in creation order (the later ones read the attributed view), for the cdktf stack
     (infra/attributed_views.py) and the local stack (tools/local/provision.py) alike."""
     stitch = stitch_of(stream)
     return (
@@ -28,4 +29,6 @@ def attributed_view_specs(stream: Stream, project: str) -> tuple[ViewSpec, ViewS
                  f"Orders of {stream.table_ref} stitched to GA4 purchases in {stitch.dataset} (hookstream)"),
         ViewSpec("revenue-by-channel-view", revenue_by_channel_view_id(stream), revenue_by_channel_sql(stream, project),
                  f"Web vs CRM-confirmed orders and revenue per day and channel of {stream.table_ref} (hookstream)"),
+        ViewSpec("roi-by-channel-view", roi_by_channel_view_id(stream), roi_by_channel_sql(stream, project),
+                 f"Cost, GA4 and CRM-final revenue and ROAS per day and campaign of {stream.table_ref} (hookstream)"),
     )

@@ -1,7 +1,7 @@
 """The GA4 export a stream's orders are stitched to, as the stream declares it (`stitch=GA4Export(...)`).
 
-Only the declaration and its rules live here; the deploy code builds the `<table>_attributed` and
-`<table>_revenue_by_channel` views' SQL from it (infra/views/attributed.py).
+Only the declaration and its rules live here; the deploy code builds the `<table>_attributed`,
+`<table>_revenue_by_channel` and `<table>_roi_by_channel` views' SQL from it (infra/views/).
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ MatchBy = Literal["transaction_id", "user_id"]
 MATCH_MODES: tuple[str, ...] = ("transaction_id", "user_id")
 ATTRIBUTED_SUFFIX = "_attributed"
 REVENUE_BY_CHANNEL_SUFFIX = "_revenue_by_channel"
+ROI_BY_CHANNEL_SUFFIX = "_roi_by_channel"
+# A Google Ads customer id as the Data Transfer names its tables: ten digits, no dashes.
+GOOGLE_ADS_CUSTOMER_ID = re.compile(r"^[0-9]{10}$")
 # Statuses end up in SQL string literals: no quotes or backslashes, so no escaping is ever needed.
 STATUS_VALUE = re.compile(r"^[A-Za-z0-9 _./:-]{1,64}$")
 CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")  # ISO 4217, as GA4's `currency` parameter carries it
@@ -57,6 +60,34 @@ class ExchangeRates:
 
 
 @dataclass(frozen=True)
+class GoogleAdsCost:
+    """The Google Ads BigQuery Data Transfer of one account: its `ads_CampaignBasicStats_<customer_id>`
+    (daily cost per campaign) and `ads_Campaign_<customer_id>` (campaign names) tables.
+
+    dataset / project: where the transfer writes; project None = the deploy project.
+    customer_id: the account's ten digits, without dashes, as in the table names.
+    currency: the account's currency (its cost is in it; `customer_currency_code` of `ads_Customer_<id>`).
+    """
+
+    dataset: str
+    customer_id: str
+    currency: str
+    project: str | None = None
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """A cost table the user keeps (Meta, LinkedIn, a spreadsheet): `date` (DATE), `source`, `medium`,
+    `campaign` (STRING, as GA4 reports them), `cost` (NUMERIC or FLOAT64) and `currency` (ISO 4217).
+    table: `project.dataset.table`, or `dataset.table` in the deploy project."""
+
+    table: str
+
+
+CostSource = GoogleAdsCost | CostTable
+
+
+@dataclass(frozen=True)
 class GA4Export:
     """Declares the GA4 export a stream's orders are stitched to, and how a CRM order counts.
 
@@ -74,6 +105,8 @@ class GA4Export:
     status_field / total_field / currency_field / user_id_field / created_field / refunded_field /
       chargeback_field: the latest view's fields to use (refunded_field: the amount refunded so far;
       chargeback_field: the amount lost to chargebacks).
+    costs: the advertising cost the `<table>_roi_by_channel` view sets against the revenue (none: the
+      view shows revenue only, with no cost).
     """
 
     dataset: str
@@ -92,6 +125,7 @@ class GA4Export:
     refunded_field: str | None = None
     chargeback_field: str | None = None
     user_match_hours: int = 24
+    costs: tuple[CostSource, ...] = ()
 
 
 def stitch_problems(stitch: object, latest: LatestView | None, table: str) -> list[tuple[str, object, str]]:
@@ -118,6 +152,7 @@ def stitch_problems(stitch: object, latest: LatestView | None, table: str) -> li
     if stitch.match not in MATCH_MODES:
         problems.append(("stitch.match", stitch.match, f"one of {', '.join(MATCH_MODES)}"))
     problems += _status_problems(stitch)
+    problems += _cost_problems(stitch.costs)
     declared = {f.name: f.type for f in latest.fields}
     fields: list[tuple[str, str | None, tuple[str, ...], bool]] = [
         ("status_field", stitch.status_field, ("STRING",), True),
@@ -177,4 +212,30 @@ def _status_problems(stitch: GA4Export) -> list[tuple[str, object, str]]:
     if stitch.refunded_field is None and any(outcome == "partially_refunded" for _, outcome in pairs):
         problems.append(("stitch.refunded_field", None,
                          "a partially_refunded status needs the field with the refunded amount"))
+    return problems
+
+
+def _cost_problems(costs: object) -> list[tuple[str, object, str]]:
+    if not isinstance(costs, tuple):
+        return [("stitch.costs", costs, "a tuple of GoogleAdsCost(...) / CostTable(...), () for none")]
+    problems: list[tuple[str, object, str]] = []
+    for index, cost in enumerate(costs):
+        name = f"stitch.costs[{index}]"
+        if isinstance(cost, GoogleAdsCost):
+            if not isinstance(cost.dataset, str) or not DATASET_OR_TABLE_ID.match(cost.dataset):
+                problems.append((f"{name}.dataset", cost.dataset, "the transfer's dataset id (letters, digits, '_')"))
+            if cost.project is not None and not (isinstance(cost.project, str) and PROJECT_ID.match(cost.project)):
+                problems.append((f"{name}.project", cost.project, "None (the deploy project) or a project id"))
+            if not isinstance(cost.customer_id, str) or not GOOGLE_ADS_CUSTOMER_ID.match(cost.customer_id):
+                problems.append((f"{name}.customer_id", cost.customer_id,
+                                 "the account's ten digits without dashes, e.g. '1234567890'"))
+            if not isinstance(cost.currency, str) or not CURRENCY_CODE.match(cost.currency):
+                problems.append((f"{name}.currency", cost.currency,
+                                 "the account's currency, a three-letter ISO 4217 code in capitals"))
+        elif isinstance(cost, CostTable):
+            if not isinstance(cost.table, str) or not TABLE_REF.match(cost.table):
+                problems.append((f"{name}.table", cost.table, "'dataset.table' or 'project.dataset.table'"))
+        else:
+            problems.append((name, cost, "GoogleAdsCost(dataset=..., customer_id=..., currency=...) or "
+                                         "CostTable(table='dataset.table')"))
     return problems

@@ -7,13 +7,16 @@ import dataclasses
 import pytest
 
 from infra.streams import STREAMS
-from service.model.stitch import GA4Export
+from service.model.stitch import CostTable, GA4Export, GoogleAdsCost
 from tests.infra.helpers import CONFIG, Synth, synthesize
 
 pytestmark = pytest.mark.synth
 STREAMS_STACK = "hookstream"
 CRM_ORDERS = next(stream for stream in STREAMS if stream.name == "crm-orders")
-STITCHED = dataclasses.replace(CRM_ORDERS, stitch=GA4Export(dataset="analytics_987", project="acme-marketing"))
+STITCHED = dataclasses.replace(CRM_ORDERS, stitch=GA4Export(
+    dataset="analytics_987", project="acme-marketing",
+    # The transfer's dataset and a cost table in the stream's own dataset (that one needs no grant).
+    costs=(GoogleAdsCost("google_ads", "1234567890", "EUR", project="acme-marketing"), CostTable("crm.costs"))))
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,8 @@ def test_both_views_are_deployed_reading_the_declared_export_and_the_latest_view
     # The SQL's results are checked in the emulator (tests/infra/test_attributed_view.py); here, that the
     # deployed text reads what the declaration names.
     views = views_by_id(stitched)
-    assert sorted(views) == ["orders_attributed", "orders_latest", "orders_revenue_by_channel"]
+    assert sorted(views) == ["orders_attributed", "orders_latest", "orders_revenue_by_channel",
+                             "orders_roi_by_channel"]
     attributed, report = views["orders_attributed"], views["orders_revenue_by_channel"]
     assert attributed["view"]["use_legacy_sql"] is False and report["view"]["use_legacy_sql"] is False  # type: ignore[index]
     query = attributed["view"]["query"]  # type: ignore[index]
@@ -43,13 +47,28 @@ def test_both_views_are_deployed_reading_the_declared_export_and_the_latest_view
                                        "crm-orders/crm-orders-ga4/crm-orders-attributed-view")["_key"]
     assert f"google_bigquery_table.{latest['_key']}" in attributed["depends_on"]  # type: ignore[operator]
     assert f"google_bigquery_table.{attributed_key}" in report["depends_on"]  # type: ignore[operator]
+    roi = views["orders_roi_by_channel"]["view"]["query"]  # type: ignore[index]
+    assert "FROM `hookstream-ci-test.crm.orders_attributed` AS a" in roi
+    assert "FROM `acme-marketing.google_ads.ads_CampaignBasicStats_1234567890` AS s" in roi
+    assert "FROM `hookstream-ci-test.crm.costs` AS ct" in roi
 
 
 def test_each_view_is_authorized_on_the_ga4_dataset_and_nothing_else_is_granted(stitched: Synth) -> None:
     grants = stitched.resources(STREAMS_STACK, "google_bigquery_dataset_access")
     assert sorted(grants) == ["crm-orders/crm-orders-ga4/crm-orders-attributed-view-ga4-access",
-                              "crm-orders/crm-orders-ga4/crm-orders-revenue-by-channel-view-ga4-access"]
-    for suffix in ("attributed-view", "revenue-by-channel-view"):
+                              "crm-orders/crm-orders-ga4/crm-orders-revenue-by-channel-view-ga4-access",
+                              "crm-orders/crm-orders-ga4/crm-orders-roi-by-channel-view-ga4-access",
+                              "crm-orders/crm-orders-ga4/crm-orders-roi-cost-0-access"]
+    roi_key = stitched.resource(STREAMS_STACK, "google_bigquery_table",
+                                "crm-orders/crm-orders-ga4/crm-orders-roi-by-channel-view")["_key"]
+    roi_view = f"google_bigquery_table.{roi_key}"
+    # The ROI view, and only it, may read the Google Ads transfer's dataset.
+    assert {k: v for k, v in grants["crm-orders/crm-orders-ga4/crm-orders-roi-cost-0-access"].items()
+            if not k.startswith("_")} == {
+        "project": "acme-marketing", "dataset_id": "google_ads",
+        "view": {"project_id": CONFIG.project, "dataset_id": f"${{{roi_view}.dataset_id}}",
+                 "table_id": f"${{{roi_view}.table_id}}"}}
+    for suffix in ("attributed-view", "revenue-by-channel-view", "roi-by-channel-view"):
         grant = grants[f"crm-orders/crm-orders-ga4/crm-orders-{suffix}-ga4-access"]
         view_key = stitched.resource(STREAMS_STACK, "google_bigquery_table",
                                     f"crm-orders/crm-orders-ga4/crm-orders-{suffix}")["_key"]
@@ -61,7 +80,7 @@ def test_each_view_is_authorized_on_the_ga4_dataset_and_nothing_else_is_granted(
                      "table_id": f"${{{view}.table_id}}"},
         }
     resource_types = set(stitched.stacks[STREAMS_STACK]["resource"])
-    # No role on the GA4 dataset or project for anyone: only the two views may read it. (The writer
+    # No role on the GA4 dataset or project for anyone: only the views may read it. (The writer
     # role's definition, google_project_iam_custom_role, grants nothing by itself.)
     role_grants = {t for t in resource_types if t.startswith(("google_bigquery_dataset_iam", "google_project_iam"))}
     assert role_grants <= {"google_project_iam_custom_role", "google_project_iam_member"}, role_grants
@@ -83,3 +102,5 @@ def test_the_deployed_views_carry_the_description_the_local_stack_gives_them(sti
         "Orders of crm.orders stitched to GA4 purchases in analytics_987 (hookstream)")
     assert views["orders_revenue_by_channel"]["description"] == (
         "Web vs CRM-confirmed orders and revenue per day and channel of crm.orders (hookstream)")
+    assert views["orders_roi_by_channel"]["description"] == (
+        "Cost, GA4 and CRM-final revenue and ROAS per day and campaign of crm.orders (hookstream)")

@@ -24,8 +24,10 @@ from service.model.senders import HubSpot, status_map
 from service.model.stitch import ExchangeRates, GA4Export
 from service.model.stream import Stream, StreamDefinitionError
 from tests.conftest import Emulator
+from tests.tools.test_local_tools import doc_queries
 from tools.backfill.load import Backfill, LoadOptions
 from tools.backfill.sources import open_source
+from tools.local.ads_sample import SAMPLE_ADS_COST, load_ads_sample
 from tools.local.ga4_sample import load_sample
 
 SAMPLE_CSV = Path(__file__).resolve().parents[1] / "data" / "crm_orders.csv"
@@ -149,6 +151,10 @@ REPORT_KEY = ("day", "source", "medium", "campaign", "default_channel_group", "c
 REPORT_MEASURES = ("web_orders", "web_revenue", "confirmed_orders", "confirmed_revenue", "refunds",
                    "not_counted_orders", "open_orders", "unconfirmed_web_orders", "not_converted", "net_revenue")
 NOT_SEEN = ("(not seen on web)",) * 4
+ROI_KEY = ("day", "source", "medium", "campaign", "campaign_id", "currency")
+ROI_MEASURES = ("cost", "ga4_revenue", "crm_final_revenue", "refunded_revenue", "cancelled_revenue", "orders",
+                "final_orders", "web_orders", "not_converted")
+RATIOS = ("roas_ga4", "roas_crm", "cost_per_final_order")
 
 
 def send_crm_story(url: str, day: dict[int, dt.date]) -> None:
@@ -173,14 +179,15 @@ def send_crm_story(url: str, day: dict[int, dt.date]) -> None:
 def test_attributed_view_and_channel_report_over_the_synthetic_export(emulator: Emulator,
                                                                       start_stream_service: Any) -> None:
     ga4_dataset = "ga4_e2e"
-    stream = dataclasses.replace(stitched(dataset=ga4_dataset, lookback_days=30, refunded_field="refunded"),
-                                 dataset="attr_e2e")
+    stream = dataclasses.replace(stitched(dataset=ga4_dataset, lookback_days=30, refunded_field="refunded",
+                                          costs=(SAMPLE_ADS_COST,)), dataset="attr_e2e")
     assert stream.stitch is not None
     service = start_stream_service(stream)  # provisions the table and all three views
     url = f"{service.hooks_url}/{service.secrets[0]}"
     today = dt.datetime.now(BERLIN).date()
     day = {ago: today - dt.timedelta(days=ago) for ago in range(6)}
     load_sample(emulator.client, emulator.project, ga4_dataset, today)
+    load_ads_sample(emulator.client, emulator.project, today)
     send_crm_story(url, day)
     with open_source(str(SAMPLE_CSV)) as source:
         loaded = Backfill(emulator.client, stream, f"{emulator.project}.{stream.table_ref}",
@@ -260,6 +267,51 @@ def test_attributed_view_and_channel_report_over_the_synthetic_export(emulator: 
         (day[0], *NOT_SEEN, "USD"):  # N7's chargeback
             (0, d("0"), 0, d("0"), d("-30.00"), 0, 0, 0, 0, d("-30.00")),
     }  # N3 (created 2020-01-20) is before the window: not in the report
+
+    # Cost beside it: the synthetic Google Ads transfer (tools/local/ads_sample.py), in USD. A refund
+    # counts against the day the order was bought on; N6's euros have no rate: shown apart.
+    roi = query(emulator, f"SELECT * FROM `{views}.orders_roi_by_channel`")
+    by_campaign = {tuple(row[c] for c in ROI_KEY): (*(row[c] for c in ROI_MEASURES),
+                                                    *(None if row[c] is None else round(row[c], 5) for c in RATIOS))
+                   for row in roi}
+    assert len(roi) == len(by_campaign)
+    assert by_campaign == {
+        # (cost, GA4 revenue, CRM-final revenue, refunded, cancelled, orders, final orders, web orders,
+        #  not converted, ROAS GA4, ROAS CRM, cost per final order)
+        # 25.00 + 15.00 spent; 125.13 / 40.00 and 120.13 / 40.00.
+        (day[3], "google", "cpc", "spring_sale", "2001", "USD"):
+            (d("40.00"), d("125.13"), d("120.13"), d("0"), d("0"), 1, 1, 1, 0, d("3.12825"), d("3.00325"),
+             d("40.00")),
+        (day[3], "google", "cpc", "(not set)", None, "USD"):  # N5, a bare gclid: no campaign to charge
+            (d("0"), d("200.00"), d("150.00"), d("50.00"), d("0"), 1, 1, 1, 0, None, None, None),
+        (day[2], "google", "cpc", "brand", "2002", "USD"):  # the dollars spent; N6 paid in euros
+            (d("20.00"), d("0"), d("0"), d("0"), d("0"), 0, 0, 0, 0, d("0"), d("0"), None),
+        (day[2], "google", "cpc", "brand", "2002", "EUR"):
+            (d("0"), d("80.00"), d("80.00"), d("0"), d("0"), 1, 1, 1, 2, None, None, None),
+        (day[2], "google", "cpc", "prospecting", "2003", "USD"):  # spent, nothing sold
+            (d("5.55"), d("0"), d("0"), d("0"), d("0"), 0, 0, 0, 0, d("0"), d("0"), None),
+        (day[2], "newsletter", "email", "jan_news", None, "USD"):  # refunded in full after delivery
+            (d("0"), d("96.12"), d("0"), d("96.12"), d("0"), 1, 0, 1, 0, None, None, None),
+        (day[1], "google", "cpc", "spring_sale", "2001", "USD"):
+            (d("10.00"), d("0"), d("0"), d("0"), d("0"), 0, 0, 0, 0, d("0"), d("0"), None),
+        (day[1], "facebook", "social", "retargeting", None, "USD"):
+            (d("0"), d("45.00"), d("0"), d("0"), d("0"), 0, 0, 1, 0, None, None, None),
+        (day[1], "google", "cpc", "(not set)", None, "USD"):
+            (d("0"), d("10.00"), d("0"), d("0"), d("0"), 0, 0, 1, 0, None, None, None),
+        (day[1], *NOT_SEEN[:3], None, "USD"):  # N4 50.00 paid, N7 30.00 charged back, N8 40.00 cancelled
+            (d("0"), d("0"), d("50.00"), d("30.00"), d("40.00"), 2, 1, 0, 0, None, None, None),
+        (day[0], "(not set)", "(not set)", "(not set)", None, "USD"):
+            (d("0"), d("19.99"), d("0"), d("0"), d("0"), 0, 0, 1, 0, None, None, None),
+    }  # Not there: N3 and the 99.00 spent on today-40, before the window
+
+    # docs/analysts.md's ROAS query, on these views: spring_sale's 50.00 brought 125.13 on the web and
+    # 120.13 kept (ROAS 2.50260 vs 2.40260); brand's and prospecting's dollars brought nothing.
+    roas_sql = next(sql for sql in doc_queries() if "_roi_by_channel" in sql).replace(
+        "hookstream-local.crm.", f"{views}.")
+    ranked = [(r["campaign"], r["cost"], round(r["roas_ga4"], 5), round(r["roas_crm"], 5))
+              for r in query(emulator, roas_sql)]
+    assert ranked[0] == ("spring_sale", d("50.00"), d("2.50260"), d("2.40260"))
+    assert sorted(ranked[1:]) == [("brand", d("20.00"), d("0"), d("0")), ("prospecting", d("5.55"), d("0"), d("0"))]
 
     # With an exchange-rate table, N6's euros convert at the latest rate on or before its day (today-5's).
     emulator.client.create_table(bigquery.Table(f"{views}.fx", schema=[

@@ -270,7 +270,8 @@ def test_the_analysts_guide_queries_run_on_the_local_project(emulator: Any) -> N
     # The GA4 export and the views stitched to it exist locally only with `scripts/dev --ga4-sample`
     # (their rows are asserted in tests/infra/test_attributed_view.py); the rest must run as written.
     local = [sql for sql in queries
-             if "analytics_123456" not in sql and "_revenue_by_channel" not in sql and "_attributed" not in sql]
+             if "analytics_123456" not in sql and "_revenue_by_channel" not in sql and "_roi_by_channel" not in sql
+             and "_attributed" not in sql]
     assert len(local) >= 3
     assert all("`hookstream-local." in sql for sql in local)
     client = make_client("hookstream-local", emulator.url)

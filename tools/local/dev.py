@@ -29,6 +29,7 @@ from service.model.service_env import METRICS_ENDPOINT, SECRETS
 from service.model.stream import Stream
 from service.model.timezones import parse_time_zone
 from service.runtime.bigquery_client import make_client
+from tools.local.ads_sample import SAMPLE_ADS_COST, load_ads_sample
 from tools.local.dev_secrets import load_or_create
 from tools.local.ga4_sample import SAMPLE_STITCH, load_sample
 from tools.local.gcs_emulator import ensure_bucket, start_gcs_emulator
@@ -71,6 +72,9 @@ def load_ga4_samples(client: object, streams: tuple[Stream, ...], project: str) 
         tables = load_sample(client, ga4_project(stream, project), stream.stitch.dataset,
                              dt.datetime.now(zone).date(), stream.table_options.location)
         print(f"synthetic GA4 export: {len(tables)} tables in {ga4_project(stream, project)}.{stream.stitch.dataset}")
+        if SAMPLE_ADS_COST in stream.stitch.costs:  # the sample stitch's cost: the synthetic Google Ads transfer
+            ads = load_ads_sample(client, project, dt.datetime.now(zone).date(), stream.table_options.location)
+            print(f"synthetic Google Ads transfer: {len(ads)} tables in {project}.{SAMPLE_ADS_COST.dataset}")
     return stitched
 
 

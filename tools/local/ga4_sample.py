@@ -37,11 +37,13 @@ import datetime as dt
 from typing import Any
 
 from service.model.stitch import GA4Export
+from tools.local.ads_sample import SAMPLE_ADS_COST
 
 SAMPLE_GA4_DATASET = "analytics_123456789"
 SAMPLE_LOOKBACK_DAYS = 30
 # What scripts/dev --ga4-sample gives a stream that declares a latest view but no stitch of its own.
-SAMPLE_STITCH = GA4Export(dataset=SAMPLE_GA4_DATASET, lookback_days=SAMPLE_LOOKBACK_DAYS)
+# Its cost is the synthetic Google Ads transfer (tools/local/ads_sample.py).
+SAMPLE_STITCH = GA4Export(dataset=SAMPLE_GA4_DATASET, lookback_days=SAMPLE_LOOKBACK_DAYS, costs=(SAMPLE_ADS_COST,))
 OLD_TABLE_AGE_DAYS = 40
 
 
