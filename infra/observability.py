@@ -23,6 +23,7 @@ from infra import providers as gcp
 from infra.config import DeployConfig
 from infra.log_metrics import LATENCY, LOG_METRICS, NOT_STORED, REFUSED, SPOOLED, STORED, LogMetric
 from infra.naming import StreamNames
+from infra.propagation import METRIC_PROPAGATION, wait_after
 from service.model.stream import Stream
 
 STREAM_LABEL = "hookstream-stream"
@@ -61,11 +62,11 @@ def build_observability(stack: Construct, streams: tuple[Stream, ...], config: D
         stack, f"alert-email-{index}", display_name=f"hookstream alerts: {email}", type="email",
         labels={"email_address": email}) for index, email in enumerate(config.alert_emails)]
     channel_names = [channel.name for channel in result.channels]
+    # A policy on a log-based metric is refused until Monitoring knows the metric, which is some time after
+    # the metric is created: wait (docs/deploy.md, "First deploy").
+    metrics_known = wait_after(stack, "log-metrics-propagated", list(metrics.values()), METRIC_PROPAGATION)
     where = f" ({config.environment})" if config.environment else ""
     for stream in streams:
-        # A policy on a log-based metric is refused until the metric exists (and, for a few minutes after,
-        # sometimes still: docs/deploy.md, "First deploy").
-        needs = list(metrics.values())
         for suffix, title, condition, runbook in _stream_policies(stream, names[stream.name]):
             result.policies.append(gcp.MonitoringAlertPolicy(
                 stack, f"alert-{suffix}-{stream.name}",
@@ -75,7 +76,7 @@ def build_observability(stack: Construct, streams: tuple[Stream, ...], config: D
                 conditions=[condition],
                 documentation=gcp.MonitoringAlertPolicyDocumentation(content=runbook, mime_type="text/markdown"),
                 user_labels={STREAM_LABEL: stream.name},
-                depends_on=needs if suffix != "5xx" else None,
+                depends_on=[metrics_known] if suffix != "5xx" else None,
             ))
     return result
 

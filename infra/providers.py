@@ -1,4 +1,4 @@
-"""The one place that imports Terraform provider bindings (hashicorp/google, hashicorp/random).
+"""The one place that imports Terraform provider bindings (hashicorp/google, hashicorp/random, hashicorp/time).
 
 cdktf and these prebuilt bindings are archived upstream. Everything else in `infra/` names provider
 classes through this module, so moving to the CDK Terrain fork (`cdktn-provider-google`) or to bindings
@@ -94,6 +94,8 @@ from cdktf_cdktf_provider_google.storage_bucket_iam_member import (
 from cdktf_cdktf_provider_random.bytes import Bytes as RandomBytes
 from cdktf_cdktf_provider_random.password import Password as RandomPassword
 from cdktf_cdktf_provider_random.provider import RandomProvider
+from cdktf_cdktf_provider_time.provider import TimeProvider
+from cdktf_cdktf_provider_time.sleep import Sleep as TimeSleep
 
 __all__ = [
     "ArtifactRegistryRepository",
@@ -162,4 +164,6 @@ __all__ = [
     "StorageBucketLifecycleRuleAction",
     "StorageBucketLifecycleRuleCondition",
     "StorageBucketSoftDeletePolicy",
+    "TimeProvider",
+    "TimeSleep",
 ]

@@ -12,6 +12,8 @@ from constructs import Construct
 
 from infra import providers as gcp
 from infra.config import DeployConfig
+from infra.permissions import REPLAY, STREAM_WRITER, Scope, role_permissions
+from infra.propagation import IAM_PROPAGATION, wait_after
 from infra.stream_resources import StreamResources
 from service.model.service_env import SPOOL_URL, ServiceSpec, to_env
 from service.model.spool import spool_bucket_name, spool_prefix, spool_url
@@ -22,15 +24,9 @@ SPOOL_DAYS = 30
 # A delete (the replay's, or a person's by mistake) stays recoverable this long. Not a retention policy:
 # that would refuse the replay's own delete of a row already in BigQuery, and the spool could never empty.
 SOFT_DELETE_SECONDS = 7 * 24 * 60 * 60
-# Only what a create-only upload (if_generation_match=0) needs: no read, no list, no overwrite, no delete.
-SPOOL_WRITER_PERMISSIONS = ("storage.objects.create",)
-# The replay reads which hit_ids a table already has (a query: getData, and get to resolve the table),
-# then inserts the others (updateData). Granted per table, like the streams' writer role.
-REPLAY_TABLE_PERMISSIONS = ("bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData")
 # Queries run as jobs, and jobs.create exists only at project level; it gives no access to any data.
+# The custom roles' permissions come from infra/permissions.py.
 REPLAY_JOB_ROLE = "roles/bigquery.jobUser"
-# Read, list, create (the lease object) and delete objects of the spool bucket only.
-REPLAY_BUCKET_ROLE = "roles/storage.objectUser"
 REPLAY_SERVICE_ACCOUNT_ID = "hookstream-replay"
 REPLAY_SCHEDULE = "*/5 * * * *"
 RUN_INVOKER_ROLE = "roles/run.invoker"
@@ -45,8 +41,10 @@ class SpoolResources:
     the stack (deployment-level, like the writer role); `add_stream` puts one stream's grants, replay job and
     schedule inside that stream's construct, so plans and scripts/review show them with the stream."""
 
-    def __init__(self, scope: Construct, config: DeployConfig) -> None:
-        self.config = config
+    def __init__(self, scope: Construct, config: DeployConfig, dataset_reader_role: gcp.ProjectIamCustomRole) -> None:
+        self.scope, self.config = scope, config
+        self.dataset_reader_role = dataset_reader_role
+        self.dataset_grants: dict[str, gcp.BigqueryDatasetAccess] = {}
         self.bucket_name = spool_bucket_name(config.project)
         self.bucket = gcp.StorageBucket(
             scope, "spool-bucket",
@@ -70,7 +68,7 @@ class SpoolResources:
             title="hookstream spool writer",
             description="Create objects (create-only uploads) and nothing else: no read, no list, no overwrite, "
                         "no delete. Granted on the spool bucket to each stream's account, for its own prefix.",
-            permissions=list(SPOOL_WRITER_PERMISSIONS),
+            permissions=list(role_permissions(STREAM_WRITER, Scope.BUCKET)),
             stage="GA",
         )
         self.replay_role = gcp.ProjectIamCustomRole(
@@ -80,7 +78,17 @@ class SpoolResources:
             title="hookstream spool replay",
             description="Look up which hit_ids a table holds and insert the missing rows; no schema change, "
                         "no delete. Granted per table to the replay's account.",
-            permissions=list(REPLAY_TABLE_PERMISSIONS),
+            permissions=list(role_permissions(REPLAY, Scope.TABLE)),
+            stage="GA",
+        )
+        self.replay_bucket_role = gcp.ProjectIamCustomRole(
+            scope, "replay-bucket-role",
+            project=config.project,
+            role_id=f"{config.writer_role_id}ReplayBucket",
+            title="hookstream spool replay (objects)",
+            description="List, read, create (the lease) and delete spool objects; no metadata update, no IAM. "
+                        "Granted on the spool bucket to the replay's account.",
+            permissions=list(role_permissions(REPLAY, Scope.BUCKET)),
             stage="GA",
         )
         self.replay_account = gcp.ServiceAccount(
@@ -93,7 +101,7 @@ class SpoolResources:
         self.replay_bucket_grant = gcp.StorageBucketIamMember(
             scope, "replay-bucket-access",
             bucket=self.bucket.name,
-            role=REPLAY_BUCKET_ROLE,
+            role=self.replay_bucket_role.name,
             member=self.replay_account.member,
         )
         self.replay_job_grant = gcp.ProjectIamMember(
@@ -101,6 +109,15 @@ class SpoolResources:
             project=config.project,
             role=REPLAY_JOB_ROLE,
             member=self.replay_account.member,
+        )
+
+    def add_dataset(self, name: str, dataset: gcp.BigqueryDataset) -> None:
+        # insertAll checks bigquery.datasets.get on the dataset (infra/permissions.py).
+        self.dataset_grants[name] = gcp.BigqueryDatasetAccess(
+            self.scope, f"replay-dataset-reader-{name}",
+            dataset_id=dataset.dataset_id,
+            role=self.dataset_reader_role.name,
+            user_by_email=self.replay_account.email,
         )
 
     def spool_url(self, stream_name: str) -> str:
@@ -155,7 +172,9 @@ class SpoolResources:
                     )],
                 ),
             ),
-            depends_on=[table_grant, self.replay_bucket_grant, self.replay_job_grant],
+            depends_on=[wait_after(resources, f"{name}-replay-grants-propagated",
+                                   [table_grant, self.replay_bucket_grant, self.replay_job_grant,
+                                    self.dataset_grants[stream.dataset]], IAM_PROPAGATION)],
         )
         invoker = gcp.CloudRunV2JobIamMember(
             resources, f"{name}-replay-invoker",

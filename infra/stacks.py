@@ -15,10 +15,10 @@ from infra.config import DeployConfig
 from infra.forget_retired import forget_retired
 from infra.naming import REGISTRY_REPOSITORY_ID, StreamNames
 from infra.observability import build_observability
+from infra.permissions import IDENTITIES, STREAM_WRITER, Scope, role_permissions
 from infra.retired import RetiredStream, dataset_construct_id
 from infra.spool_resources import SpoolResources
-from infra.stream_resources import StreamResources
-from infra.writer_role import TABLE_WRITER_PERMISSIONS
+from infra.stream_resources import StreamResources, StreamRoles
 from service.model.stream import Stream
 
 
@@ -57,13 +57,16 @@ class StreamsStack(TerraformStack):
         _use_state_bucket(self, id, config)
         gcp.GoogleProvider(self, "google", project=config.project, region=config.region)
         gcp.RandomProvider(self, "random")
-        self.writer_role = self._writer_role(config)
+        gcp.TimeProvider(self, "time")
+        roles = StreamRoles(table_writer=self._writer_role(config), dataset_reader=self._dataset_reader_role(config))
+        self.writer_role = roles.table_writer
         self.datasets = self._datasets(streams)
-        self.spool = SpoolResources(self, config)
+        self.spool = SpoolResources(self, config, roles.dataset_reader)
+        for name, dataset in self.datasets.items():
+            self.spool.add_dataset(name, dataset)
         self.streams = {
             stream.name: StreamResources(self, stream.name, stream, config, self.datasets[stream.dataset],
-                                         names[stream.name], self.writer_role,
-                                         spool_url=self.spool.spool_url(stream.name))
+                                         names[stream.name], roles, spool_url=self.spool.spool_url(stream.name))
             for stream in streams
         }
         for resources in self.streams.values():
@@ -84,7 +87,20 @@ class StreamsStack(TerraformStack):
             description="Insert rows into a table (BigQuery insertAll) and nothing else: no reading, "
                         "no schema change, no delete. Granted per table to each hookstream stream's "
                         "service account.",
-            permissions=list(TABLE_WRITER_PERMISSIONS),
+            permissions=list(role_permissions(STREAM_WRITER, Scope.TABLE)),
+            stage="GA",
+        )
+
+    def _dataset_reader_role(self, config: DeployConfig) -> gcp.ProjectIamCustomRole:
+        # insertAll checks bigquery.datasets.get on the dataset: granted per dataset, to the streams' accounts
+        # and the replay's. Every identity needs the same dataset permissions (tests/infra/test_permissions.py).
+        return gcp.ProjectIamCustomRole(
+            self, "dataset-reader-role",
+            project=config.project,
+            role_id=f"{config.writer_role_id}Dataset",
+            title="hookstream dataset metadata reader",
+            description="Read a dataset's metadata (what insertAll checks on the dataset); no table, no row.",
+            permissions=sorted({p for identity in IDENTITIES for p in role_permissions(identity, Scope.DATASET)}),
             stage="GA",
         )
 

@@ -53,7 +53,8 @@ def test_each_stream_may_only_create_objects_under_its_own_prefix(which: str, re
     # Only the replay holds an unconditional grant on the bucket.
     unconditional = [g for g in grants.values() if "condition" not in g]
     assert [(g["role"], g["member"]) for g in unconditional] == [
-        ("roles/storage.objectUser", synth.ref(STREAMS_STACK, "google_service_account", "replay-sa", "member"))]
+        (synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "replay-bucket-role", "name"),
+         synth.ref(STREAMS_STACK, "google_service_account", "replay-sa", "member"))]
 
 
 def test_replay_reads_and_writes_each_table_and_nothing_more(shipped: Synth) -> None:

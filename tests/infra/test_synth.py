@@ -40,14 +40,16 @@ def path(stream: Stream, part: str) -> str:
 
 def is_spool_resource(path: str) -> bool:
     """The replay's account, and a stream's spool grant and replay access (infra/spool_resources.py)."""
-    return path == "replay-sa" or path.endswith(("-spool-writer", "-replay-table-access"))
+    return (path == "replay-sa" or path.startswith("replay-dataset-reader-")
+            or path.endswith(("-spool-writer", "-replay-table-access", "-replay-grants-propagated")))
 
 
 def test_every_shipped_stream_gets_its_resources(shipped: Synth) -> None:
     expected_per_stream = ["google_service_account", "google_bigquery_table", "google_bigquery_table_iam_member",
                            "google_secret_manager_secret", "google_secret_manager_secret_version",
                            "google_secret_manager_secret_iam_member", "random_password",
-                           "google_cloud_run_v2_service", "google_cloud_run_v2_service_iam_member"]
+                           "google_cloud_run_v2_service", "google_cloud_run_v2_service_iam_member",
+                           "google_bigquery_dataset_access", "time_sleep"]
     resources = shipped.stacks[STREAMS_STACK]["resource"]
     for resource_type in expected_per_stream:
         owners = sorted(path.split("/")[0] for path, body in shipped.resources(STREAMS_STACK, resource_type).items()
@@ -65,7 +67,7 @@ def test_providers_and_project_come_from_config(shipped: Synth) -> None:
     for stack in (REGISTRY_STACK, STREAMS_STACK):
         google = shipped.stacks[stack]["provider"]["google"]
         assert google == [{"project": CONFIG.project, "region": CONFIG.region}]
-    assert set(shipped.stacks[STREAMS_STACK]["provider"]) == {"google", "random"}
+    assert set(shipped.stacks[STREAMS_STACK]["provider"]) == {"google", "random", "time"}
     required = shipped.stacks[STREAMS_STACK]["terraform"]["required_providers"]
     assert required["google"]["source"] == "google"
     assert required["google"]["version"] == "6.50.0"
@@ -128,10 +130,11 @@ def test_one_writer_role_that_can_only_insert_rows(which: str, request: pytest.F
     synth: Synth = request.getfixturevalue(which)
     roles = synth.resources(STREAMS_STACK, "google_project_iam_custom_role")
     # The spool's two roles (create-only, replay) are asserted in tests/infra/test_spool_synth.py.
-    assert set(roles) == {"writer-role", "spool-writer-role", "replay-table-role"}
+    assert set(roles) == {"writer-role", "dataset-reader-role", "spool-writer-role", "replay-table-role",
+                          "replay-bucket-role"}
     role = roles["writer-role"]
-    # insertAll needs bigquery.tables.updateData; the service never reads the table (test_writer_permissions).
-    assert role["permissions"] == ["bigquery.tables.updateData"]
+    # What Google's insertAll reference lists on the table (tests/infra/test_permissions.py): no getData.
+    assert role["permissions"] == ["bigquery.tables.get", "bigquery.tables.updateData"]
     assert (role["role_id"], role["project"], role["stage"]) == ("hookstreamRowWriter", CONFIG.project, "GA")
     assert "google_project_iam_custom_role" not in synth.stacks[REGISTRY_STACK].get("resource", {})
 
@@ -183,7 +186,8 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
     writer_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "writer-role", "name")
     spool_writer = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "spool-writer-role", "name")
     replay_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "replay-table-role", "name")
-    expected = {("google_storage_bucket_iam_member", "roles/storage.objectUser", replay),
+    replay_bucket_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "replay-bucket-role", "name")
+    expected = {("google_storage_bucket_iam_member", replay_bucket_role, replay),
                 ("google_bigquery_table_iam_member", replay_role, replay),
                 ("google_cloud_run_v2_job_iam_member", "roles/run.invoker", replay)}
     for stream in streams:
@@ -195,6 +199,16 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
             expected.add(("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor",
                           member))
     assert grants == expected
+    # Dataset metadata (what insertAll checks on the dataset) for each stream's account and the replay, and
+    # nothing else on any dataset but the GA4 views' authorizations (test_attributed_synth).
+    dataset_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "dataset-reader-role", "name")
+    dataset_grants = {(body["role"], body["user_by_email"])
+                      for body in synth.resources(STREAMS_STACK, "google_bigquery_dataset_access").values()
+                      if "view" not in body}
+    replay_email = synth.ref(STREAMS_STACK, "google_service_account", "replay-sa", "email")
+    assert dataset_grants == {(dataset_role, replay_email)} | {
+        (dataset_role, synth.ref(STREAMS_STACK, "google_service_account", path(stream, "sa"), "email"))
+        for stream in streams}
     # One grant of each kind per stream, not one shared grant.
     table_grants = synth.resources(STREAMS_STACK, "google_bigquery_table_iam_member")
     assert len(table_grants) == 2 * len(streams)  # the stream's writer, and the replay
@@ -314,19 +328,6 @@ def test_the_shipped_orders_service_gets_exactly_these_variables(shipped: Synth)
         "HOOKSTREAM_ANSWER_BUDGET_SECONDS": "2.0",
         "HOOKSTREAM_SPOOL_URL": "gs://hookstream-ci-test-hookstream-spool/spool/crm-orders/",
     }
-
-
-def test_cloud_run_service_waits_for_its_grants(case: tuple[Synth, Stream]) -> None:
-    synth, stream = case
-    service = synth.resource(STREAMS_STACK, "google_cloud_run_v2_service", path(stream, "service"))
-    writer = synth.resource(STREAMS_STACK, "google_bigquery_table_iam_member", path(stream, "table-writer"))
-    expected = [f"google_bigquery_table_iam_member.{writer['_key']}"]
-    if stream.auth.mode != "none":
-        reader = synth.resource(STREAMS_STACK, "google_secret_manager_secret_iam_member", path(stream, "secret-reader"))
-        version = synth.resource(STREAMS_STACK, "google_secret_manager_secret_version", path(stream, "secret-version"))
-        expected += [f"google_secret_manager_secret_iam_member.{reader['_key']}",
-                     f"google_secret_manager_secret_version.{version['_key']}"]
-    assert service["depends_on"] == expected
 
 
 def test_public_invoker(case: tuple[Synth, Stream]) -> None:
