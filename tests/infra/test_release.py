@@ -176,7 +176,8 @@ def test_release_deploys_exactly_the_image_it_built(checkout: Path, tmp_path: Pa
     calls = (tmp_path / "tools.log").read_text().splitlines()
     assert calls == [
         f"npx cdktf deploy hookstream-registry --output cdktf.out --auto-approve IMAGE={REGISTRY}:{commit} ENV=",
-        f"gcloud builds submit --suppress-logs --project=acme-analytics --tag={REGISTRY}:{commit} {checkout} IMAGE= ENV=",
+        f"gcloud builds submit --suppress-logs --project=acme-analytics --tag={REGISTRY}:{commit} {checkout} "
+        "IMAGE= ENV=",
         f"gcloud artifacts docker images describe {REGISTRY}:{commit} --project=acme-analytics "
         "--format=value(image_summary.digest) IMAGE= ENV=",
         f"npx cdktf deploy hookstream --output cdktf.out --auto-approve IMAGE={REGISTRY}:{commit}@{DIGEST} ENV=",
