@@ -5,6 +5,8 @@
 - Alert policies per stream, to the environment's `alert_emails` (none configured: no channels, no policies):
   the endpoint answers 5xx; any hit not stored in 5 minutes; a burst of 401s (a rotated secret the CRM
   was not given); and, where the stream sets `alert_if_silent_for`, no hit stored for that long.
+  For the spool's replay: a run that ends without replaying what waits, no run finishing for 30 minutes,
+  the oldest spooled hit older than 6 hours, and any object quarantined.
 
 Construct ids are the stack's direct children and never change: a new id would replace the resource.
 Series are summed per stream across revisions: every deploy starts a revision with series of its own, and
@@ -21,9 +23,22 @@ from constructs import Construct
 
 from infra import providers as gcp
 from infra.config import DeployConfig
-from infra.log_metrics import LATENCY, LOG_METRICS, NOT_STORED, REFUSED, SPOOLED, STORED, LogMetric
+from infra.log_metrics import (
+    LATENCY,
+    LOG_METRICS,
+    NOT_STORED,
+    QUARANTINED,
+    REFUSED,
+    REPLAY_FAILED_STATUSES,
+    REPLAY_RUNS,
+    SPOOL_AGE,
+    SPOOLED,
+    STORED,
+    LogMetric,
+)
 from infra.naming import StreamNames
 from infra.propagation import METRIC_PROPAGATION, wait_after
+from infra.spool_resources import replay_job_name
 from service.model.stream import Stream
 
 STREAM_LABEL = "hookstream-stream"
@@ -32,6 +47,10 @@ WINDOW = "300s"
 # strays (a scanner, a typo while testing) do not.
 UNAUTHORIZED_BURST = 10
 SERVICE_PREFIX = "hookstream-"
+# Alert at hours, long before the spool's lifecycle rule deletes a hit at 30 days (docs/spool.md).
+SPOOL_AGE_ALERT_SECONDS = 6 * 60 * 60
+# The replay runs every 5 minutes: six runs in a row without a "replay finished" line is not a hiccup.
+REPLAY_SILENT_SECONDS = 30 * 60
 
 
 @dataclass
@@ -98,14 +117,13 @@ def _log_metric(stack: Construct, metric: LogMetric) -> gcp.LoggingMetric:
         ),
         label_extractors=metric.label_extractors,
         value_extractor=metric.value_extractor,
-        # 1 ms to ~33 s in 32 buckets: a hit is answered within the stream's write deadline.
         bucket_options=gcp.LoggingMetricBucketOptions(exponential_buckets=gcp.LoggingMetricBucketOptionsExponentialBuckets(
-            num_finite_buckets=32, growth_factor=1.4, scale=1)) if distribution else None,
+            num_finite_buckets=32, growth_factor=metric.buckets[1], scale=metric.buckets[0])) if distribution else None,
     )
 
 
 def _per_stream(metric: LogMetric, stream: Stream, extra: str = "") -> str:
-    return (f'metric.type = "{metric.metric_type}" AND resource.type = "cloud_run_revision"'
+    return (f'metric.type = "{metric.metric_type}" AND resource.type = "{metric.resource_type}"'
             f' AND metric.labels.stream = "{stream.name}"{extra}')
 
 
@@ -158,6 +176,7 @@ def _stream_policies(stream: Stream, names: StreamNames) -> list[tuple[str, str,
          "accept (a rotation not finished in the CRM? `scripts/rotate-secret`), or someone is probing it. "
          "The refused hits are not stored."),
     ]
+    policies += _replay_policies(stream)
     if stream.alert_if_silent_for is not None:
         seconds = int(stream.alert_if_silent_for.total_seconds())
         policies.append(("silent", f"no hit stored for {_duration(seconds)}", gcp.MonitoringAlertPolicyConditions(
@@ -171,6 +190,53 @@ def _stream_policies(stream: Stream, names: StreamNames) -> list[tuple[str, str,
             "its webhook may have stopped, or every call is refused (see the hits-refused metric). The "
             "condition only arms after the first hit stored since the policy was created or changed."))
     return policies
+
+
+def _replay_policies(stream: Stream) -> list[tuple[str, str, gcp.MonitoringAlertPolicyConditions, str]]:
+    """Nothing in the spool expires unseen: the alerts fire hours before the 30-day lifecycle deletion."""
+    job = replay_job_name(stream.name)
+    failed = " OR ".join(f'"{status}"' for status in REPLAY_FAILED_STATUSES)
+    age = _duration(SPOOL_AGE_ALERT_SECONDS)
+    return [
+        ("replay-failed", "replay run failed", gcp.MonitoringAlertPolicyConditions(
+            display_name="a replay run ended with objects it could not replay",
+            condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
+                filter=_per_stream(REPLAY_RUNS, stream, f" AND metric.labels.status = one_of({failed})"),
+                comparison="COMPARISON_GT", threshold_value=0, duration="0s", aggregations=_summed())),
+         f"The replay job `{job}` ended a run without replaying what waits in the spool of stream "
+         f"{stream.name} (status in its `replay finished` line: BigQuery or Cloud Storage unavailable, lease "
+         "lost, or out of time). The next run, 5 minutes later, tries again; spooled hits are deleted 30 days "
+         "after they were written (docs/spool.md)."),
+        ("replay-silent", "replay not running", gcp.MonitoringAlertPolicyConditions(
+            display_name=f"no replay run finished for {_duration(REPLAY_SILENT_SECONDS)}",
+            condition_absent=gcp.MonitoringAlertPolicyConditionsConditionAbsent(
+                filter=_per_stream(REPLAY_RUNS, stream), duration=f"{REPLAY_SILENT_SECONDS}s",
+                aggregations=[gcp.MonitoringAlertPolicyConditionsConditionAbsentAggregations(
+                    alignment_period="300s", per_series_aligner="ALIGN_SUM", cross_series_reducer="REDUCE_SUM",
+                    group_by_fields=["metric.label.stream"])])),
+         f"No run of `{job}` logged `replay finished` for {_duration(REPLAY_SILENT_SECONDS)} (it is scheduled "
+         "every 5 minutes): the job crashes before its end, or Cloud Scheduler cannot start it. Check the "
+         "job's executions and the scheduler job of the same name."),
+        ("spool-age", f"spooled hit older than {age}", gcp.MonitoringAlertPolicyConditions(
+            display_name=f"oldest spooled hit older than {age}",
+            condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
+                filter=_per_stream(SPOOL_AGE, stream), comparison="COMPARISON_GT",
+                threshold_value=SPOOL_AGE_ALERT_SECONDS, duration="0s",
+                aggregations=[gcp.MonitoringAlertPolicyConditionsConditionThresholdAggregations(
+                    alignment_period=WINDOW, per_series_aligner="ALIGN_PERCENTILE_99",
+                    cross_series_reducer="REDUCE_MAX", group_by_fields=["metric.label.stream"])])),
+         f"A hit of stream {stream.name} has waited in the spool for more than {age}: the replay cannot write "
+         f"it to {stream.table_ref}. Spooled hits are deleted 30 days after they were written, and stay "
+         "recoverable 7 days more (soft delete): docs/spool.md, \"Timeline\"."),
+        ("quarantined", "spool object quarantined", gcp.MonitoringAlertPolicyConditions(
+            display_name="a spool object quarantined in 5 minutes",
+            condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
+                filter=_per_stream(QUARANTINED, stream), comparison="COMPARISON_GT", threshold_value=0,
+                duration="0s", aggregations=_summed())),
+         f"The replay of stream {stream.name} moved a spooled object it cannot read or validate to the "
+         "quarantine prefix (its `spool object quarantined` line names the object and the error). It is not "
+         "in the table: docs/spool.md says how to inspect and re-drive it; it is deleted after 30 days."),
+    ]
 
 
 def _duration(seconds: int) -> str:

@@ -33,7 +33,8 @@ def policy(synth: Synth, name: str) -> dict[str, Any]:
 def test_log_metrics_are_synthesized_with_their_filters(alerted: Synth) -> None:
     metrics = {body["name"]: body for body in alerted.resources(STREAMS_STACK, "google_logging_metric").values()}
     assert set(metrics) == {"hookstream/hits-stored", "hookstream/hits-refused", "hookstream/hits-not-stored",
-                            "hookstream/hit-latency", "hookstream/hits-spooled"}
+                            "hookstream/hit-latency", "hookstream/hits-spooled", "hookstream/replay-runs",
+                            "hookstream/spool-oldest-age", "hookstream/spool-quarantined"}
     assert metrics["hookstream/hits-spooled"]["filter"] == (
         'resource.type = "cloud_run_revision" AND jsonPayload.logger = "hookstream.hits" AND '
         'jsonPayload.message = "hit spooled"')
@@ -54,7 +55,10 @@ def test_each_stream_gets_its_alerts_and_silence_only_where_asked(alerted: Synth
     names = set(alerted.resources(STREAMS_STACK, "google_monitoring_alert_policy"))
     assert names == {"alert-5xx-orders", "alert-not-stored-orders", "alert-unauthorized-orders",
                      "alert-silent-orders", "alert-5xx-leads", "alert-not-stored-leads",
-                     "alert-unauthorized-leads", "alert-spooled-orders", "alert-spooled-leads"}
+                     "alert-unauthorized-leads", "alert-spooled-orders", "alert-spooled-leads",
+                     # the spool's replay, per stream (test_replay_alerts_fire_hours_before_spooled_hits_expire)
+                     *(f"alert-{kind}-{stream}" for kind in ("replay-failed", "replay-silent", "spool-age",
+                                                             "quarantined") for stream in ("orders", "leads"))}
     channels = [alerted.ref(STREAMS_STACK, "google_monitoring_notification_channel", f"alert-email-{i}", "name")
                 for i in range(2)]
     for name in names:
@@ -105,7 +109,7 @@ def test_without_recipients_no_channels_and_no_policies(shipped: Synth) -> None:
     resources = shipped.stacks[STREAMS_STACK]["resource"]
     assert "google_monitoring_alert_policy" not in resources
     assert "google_monitoring_notification_channel" not in resources
-    assert len(resources["google_logging_metric"]) == 5 and len(resources["google_monitoring_dashboard"]) == 1
+    assert len(resources["google_logging_metric"]) == 8 and len(resources["google_monitoring_dashboard"]) == 1
 
 
 @pytest.mark.parametrize("silence", [timedelta(hours=24), timedelta(seconds=90), timedelta(minutes=10, seconds=30)],
@@ -115,3 +119,37 @@ def test_silence_outside_cloud_monitorings_limits_is_refused(silence: timedelta)
         replace(WATCHED, alert_if_silent_for=silence)
     assert "stream 'orders': alert_if_silent_for=" in str(error.value)
     assert "whole minutes from 2 minutes to 23 hours 30 minutes" in str(error.value)
+
+
+def test_spool_age_is_a_distribution_of_seconds_up_past_thirty_days(alerted: Synth) -> None:
+    metrics = {body["name"]: body for body in alerted.resources(STREAMS_STACK, "google_logging_metric").values()}
+    age = metrics["hookstream/spool-oldest-age"]
+    assert age["filter"] == ('resource.type = "cloud_run_job" AND jsonPayload.logger = "hookstream.replay" AND '
+                             'jsonPayload.message = "replay finished"')
+    assert age["value_extractor"] == "EXTRACT(jsonPayload.oldest_waiting_age_seconds)"
+    assert age["metric_descriptor"]["value_type"] == "DISTRIBUTION" and age["metric_descriptor"]["unit"] == "s"
+    buckets = age["bucket_options"]["exponential_buckets"]
+    # The top finite bucket (1.6^32 s, ~39 days) lies past the 30-day deletion (2,592,000 s).
+    assert buckets["scale"] * buckets["growth_factor"] ** buckets["num_finite_buckets"] > 2_592_000
+
+
+def test_replay_alerts_fire_hours_before_spooled_hits_expire(alerted: Synth) -> None:
+    failed = policy(alerted, "alert-replay-failed-orders")["conditions"][0]["condition_threshold"]
+    assert failed["filter"] == (
+        'metric.type = "logging.googleapis.com/user/hookstream/replay-runs" AND resource.type = "cloud_run_job"'
+        ' AND metric.labels.stream = "orders" AND metric.labels.status = one_of("lock_lost", '
+        '"bigquery_unavailable", "spool_unavailable", "incomplete")'.replace('", "', '" OR "'))
+    assert (failed["comparison"], failed["threshold_value"]) == ("COMPARISON_GT", 0)
+    silent = policy(alerted, "alert-replay-silent-orders")["conditions"][0]["condition_absent"]
+    assert silent["duration"] == "1800s"
+    assert silent["filter"].endswith('metric.labels.stream = "orders"')
+    age = policy(alerted, "alert-spool-age-orders")
+    condition = age["conditions"][0]["condition_threshold"]
+    assert condition["threshold_value"] == 21600  # 6 hours: alert at hours, deletion at 30 days
+    assert condition["aggregations"][0]["cross_series_reducer"] == "REDUCE_MAX"
+    assert "user/hookstream/spool-oldest-age" in condition["filter"]
+    assert "30 days" in age["documentation"]["content"] and "7 days" in age["documentation"]["content"]
+    quarantined = policy(alerted, "alert-quarantined-leads")["conditions"][0]["condition_threshold"]
+    assert quarantined["filter"].startswith(
+        'metric.type = "logging.googleapis.com/user/hookstream/spool-quarantined" AND resource.type = "cloud_run_job"')
+    assert (quarantined["comparison"], quarantined["threshold_value"]) == ("COMPARISON_GT", 0)
