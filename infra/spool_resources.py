@@ -64,7 +64,7 @@ class SpoolResources:
         self.writer_role = gcp.ProjectIamCustomRole(
             scope, "spool-writer-role",
             project=config.project,
-            role_id=f"{config.writer_role_id}Spool",
+            role_id=config.role_id("Spool"),
             title="hookstream spool writer",
             description="Create objects (create-only uploads) and nothing else: no read, no list, no overwrite, "
                         "no delete. Granted on the spool bucket to each stream's account, for its own prefix.",
@@ -74,7 +74,7 @@ class SpoolResources:
         self.replay_role = gcp.ProjectIamCustomRole(
             scope, "replay-table-role",
             project=config.project,
-            role_id=f"{config.writer_role_id}Replay",
+            role_id=config.role_id("Replay"),
             title="hookstream spool replay",
             description="Look up which hit_ids a table holds and insert the missing rows; no schema change, "
                         "no delete. Granted per table to the replay's account.",
@@ -84,7 +84,7 @@ class SpoolResources:
         self.replay_bucket_role = gcp.ProjectIamCustomRole(
             scope, "replay-bucket-role",
             project=config.project,
-            role_id=f"{config.writer_role_id}ReplayBucket",
+            role_id=config.role_id("ReplayBucket"),
             title="hookstream spool replay (objects)",
             description="List, read, create (the lease) and delete spool objects; no metadata update, no IAM. "
                         "Granted on the spool bucket to the replay's account.",

@@ -21,8 +21,12 @@ from infra.spool_resources import SpoolResources
 from infra.stream_resources import StreamResources, StreamRoles
 from service.model.stream import Stream
 
+# `removed` blocks (infra/forget_retired.py) need Terraform 1.7; older versions fail on them mid-plan.
+REQUIRED_TERRAFORM = ">= 1.7"
+
 
 def _use_state_bucket(stack: TerraformStack, name: str, config: DeployConfig) -> None:
+    stack.add_override("terraform.required_version", REQUIRED_TERRAFORM)
     # Without a bucket cdktf keeps terraform.<stack>.tfstate locally; it holds the endpoint secrets.
     if config.state_bucket:
         GcsBackend(stack, bucket=config.state_bucket, prefix=f"hookstream/{name}")
@@ -82,7 +86,7 @@ class StreamsStack(TerraformStack):
         return gcp.ProjectIamCustomRole(
             self, "writer-role",
             project=config.project,
-            role_id=config.writer_role_id,
+            role_id=config.role_id(""),
             title="hookstream row writer",
             description="Insert rows into a table (BigQuery insertAll) and nothing else: no reading, "
                         "no schema change, no delete. Granted per table to each hookstream stream's "
@@ -97,7 +101,7 @@ class StreamsStack(TerraformStack):
         return gcp.ProjectIamCustomRole(
             self, "dataset-reader-role",
             project=config.project,
-            role_id=f"{config.writer_role_id}Dataset",
+            role_id=config.role_id("Dataset"),
             title="hookstream dataset metadata reader",
             description="Read a dataset's metadata (what insertAll checks on the dataset); no table, no row.",
             permissions=sorted({p for identity in IDENTITIES for p in role_permissions(identity, Scope.DATASET)}),

@@ -68,6 +68,9 @@ def test_providers_and_project_come_from_config(shipped: Synth) -> None:
         google = shipped.stacks[stack]["provider"]["google"]
         assert google == [{"project": CONFIG.project, "region": CONFIG.region}]
     assert set(shipped.stacks[STREAMS_STACK]["provider"]) == {"google", "random", "time"}
+    for stack in (REGISTRY_STACK, STREAMS_STACK):
+        # `removed` blocks need Terraform 1.7 (README and docs/deploy.md say the same).
+        assert shipped.stacks[stack]["terraform"]["required_version"] == ">= 1.7"
     required = shipped.stacks[STREAMS_STACK]["terraform"]["required_providers"]
     assert required["google"]["source"] == "google"
     assert required["google"]["version"] == "6.50.0"
