@@ -22,6 +22,8 @@ from service.model.ids import table_path
 from service.model.service_env import SECRETS, SPOOL_URL, ServiceSpec, to_env
 from service.model.stream import Stream
 
+# What the provider's table update sends as "partitions never expire" (docs/deploy.md, "Removing a setting").
+NO_PARTITION_EXPIRY_MS = 0
 # Cloud Run passes this as $PORT; service/runtime/gunicorn.conf.py binds whatever $PORT says.
 CONTAINER_PORT = 8080
 # Liveness only (service/runtime/app.py); not /healthz, a path Cloud Run reserves for itself.
@@ -109,7 +111,10 @@ class StreamResources(Construct):
             time_partitioning=gcp.BigqueryTableTimePartitioning(
                 type=spec.partition_type,
                 field=spec.partition_field,
-                expiration_ms=spec.partition_expiration_ms,
+                # Optional+Computed in the provider: left out, Terraform keeps the old expiry and partitions
+                # keep being deleted. 0 is sent as no expiry (the table update omits it).
+                expiration_ms=NO_PARTITION_EXPIRY_MS if spec.partition_expiration_ms is None
+                else spec.partition_expiration_ms,
             ),
             require_partition_filter=spec.require_partition_filter,
             clustering=list(spec.clustering) or None,

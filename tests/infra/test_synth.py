@@ -112,7 +112,8 @@ def test_table_schema_partitioning_and_options(case: tuple[Synth, Stream]) -> No
     partitioning = table["time_partitioning"]
     assert (partitioning["type"], partitioning["field"]) == (PARTITION_TYPE, PARTITION_FIELD) == ("DAY", "date")
     if options.partition_expiration_days is None:
-        assert "expiration_ms" not in partitioning
+        # Explicit, so removing partition_expiration_days really removes the expiry (test_removed_settings).
+        assert partitioning["expiration_ms"] == 0
     else:
         assert partitioning["expiration_ms"] == options.partition_expiration_days * 86_400_000
     assert table["require_partition_filter"] is options.require_partition_filter
