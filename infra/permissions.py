@@ -21,7 +21,10 @@ class Scope(Enum):
 
     TABLE = "table"
     DATASET = "dataset"
+    # Checked on the bucket itself (objects.list): an IAM condition on an object-name prefix cannot narrow it.
     BUCKET = "bucket"
+    # Checked on each object: granted on the bucket with a condition on the stream's own object names.
+    SPOOL_PREFIX = "spool prefix"
     PROJECT = "project"
 
 
@@ -54,16 +57,16 @@ QUERY_RESULTS = ApiMethod(
     note="bigquery.jobs.get on one's own jobs comes with creating them "
          "(https://cloud.google.com/bigquery/docs/jobs-overview#required_permissions)")
 OBJECT_CREATE_ONLY = ApiMethod(
-    "storage.objects.insert (ifGenerationMatch=0)", GCS_JSON, ((Scope.BUCKET, "storage.objects.create"),),
+    "storage.objects.insert (ifGenerationMatch=0)", GCS_JSON, ((Scope.SPOOL_PREFIX, "storage.objects.create"),),
     note="storage.objects.delete is listed only for overwriting an existing object, which a create-only "
          "upload never does")
 OBJECT_OVERWRITE = ApiMethod(
     "storage.objects.insert (overwrite)", GCS_JSON,
-    ((Scope.BUCKET, "storage.objects.create"), (Scope.BUCKET, "storage.objects.delete")),
+    ((Scope.SPOOL_PREFIX, "storage.objects.create"), (Scope.SPOOL_PREFIX, "storage.objects.delete")),
     note="the replay's lease object is replaced when renewed")
-OBJECT_GET = ApiMethod("storage.objects.get", GCS_JSON, ((Scope.BUCKET, "storage.objects.get"),))
+OBJECT_GET = ApiMethod("storage.objects.get", GCS_JSON, ((Scope.SPOOL_PREFIX, "storage.objects.get"),))
 OBJECT_LIST = ApiMethod("storage.objects.list", GCS_JSON, ((Scope.BUCKET, "storage.objects.list"),))
-OBJECT_DELETE = ApiMethod("storage.objects.delete", GCS_JSON, ((Scope.BUCKET, "storage.objects.delete"),))
+OBJECT_DELETE = ApiMethod("storage.objects.delete", GCS_JSON, ((Scope.SPOOL_PREFIX, "storage.objects.delete"),))
 
 
 @dataclass(frozen=True)
@@ -77,9 +80,10 @@ class Identity:
 # upload to its spool prefix when BigQuery does not take a row (service/runtime/spool.py).
 STREAM_WRITER = Identity("stream-writer", "stream writer (each stream's service account)",
                          (INSERT_ALL, OBJECT_CREATE_ONLY))
-# The replay job (service/runtime/replay.py): list and read spooled objects, hold a lease object, look up
-# which hit_ids the table already has (a query), insert the others, delete what is stored.
-REPLAY = Identity("replay", "replay (the spool replay jobs' service account)",
+# Each stream's replay job (service/runtime/replay.py), as its own account: list and read spooled objects,
+# hold a lease object, look up which hit_ids the table already has (a query), insert the others, delete
+# what is stored.
+REPLAY = Identity("replay", "replay (each stream's replay job account)",
                   (OBJECT_LIST, OBJECT_GET, OBJECT_OVERWRITE, OBJECT_DELETE, QUERY_JOB, QUERY_READS_TABLE,
                    QUERY_RESULTS, INSERT_ALL))
 IDENTITIES = (STREAM_WRITER, REPLAY)

@@ -66,8 +66,6 @@ class StreamsStack(TerraformStack):
         self.writer_role = roles.table_writer
         self.datasets = self._datasets(streams)
         self.spool = SpoolResources(self, config, roles.dataset_reader)
-        for name, dataset in self.datasets.items():
-            self.spool.add_dataset(name, dataset)
         self.streams = {
             stream.name: StreamResources(self, stream.name, stream, config, self.datasets[stream.dataset],
                                          names[stream.name], roles, spool_url=self.spool.spool_url(stream.name))

@@ -101,8 +101,8 @@ def test_ci_refuses_local_state() -> None:
 def test_role_ids_over_64_characters_are_refused_at_synth() -> None:
     from infra.config import ConfigError
 
-    # 52 characters + "ReplayBucket" (12) = 64: the longest id Google accepts.
-    assert load_config({**ENV, "HOOKSTREAM_WRITER_ROLE_ID": "r" * 52}).role_id("ReplayBucket") == "r" * 52 + (
-        "ReplayBucket")
-    with pytest.raises(ConfigError, match=r"would have 65 characters, Google allows 64; use at most 52"):
-        load_config({**ENV, "HOOKSTREAM_WRITER_ROLE_ID": "r" * 53})
+    # 51 characters + "ReplayObjects" (13) = 64: the longest id Google accepts.
+    assert load_config({**ENV, "HOOKSTREAM_WRITER_ROLE_ID": "r" * 51}).role_id("ReplayObjects") == "r" * 51 + (
+        "ReplayObjects")
+    with pytest.raises(ConfigError, match=r"would have 65 characters, Google allows 64; use at most 51"):
+        load_config({**ENV, "HOOKSTREAM_WRITER_ROLE_ID": "r" * 52})

@@ -63,9 +63,10 @@ def test_each_replay_job_starts_two_minutes_after_the_replays_grants(shipped: Sy
         assert wait["create_duration"] == "120s"
         assert set(wait["depends_on"]) == {
             address(shipped, "google_bigquery_table_iam_member", f"{name}/{name}-replay-table-access"),
-            address(shipped, "google_storage_bucket_iam_member", "replay-bucket-access"),
-            address(shipped, "google_project_iam_member", "replay-job-user"),
-            address(shipped, "google_bigquery_dataset_access", f"replay-dataset-reader-{stream.dataset}"),
+            address(shipped, "google_storage_bucket_iam_member", f"{name}/{name}-replay-objects"),
+            address(shipped, "google_storage_bucket_iam_member", f"{name}/{name}-replay-list"),
+            address(shipped, "google_project_iam_member", f"{name}/{name}-replay-job-user"),
+            address(shipped, "google_bigquery_dataset_access", f"{name}/{name}-replay-dataset-reader"),
         }
         job = shipped.resource(STREAMS_STACK, "google_cloud_run_v2_job", f"{name}/{name}-replay-job")
         assert job["depends_on"] == [address(shipped, "time_sleep", f"{name}/{name}-replay-grants-propagated")]

@@ -23,6 +23,7 @@ def test_shortest_and_longest_stream_names_give_these_names() -> None:
     names = check_deployable((Stream(name="a", dataset="d", table="t1"), Stream(name=longest, dataset="d", table="t2")))
     assert names["a"] == StreamNames(
         service_account_id="hooks-a",
+        replay_service_account_id="replay-a",
         cloud_run_service="hookstream-a",
         secret_id="hookstream-a-endpoint",
         endpoint_url_output="a_endpoint_url",
@@ -31,6 +32,7 @@ def test_shortest_and_longest_stream_names_give_these_names() -> None:
     )
     assert names[longest] == StreamNames(
         service_account_id="hooks-aaaaaaaaaaaaaaaaaaaz",  # 26 of the 30 characters IAM allows
+        replay_service_account_id="replay-aaaaaaaaaaaaaaaaaaaz",  # 27
         cloud_run_service="hookstream-aaaaaaaaaaaaaaaaaaaz",
         secret_id="hookstream-aaaaaaaaaaaaaaaaaaaz-endpoint",
         endpoint_url_output="aaaaaaaaaaaaaaaaaaaz_endpoint_url",
@@ -41,12 +43,12 @@ def test_shortest_and_longest_stream_names_give_these_names() -> None:
 
 def test_shipped_streams_get_these_names() -> None:
     names = check_deployable(STREAMS)
-    assert {name: (n.service_account_id, n.cloud_run_service, n.secret_id, n.endpoint_url_output)
-            for name, n in names.items()} == {
-        "crm-orders": ("hooks-crm-orders", "hookstream-crm-orders", "hookstream-crm-orders-endpoint",
-                       "crm_orders_endpoint_url"),
-        "crm-leads": ("hooks-crm-leads", "hookstream-crm-leads", "hookstream-crm-leads-endpoint",
-                      "crm_leads_endpoint_url"),
+    assert {name: (n.service_account_id, n.replay_service_account_id, n.cloud_run_service, n.secret_id,
+                   n.endpoint_url_output) for name, n in names.items()} == {
+        "crm-orders": ("hooks-crm-orders", "replay-crm-orders", "hookstream-crm-orders",
+                       "hookstream-crm-orders-endpoint", "crm_orders_endpoint_url"),
+        "crm-leads": ("hooks-crm-leads", "replay-crm-leads", "hookstream-crm-leads",
+                      "hookstream-crm-leads-endpoint", "crm_leads_endpoint_url"),
     }
 
 

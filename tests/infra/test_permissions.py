@@ -18,17 +18,18 @@ EXPECTED_ROLES = {
     "dataset-reader-role": ["bigquery.datasets.get"],
     "spool-writer-role": ["storage.objects.create"],
     "replay-table-role": ["bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData"],
-    "replay-bucket-role": ["storage.objects.create", "storage.objects.delete", "storage.objects.get",
-                           "storage.objects.list"],
+    "replay-objects-role": ["storage.objects.create", "storage.objects.delete", "storage.objects.get"],
+    "replay-list-role": ["storage.objects.list"],
 }
 # Which role each identity holds at which scope (the grants are checked in test_synth's least privilege).
 HELD = {
     (STREAM_WRITER.key, Scope.TABLE): "writer-role",
     (STREAM_WRITER.key, Scope.DATASET): "dataset-reader-role",
-    (STREAM_WRITER.key, Scope.BUCKET): "spool-writer-role",
+    (STREAM_WRITER.key, Scope.SPOOL_PREFIX): "spool-writer-role",
     (REPLAY.key, Scope.TABLE): "replay-table-role",
     (REPLAY.key, Scope.DATASET): "dataset-reader-role",
-    (REPLAY.key, Scope.BUCKET): "replay-bucket-role",
+    (REPLAY.key, Scope.SPOOL_PREFIX): "replay-objects-role",
+    (REPLAY.key, Scope.BUCKET): "replay-list-role",
 }
 
 
@@ -48,8 +49,9 @@ def test_synthesized_custom_roles_are_exactly_these(shipped: Synth) -> None:
 @pytest.mark.parametrize("identity", [STREAM_WRITER, REPLAY], ids=lambda identity: identity.key)
 def test_each_role_covers_every_listed_permission_and_no_other(identity: Identity, shipped: Synth) -> None:
     roles = shipped.resources(STREAMS_STACK, "google_project_iam_custom_role")
-    for scope in (Scope.TABLE, Scope.DATASET, Scope.BUCKET):
-        granted = set(roles[HELD[identity.key, scope]]["permissions"])
+    for scope in (Scope.TABLE, Scope.DATASET, Scope.SPOOL_PREFIX, Scope.BUCKET):
+        held = HELD.get((identity.key, scope))
+        granted = set(roles[held]["permissions"]) if held else set()
         listed = {permission for method in identity.calls for where, permission in method.permissions
                   if where is scope}
         missing, unneeded = listed - granted, granted - listed

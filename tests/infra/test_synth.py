@@ -40,8 +40,8 @@ def path(stream: Stream, part: str) -> str:
 
 def is_spool_resource(path: str) -> bool:
     """The replay's account, and a stream's spool grant and replay access (infra/spool_resources.py)."""
-    return (path == "replay-sa" or path.startswith("replay-dataset-reader-")
-            or path.endswith(("-spool-writer", "-replay-table-access", "-replay-grants-propagated")))
+    return path.endswith(("-spool-writer", "-replay-sa", "-replay-objects", "-replay-list", "-replay-table-access",
+                          "-replay-dataset-reader", "-replay-job-user", "-replay-grants-propagated"))
 
 
 def test_every_shipped_stream_gets_its_resources(shipped: Synth) -> None:
@@ -135,7 +135,7 @@ def test_one_writer_role_that_can_only_insert_rows(which: str, request: pytest.F
     roles = synth.resources(STREAMS_STACK, "google_project_iam_custom_role")
     # The spool's two roles (create-only, replay) are asserted in tests/infra/test_spool_synth.py.
     assert set(roles) == {"writer-role", "dataset-reader-role", "spool-writer-role", "replay-table-role",
-                          "replay-bucket-role"}
+                          "replay-objects-role", "replay-list-role"}
     role = roles["writer-role"]
     # What Google's insertAll reference lists on the table (tests/infra/test_permissions.py): no getData.
     assert role["permissions"] == ["bigquery.tables.get", "bigquery.tables.updateData"]
@@ -176,10 +176,12 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
                                                    "google_folder_iam")) or t.endswith(("_iam_binding",
                                                                                         "_iam_policy"))}
         assert not broad, f"project/folder/org-level or authoritative IAM: {broad}"
-    replay = synth.ref(STREAMS_STACK, "google_service_account", "replay-sa", "member")
-    project_grants = [(body["role"], body["member"])
-                      for body in synth.resources(STREAMS_STACK, "google_project_iam_member").values()]
-    assert project_grants == [("roles/bigquery.jobUser", replay)]
+    def replay_of(stream: Stream, attribute: str = "member") -> str:
+        return synth.ref(STREAMS_STACK, "google_service_account", path(stream, "replay-sa"), attribute)
+
+    project_grants = sorted((body["role"], body["member"])
+                            for body in synth.resources(STREAMS_STACK, "google_project_iam_member").values())
+    assert project_grants == sorted(("roles/bigquery.jobUser", replay_of(stream)) for stream in streams)
     grants = set()
     for resource_type in ("google_bigquery_table_iam_member", "google_secret_manager_secret_iam_member",
                           "google_cloud_run_v2_service_iam_member", "google_storage_bucket_iam_member",
@@ -187,32 +189,34 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
         for body in synth.resources(STREAMS_STACK, resource_type).values():
             grants.add((resource_type, body["role"], body["member"]))
     assert not any(role.startswith("roles/bigquery.") for _, role, _ in grants), grants
-    writer_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "writer-role", "name")
-    spool_writer = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "spool-writer-role", "name")
-    replay_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "replay-table-role", "name")
-    replay_bucket_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "replay-bucket-role", "name")
-    expected = {("google_storage_bucket_iam_member", replay_bucket_role, replay),
-                ("google_bigquery_table_iam_member", replay_role, replay),
-                ("google_cloud_run_v2_job_iam_member", "roles/run.invoker", replay)}
+
+    def role(key: str) -> str:
+        return synth.ref(STREAMS_STACK, "google_project_iam_custom_role", key, "name")
+
+    expected = set()
     for stream in streams:
         member = synth.ref(STREAMS_STACK, "google_service_account", path(stream, "sa"), "member")
-        expected.add(("google_bigquery_table_iam_member", writer_role, member))
-        expected.add(("google_storage_bucket_iam_member", spool_writer, member))
-        expected.add(("google_cloud_run_v2_service_iam_member", "roles/run.invoker", "allUsers"))
+        replay = replay_of(stream)
+        expected |= {("google_bigquery_table_iam_member", role("writer-role"), member),
+                     ("google_storage_bucket_iam_member", role("spool-writer-role"), member),
+                     ("google_cloud_run_v2_service_iam_member", "roles/run.invoker", "allUsers"),
+                     ("google_storage_bucket_iam_member", role("replay-objects-role"), replay),
+                     ("google_storage_bucket_iam_member", role("replay-list-role"), replay),
+                     ("google_bigquery_table_iam_member", role("replay-table-role"), replay),
+                     ("google_cloud_run_v2_job_iam_member", "roles/run.invoker", replay)}
         if stream.auth.mode != "none":
             expected.add(("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor",
                           member))
     assert grants == expected
-    # Dataset metadata (what insertAll checks on the dataset) for each stream's account and the replay, and
+    # Dataset metadata (what insertAll checks on the dataset) for each stream's account and its replay's, and
     # nothing else on any dataset but the GA4 views' authorizations (test_attributed_synth).
-    dataset_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "dataset-reader-role", "name")
     dataset_grants = {(body["role"], body["user_by_email"])
                       for body in synth.resources(STREAMS_STACK, "google_bigquery_dataset_access").values()
                       if "view" not in body}
-    replay_email = synth.ref(STREAMS_STACK, "google_service_account", "replay-sa", "email")
-    assert dataset_grants == {(dataset_role, replay_email)} | {
-        (dataset_role, synth.ref(STREAMS_STACK, "google_service_account", path(stream, "sa"), "email"))
-        for stream in streams}
+    assert dataset_grants == {
+        (role("dataset-reader-role"), email) for stream in streams for email in (
+            synth.ref(STREAMS_STACK, "google_service_account", path(stream, "sa"), "email"),
+            replay_of(stream, "email"))}
     # One grant of each kind per stream, not one shared grant.
     table_grants = synth.resources(STREAMS_STACK, "google_bigquery_table_iam_member")
     assert len(table_grants) == 2 * len(streams)  # the stream's writer, and the replay
