@@ -134,6 +134,26 @@ def _summed(aligner: str = "ALIGN_SUM", period: str = WINDOW) -> list[
         group_by_fields=["metric.label.stream"])]
 
 
+def _absent_for(display_name: str, filter: str, seconds: int,
+                alignment_period: str) -> gcp.MonitoringAlertPolicyConditions:
+    """Fires when a per-stream count, summed over revisions, has had no data for `seconds`."""
+    return gcp.MonitoringAlertPolicyConditions(
+        display_name=display_name,
+        condition_absent=gcp.MonitoringAlertPolicyConditionsConditionAbsent(
+            filter=filter, duration=f"{seconds}s",
+            aggregations=[gcp.MonitoringAlertPolicyConditionsConditionAbsentAggregations(
+                alignment_period=alignment_period, per_series_aligner="ALIGN_SUM", cross_series_reducer="REDUCE_SUM",
+                group_by_fields=["metric.label.stream"])]))
+
+
+def _any_in_window(display_name: str, filter: str) -> gcp.MonitoringAlertPolicyConditions:
+    """Fires when a per-stream count summed over revisions is above zero in the 5-minute window."""
+    return gcp.MonitoringAlertPolicyConditions(
+        display_name=display_name,
+        condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
+            filter=filter, comparison="COMPARISON_GT", threshold_value=0, duration="0s", aggregations=_summed()))
+
+
 def _stream_policies(stream: Stream, names: StreamNames) -> list[tuple[str, str, gcp.MonitoringAlertPolicyConditions,
                                                                        str]]:
     policies = [
@@ -150,18 +170,11 @@ def _stream_policies(stream: Stream, names: StreamNames) -> list[tuple[str, str,
          f"The endpoint of stream {stream.name} answered 5xx: its writes to BigQuery are failing or it "
          "crashed. The CRM's retries are all that stands between these hits and loss: check the service's "
          "logs (`hit not stored`, `bigquery write failed`)."),
-        ("not-stored", "hits not stored", gcp.MonitoringAlertPolicyConditions(
-            display_name="a hit not stored in 5 minutes",
-            condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
-                filter=_per_stream(NOT_STORED, stream), comparison="COMPARISON_GT", threshold_value=0,
-                duration="0s", aggregations=_summed())),
+        ("not-stored", "hits not stored", _any_in_window("a hit not stored in 5 minutes",
+                                                         _per_stream(NOT_STORED, stream)),
          f"Stream {stream.name} answered 503 to at least one hit: BigQuery did not take the row in time. "
          f"Rows of {stream.table_ref} may be missing unless the CRM retries."),
-        ("spooled", "hits spooled", gcp.MonitoringAlertPolicyConditions(
-            display_name="a hit spooled in 5 minutes",
-            condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
-                filter=_per_stream(SPOOLED, stream), comparison="COMPARISON_GT", threshold_value=0,
-                duration="0s", aggregations=_summed())),
+        ("spooled", "hits spooled", _any_in_window("a hit spooled in 5 minutes", _per_stream(SPOOLED, stream)),
          f"Stream {stream.name} could not write to BigQuery and spooled hits to Cloud Storage (answered 2xx, "
          f"nothing lost): its writes to {stream.table_ref} are failing (`hit spooled` lines give the error). "
          f"The replay job `hookstream-replay-{stream.name}` writes them once BigQuery takes rows again; "
@@ -179,13 +192,8 @@ def _stream_policies(stream: Stream, names: StreamNames) -> list[tuple[str, str,
     policies += _replay_policies(stream)
     if stream.alert_if_silent_for is not None:
         seconds = int(stream.alert_if_silent_for.total_seconds())
-        policies.append(("silent", f"no hit stored for {_duration(seconds)}", gcp.MonitoringAlertPolicyConditions(
-            display_name=f"no hit stored for {_duration(seconds)}",
-            condition_absent=gcp.MonitoringAlertPolicyConditionsConditionAbsent(
-                filter=_per_stream(STORED, stream), duration=f"{seconds}s",
-                aggregations=[gcp.MonitoringAlertPolicyConditionsConditionAbsentAggregations(
-                    alignment_period="60s", per_series_aligner="ALIGN_SUM", cross_series_reducer="REDUCE_SUM",
-                    group_by_fields=["metric.label.stream"])])),
+        policies.append(("silent", f"no hit stored for {_duration(seconds)}", _absent_for(
+            f"no hit stored for {_duration(seconds)}", _per_stream(STORED, stream), seconds, "60s"),
             f"Stream {stream.name} stored no hit for {_duration(seconds)} (alert_if_silent_for): the CRM or "
             "its webhook may have stopped, or every call is refused (see the hits-refused metric). The "
             "condition only arms after the first hit stored since the policy was created or changed."))
@@ -198,22 +206,16 @@ def _replay_policies(stream: Stream) -> list[tuple[str, str, gcp.MonitoringAlert
     failed = " OR ".join(f'"{status}"' for status in REPLAY_FAILED_STATUSES)
     age = _duration(SPOOL_AGE_ALERT_SECONDS)
     return [
-        ("replay-failed", "replay run failed", gcp.MonitoringAlertPolicyConditions(
-            display_name="a replay run ended with objects it could not replay",
-            condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
-                filter=_per_stream(REPLAY_RUNS, stream, f" AND metric.labels.status = one_of({failed})"),
-                comparison="COMPARISON_GT", threshold_value=0, duration="0s", aggregations=_summed())),
+        ("replay-failed", "replay run failed", _any_in_window(
+            "a replay run ended with objects it could not replay",
+            _per_stream(REPLAY_RUNS, stream, f" AND metric.labels.status = one_of({failed})")),
          f"The replay job `{job}` ended a run without replaying what waits in the spool of stream "
          f"{stream.name} (status in its `replay finished` line: BigQuery or Cloud Storage unavailable, lease "
          "lost, or out of time). The next run, 5 minutes later, tries again; spooled hits are deleted 30 days "
          "after they were written (docs/spool.md)."),
-        ("replay-silent", "replay not running", gcp.MonitoringAlertPolicyConditions(
-            display_name=f"no replay run finished for {_duration(REPLAY_SILENT_SECONDS)}",
-            condition_absent=gcp.MonitoringAlertPolicyConditionsConditionAbsent(
-                filter=_per_stream(REPLAY_RUNS, stream), duration=f"{REPLAY_SILENT_SECONDS}s",
-                aggregations=[gcp.MonitoringAlertPolicyConditionsConditionAbsentAggregations(
-                    alignment_period="300s", per_series_aligner="ALIGN_SUM", cross_series_reducer="REDUCE_SUM",
-                    group_by_fields=["metric.label.stream"])])),
+        ("replay-silent", "replay not running", _absent_for(
+            f"no replay run finished for {_duration(REPLAY_SILENT_SECONDS)}", _per_stream(REPLAY_RUNS, stream),
+            REPLAY_SILENT_SECONDS, WINDOW),
          f"No run of `{job}` logged `replay finished` for {_duration(REPLAY_SILENT_SECONDS)} (it is scheduled "
          "every 5 minutes): the job crashes before its end, or Cloud Scheduler cannot start it. Check the "
          "job's executions and the scheduler job of the same name."),
@@ -228,11 +230,8 @@ def _replay_policies(stream: Stream) -> list[tuple[str, str, gcp.MonitoringAlert
          f"A hit of stream {stream.name} has waited in the spool for more than {age}: the replay cannot write "
          f"it to {stream.table_ref}. Spooled hits are deleted 30 days after they were written, and stay "
          "recoverable 7 days more (soft delete): docs/spool.md, \"Timeline\"."),
-        ("quarantined", "spool object quarantined", gcp.MonitoringAlertPolicyConditions(
-            display_name="a spool object quarantined in 5 minutes",
-            condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
-                filter=_per_stream(QUARANTINED, stream), comparison="COMPARISON_GT", threshold_value=0,
-                duration="0s", aggregations=_summed())),
+        ("quarantined", "spool object quarantined", _any_in_window("a spool object quarantined in 5 minutes",
+                                                                   _per_stream(QUARANTINED, stream)),
          f"The replay of stream {stream.name} moved a spooled object it cannot read or validate to the "
          "quarantine prefix (its `spool object quarantined` line names the object and the error). It is not "
          "in the table: docs/spool.md says how to inspect and re-drive it; it is deleted after 30 days."),

@@ -13,6 +13,7 @@ from constructs import Construct
 
 from infra import providers as gcp
 from infra.config import DeployConfig
+from infra.custom_roles import custom_role
 from infra.limits import SERVICE_ACCOUNT_DESCRIPTION_BYTES, fit_bytes
 from infra.permissions import REPLAY, STREAM_WRITER, Scope, role_permissions
 from infra.propagation import IAM_PROPAGATION, wait_after
@@ -32,6 +33,23 @@ SOFT_DELETE_SECONDS = 7 * 24 * 60 * 60
 REPLAY_JOB_ROLE = "roles/bigquery.jobUser"
 REPLAY_SCHEDULE = "*/5 * * * *"
 RUN_INVOKER_ROLE = "roles/run.invoker"
+
+
+# (construct id, role id suffix, title, description, whose permissions, at which scope)
+SPOOL_ROLES = (
+    ("spool-writer-role", "Spool", "hookstream spool writer",
+     "Create objects (create-only uploads) and nothing else: no read, no list, no overwrite, no delete. "
+     "Granted on the spool bucket to each stream's account, for its own prefix.", STREAM_WRITER, Scope.SPOOL_PREFIX),
+    ("replay-table-role", "Replay", "hookstream spool replay",
+     "Look up which hit_ids a table holds and insert the missing rows; no schema change, no delete. Granted "
+     "per table to that stream's replay account.", REPLAY, Scope.TABLE),
+    ("replay-objects-role", "ReplayObjects", "hookstream spool replay (objects)",
+     "Read, create (the lease) and delete spool objects; no metadata update, no IAM. Granted on the spool "
+     "bucket to each stream's replay account, for its own objects.", REPLAY, Scope.SPOOL_PREFIX),
+    ("replay-list-role", "ReplayList", "hookstream spool replay (list)",
+     "List the spool bucket's object names (not their content). Granted on the spool bucket to each "
+     "stream's replay account.", REPLAY, Scope.BUCKET),
+)
 
 
 def replay_job_name(stream_name: str) -> str:
@@ -63,46 +81,12 @@ class SpoolResources:
             soft_delete_policy=gcp.StorageBucketSoftDeletePolicy(retention_duration_seconds=SOFT_DELETE_SECONDS),
             labels={"hookstream": "spool"},
         )
-        self.writer_role = gcp.ProjectIamCustomRole(
-            scope, "spool-writer-role",
-            project=config.project,
-            role_id=config.role_id("Spool"),
-            title="hookstream spool writer",
-            description="Create objects (create-only uploads) and nothing else: no read, no list, no overwrite, "
-                        "no delete. Granted on the spool bucket to each stream's account, for its own prefix.",
-            permissions=list(role_permissions(STREAM_WRITER, Scope.SPOOL_PREFIX)),
-            stage="GA",
-        )
-        self.replay_role = gcp.ProjectIamCustomRole(
-            scope, "replay-table-role",
-            project=config.project,
-            role_id=config.role_id("Replay"),
-            title="hookstream spool replay",
-            description="Look up which hit_ids a table holds and insert the missing rows; no schema change, "
-                        "no delete. Granted per table to the replay's account.",
-            permissions=list(role_permissions(REPLAY, Scope.TABLE)),
-            stage="GA",
-        )
-        self.replay_objects_role = gcp.ProjectIamCustomRole(
-            scope, "replay-objects-role",
-            project=config.project,
-            role_id=config.role_id("ReplayObjects"),
-            title="hookstream spool replay (objects)",
-            description="Read, create (the lease) and delete spool objects; no metadata update, no IAM. "
-                        "Granted on the spool bucket to each stream's replay account, for its own objects.",
-            permissions=list(role_permissions(REPLAY, Scope.SPOOL_PREFIX)),
-            stage="GA",
-        )
-        self.replay_list_role = gcp.ProjectIamCustomRole(
-            scope, "replay-list-role",
-            project=config.project,
-            role_id=config.role_id("ReplayList"),
-            title="hookstream spool replay (list)",
-            description="List the spool bucket's object names (not their content). Granted on the spool bucket "
-                        "to each stream's replay account.",
-            permissions=list(role_permissions(REPLAY, Scope.BUCKET)),
-            stage="GA",
-        )
+        roles = {construct_id: custom_role(scope, construct_id, config, suffix, title=title, description=description,
+                                           permissions=role_permissions(identity, where))
+                 for construct_id, suffix, title, description, identity, where in SPOOL_ROLES}
+        self.writer_role, self.replay_role = roles["spool-writer-role"], roles["replay-table-role"]
+        self.replay_objects_role, self.replay_list_role = roles["replay-objects-role"], roles["replay-list-role"]
+
     def spool_url(self, stream_name: str) -> str:
         return spool_url(self.bucket_name, stream_name)
 

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from infra import providers as gcp
 from infra.config import DeployConfig
+from infra.custom_roles import custom_role
 from infra.forget_retired import forget_retired
 from infra.naming import REGISTRY_REPOSITORY_ID, StreamNames
 from infra.observability import build_observability
@@ -81,29 +82,23 @@ class StreamsStack(TerraformStack):
     def _writer_role(self, config: DeployConfig) -> gcp.ProjectIamCustomRole:
         # One role per deployment (a role lives in the project; granting it happens per table, in
         # StreamResources). Creating it needs roles/iam.roleAdmin for the deployer (docs/deploy.md).
-        return gcp.ProjectIamCustomRole(
-            self, "writer-role",
-            project=config.project,
-            role_id=config.role_id(""),
+        return custom_role(
+            self, "writer-role", config, "",
             title="hookstream row writer",
             description="Insert rows into a table (BigQuery insertAll) and nothing else: no reading, "
                         "no schema change, no delete. Granted per table to each hookstream stream's "
                         "service account.",
-            permissions=list(role_permissions(STREAM_WRITER, Scope.TABLE)),
-            stage="GA",
+            permissions=role_permissions(STREAM_WRITER, Scope.TABLE),
         )
 
     def _dataset_reader_role(self, config: DeployConfig) -> gcp.ProjectIamCustomRole:
         # insertAll checks bigquery.datasets.get on the dataset: granted per dataset, to the streams' accounts
         # and the replay's. Every identity needs the same dataset permissions (tests/infra/test_permissions.py).
-        return gcp.ProjectIamCustomRole(
-            self, "dataset-reader-role",
-            project=config.project,
-            role_id=config.role_id("Dataset"),
+        return custom_role(
+            self, "dataset-reader-role", config, "Dataset",
             title="hookstream dataset metadata reader",
             description="Read a dataset's metadata (what insertAll checks on the dataset); no table, no row.",
             permissions=sorted({p for identity in IDENTITIES for p in role_permissions(identity, Scope.DATASET)}),
-            stage="GA",
         )
 
     def _datasets(self, streams: tuple[Stream, ...]) -> dict[str, gcp.BigqueryDataset]:
