@@ -8,7 +8,12 @@ Importing any google submodule loads the whole 32 MB jsii assembly into a node p
 import this module once per process, never per stream.
 """
 
-from cdktf_cdktf_provider_google.artifact_registry_repository import ArtifactRegistryRepository
+from cdktf_cdktf_provider_google.artifact_registry_repository import (
+    ArtifactRegistryRepository,
+    ArtifactRegistryRepositoryCleanupPolicies,
+    ArtifactRegistryRepositoryCleanupPoliciesCondition,
+    ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions,
+)
 from cdktf_cdktf_provider_google.bigquery_dataset import BigqueryDataset
 from cdktf_cdktf_provider_google.bigquery_dataset_access import BigqueryDatasetAccessA as BigqueryDatasetAccess
 from cdktf_cdktf_provider_google.bigquery_dataset_access import (
@@ -99,6 +104,9 @@ from cdktf_cdktf_provider_time.sleep import Sleep as TimeSleep
 
 __all__ = [
     "ArtifactRegistryRepository",
+    "ArtifactRegistryRepositoryCleanupPolicies",
+    "ArtifactRegistryRepositoryCleanupPoliciesCondition",
+    "ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions",
     "BigqueryDataset",
     "BigqueryDatasetAccess",
     "BigqueryDatasetAccessView",

@@ -22,6 +22,10 @@ from infra.spool_resources import SpoolResources
 from infra.stream_resources import StreamResources, StreamRoles
 from service.model.stream import Stream
 
+# The registry keeps the last KEPT_IMAGES images (the deployed one and the ones to roll back to) and deletes
+# the others once they are IMAGE_MIN_AGE_DAYS old.
+KEPT_IMAGES = 10
+IMAGE_MIN_AGE_DAYS = 30
 # `removed` blocks (infra/forget_retired.py) need Terraform 1.7; older versions fail on them mid-plan.
 REQUIRED_TERRAFORM = ">= 1.7"
 
@@ -46,6 +50,19 @@ class RegistryStack(TerraformStack):
             format="DOCKER",
             location=config.region,
             description="hookstream webhook service images (scripts/build-image pushes here)",
+            # Every release builds one image and deploys exactly it, so the newest versions include the one
+            # running; older ones only cost storage. KEEP wins over DELETE in Artifact Registry's policies.
+            cleanup_policy_dry_run=False,
+            cleanup_policies=[
+                gcp.ArtifactRegistryRepositoryCleanupPolicies(
+                    id="keep-recent-releases", action="KEEP",
+                    most_recent_versions=gcp.ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions(
+                        keep_count=KEPT_IMAGES)),
+                gcp.ArtifactRegistryRepositoryCleanupPolicies(
+                    id="delete-older-images", action="DELETE",
+                    condition=gcp.ArtifactRegistryRepositoryCleanupPoliciesCondition(
+                        tag_state="ANY", older_than=f"{IMAGE_MIN_AGE_DAYS * 86_400}s")),
+            ],
         )
         TerraformOutput(self, "image_repository",
                         value=f"{config.registry_host}/{config.project}/{self.repository.repository_id}",

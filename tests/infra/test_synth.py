@@ -82,6 +82,13 @@ def test_one_shared_registry_in_its_own_stack(shipped: Synth) -> None:
     (repository,) = registry["google_artifact_registry_repository"].values()
     assert (repository["repository_id"], repository["format"], repository["location"]) == (
         REGISTRY_REPOSITORY_ID, "DOCKER", CONFIG.region)
+    # The last 10 images stay (the deployed one among them); others go once 30 days old.
+    assert repository["cleanup_policy_dry_run"] is False
+    assert repository["cleanup_policies"] == [
+        {"id": "keep-recent-releases", "action": "KEEP", "most_recent_versions": {"keep_count": 10}},
+        {"id": "delete-older-images", "action": "DELETE",
+         "condition": {"tag_state": "ANY", "older_than": "2592000s"}},
+    ]
     output = shipped.stacks[REGISTRY_STACK]["output"]["image_repository"]["value"]
     assert output.startswith(f"{CONFIG.region}-docker.pkg.dev/{CONFIG.project}/")
 
