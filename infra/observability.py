@@ -277,4 +277,16 @@ def dashboard_json(config: DeployConfig) -> dict[str, Any]:
     tiles = [{"xPos": (index % 2) * width, "yPos": (index // 2) * height, "width": width, "height": height,
               "widget": chart} for index, chart in enumerate(charts)]
     where = f" ({config.environment})" if config.environment else ""
-    return {"displayName": f"hookstream{where}", "mosaicLayout": {"columns": 48, "tiles": tiles}}
+    return _without_defaults({"displayName": f"hookstream{where}", "mosaicLayout": {"columns": 48, "tiles": tiles}})
+
+
+def _without_defaults(value: Any) -> Any:
+    """The dashboard as the API returns it: proto3 drops zeros and empty strings or lists (xPos 0, an empty
+    legend), and the provider compares its JSON key by key, so each one left in would be a change on
+    every plan."""
+    if isinstance(value, dict):
+        kept = {key: _without_defaults(item) for key, item in value.items()}
+        return {key: item for key, item in kept.items() if item not in (0, "", [], {}, None) or item is True}
+    if isinstance(value, list):
+        return [_without_defaults(item) for item in value]
+    return value

@@ -105,6 +105,24 @@ def test_one_dashboard_for_all_streams(alerted: Synth) -> None:
     assert any("user/hookstream/hit-latency" in f for f in filters)
 
 
+def test_the_dashboard_holds_no_value_the_api_drops(alerted: Synth) -> None:
+    """The API leaves out zeros and empty values; the provider would then plan a change on every run."""
+    (dashboard,) = alerted.resources(STREAMS_STACK, "google_monitoring_dashboard").values()
+    layout = json.loads(dashboard["dashboard_json"])
+
+    def defaults(value: Any, where: str = "") -> list[str]:
+        if isinstance(value, dict):
+            return [found for key, item in value.items() for found in defaults(item, f"{where}.{key}")]
+        if isinstance(value, list):
+            return [found for index, item in enumerate(value) for found in defaults(item, f"{where}[{index}]")]
+        return [where] if value in (0, "", None) and value is not True else []
+
+    assert defaults(layout) == []
+    tiles = layout["mosaicLayout"]["tiles"]
+    # The first tile sits at (0, 0): both left out; the second at xPos 24; the third at yPos 16.
+    assert ("xPos" not in tiles[0], "yPos" not in tiles[0], tiles[1]["xPos"], tiles[2]["yPos"]) == (True, True, 24, 16)
+
+
 def test_without_recipients_no_channels_and_no_policies(shipped: Synth) -> None:
     resources = shipped.stacks[STREAMS_STACK]["resource"]
     assert "google_monitoring_alert_policy" not in resources
