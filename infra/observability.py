@@ -277,7 +277,9 @@ def dashboard_json(config: DeployConfig) -> dict[str, Any]:
     tiles = [{"xPos": (index % 2) * width, "yPos": (index // 2) * height, "width": width, "height": height,
               "widget": chart} for index, chart in enumerate(charts)]
     where = f" ({config.environment})" if config.environment else ""
-    return _without_defaults({"displayName": f"hookstream{where}", "mosaicLayout": {"columns": 48, "tiles": tiles}})
+    layout: dict[str, Any] = _without_defaults(
+        {"displayName": f"hookstream{where}", "mosaicLayout": {"columns": 48, "tiles": tiles}})
+    return layout
 
 
 def _without_defaults(value: Any) -> Any:
