@@ -82,7 +82,7 @@ STREAM_WRITER = Identity("stream-writer", "stream writer (each stream's service 
                          (INSERT_ALL, OBJECT_CREATE_ONLY))
 # Each stream's replay job (service/runtime/replay.py), as its own account: list and read spooled objects,
 # hold a lease object, look up which hit_ids the table already has (a query), insert the others, delete
-# what is stored.
+# what is stored; quarantine (and requeue) is a create-only upload of a copy plus a delete of the original.
 REPLAY = Identity("replay", "replay (each stream's replay job account)",
                   (OBJECT_LIST, OBJECT_GET, OBJECT_OVERWRITE, OBJECT_DELETE, QUERY_JOB, QUERY_READS_TABLE,
                    QUERY_RESULTS, INSERT_ALL))

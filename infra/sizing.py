@@ -9,9 +9,15 @@ import re
 
 from service.model.stream import RunOptions, Stream, StreamDefinitionError
 
-# Peak memory of one hit in flight, as a multiple of its body: measured at most 3x for the worst bodies
-# (emoji, control characters; `scripts/bench-memory`), plus headroom for the HTTP stack's buffers.
-MEMORY_PER_BODY_FACTOR = 4
+# Peak memory of an instance per hit in flight, as a multiple of its body, on each path a hit can take
+# (`scripts/bench-memory`: a whole gunicorn's peak RSS under `concurrency` concurrent worst-case bodies,
+# control characters, quotes and non-ASCII, over its idle RSS; docs/benchmark.md). Measured: BigQuery up
+# (insertAll, hedged by the spool past the answer budget) 3.4-3.8x, BigQuery down (every hit written to the
+# spool) 1.3-3.6x (the high end with the machine loaded, the hits overlapping most); rounded up.
+INSERT_PATH_MEMORY_FACTOR = 4
+SPOOL_PATH_MEMORY_FACTOR = 4
+# During an outage some hits are on each path, so an instance must hold the larger.
+MEMORY_PER_BODY_FACTOR = max(INSERT_PATH_MEMORY_FACTOR, SPOOL_PATH_MEMORY_FACTOR)
 # One gunicorn arbiter and worker with the app loaded and idle, rounded up from the bench's RSS figures.
 BASE_PROCESS_MEMORY_MIB = 160
 CPU_CHOICES = ("1", "2", "4", "6", "8")
@@ -51,6 +57,7 @@ def _check_memory_fits_concurrent_bodies(name: str, run: RunOptions, max_body_by
     if memory_mib(run.memory) < needed_mib:
         raise StreamDefinitionError(
             name, "run.memory", run.memory,
-            f"{run.concurrency} concurrent hits of up to {max_body_bytes} bytes need about {needed_mib}Mi "
+            f"{run.concurrency} concurrent hits of up to {max_body_bytes} bytes need about {needed_mib}Mi, "
+            "whether BigQuery takes them or they are spooled "
             f"({BASE_PROCESS_MEMORY_MIB}Mi for the process + concurrency x max_body_bytes x "
             f"{MEMORY_PER_BODY_FACTOR}); raise run.memory, or lower run.concurrency or max_body_bytes")

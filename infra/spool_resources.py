@@ -129,7 +129,8 @@ class SpoolResources:
     def _replay_grants(self, resources: StreamResources, replay: gcp.ServiceAccount) -> list[ITerraformDependable]:
         name = resources.stream.name
         prefix = spool_prefix(name)
-        lease = SpoolLocation.parse(spool_url(self.bucket_name, name)).lock_name
+        location = SpoolLocation.parse(spool_url(self.bucket_name, name))
+        lease, quarantine = location.lock_name, location.quarantine_prefix
         objects = gcp.StorageBucketIamMember(
             resources, f"{name}-replay-objects",
             bucket=self.bucket.name,
@@ -137,9 +138,10 @@ class SpoolResources:
             member=replay.member,
             condition=gcp.StorageBucketIamMemberCondition(
                 title=f"replay of {name}"[:100],
-                description=f"Only objects under {prefix} and the lease {lease}",
+                description=f"Only objects under {prefix} and {quarantine}, and the lease {lease}",
                 # Not startsWith(".../spool/<name>"): that would also match the stream "<name>-other".
                 expression=(f'resource.name.startsWith("{self._object_path(prefix)}") || '
+                            f'resource.name.startsWith("{self._object_path(quarantine)}") || '
                             f'resource.name == "{self._object_path(lease)}"'),
             ),
         )

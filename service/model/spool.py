@@ -13,6 +13,17 @@ def spool_prefix(stream_name: str) -> str:
     return f"{SPOOL_ROOT}{stream_name}/"
 
 
+def quarantine_prefix_of(live_prefix: str) -> str:
+    """`spool/<stream>.quarantine/` for `spool/<stream>/`: where the replay moves the objects it cannot store.
+    Beside the live prefix, not under it, so listing the live prefix (the replay, scripts/status) no longer
+    sees them, and the endpoint's create-only grant (limited to the live prefix) cannot write there."""
+    return live_prefix.rstrip("/") + ".quarantine/"
+
+
+def quarantine_prefix(stream_name: str) -> str:
+    return quarantine_prefix_of(spool_prefix(stream_name))
+
+
 def spool_url(bucket: str, stream_name: str) -> str:
     """The HOOKSTREAM_SPOOL_URL value that points a stream's service and replay at its spool."""
     return f"gs://{bucket}/{spool_prefix(stream_name)}"

@@ -8,6 +8,7 @@ parse requests and run the view; a hit waiting for its write is parked and holds
 import os
 from typing import Any
 
+from service.runtime.allocator import keep_large_buffers_returnable
 from service.runtime.settings import process_settings
 
 # Read (and checked) here, in the arbiter: a bad environment stops gunicorn with the variable's name
@@ -54,6 +55,11 @@ logconfig_dict: dict[str, Any] = {
         "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }
+
+
+def on_starting(server: Any) -> None:
+    """In the arbiter, before any worker is forked (they inherit the allocator's setting)."""
+    keep_large_buffers_returnable()
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -12,7 +12,6 @@ never spool, and cold starts stay as fast as before.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -20,14 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.model.schema import HitRow
+from service.model.spool import quarantine_prefix_of
 from service.runtime.retry import DEFAULT_RULE, RetryRule
+from service.runtime.spool_upload import upload_new_object
 
 log = logging.getLogger("hookstream.spool")
 
 # How long a request may spend spooling its row, on top of the write deadline it already waited.
 SPOOL_DEADLINE_SECONDS = 5.0
-SPOOL_FORMAT = "hookstream-spool-1"
-ROW_FIELDS = frozenset(HitRow.__annotations__)
 
 
 class SpoolFailed(Exception):
@@ -67,26 +66,22 @@ class SpoolLocation:
         return f"{self.prefix}{hit_id}.json"
 
     @property
+    def quarantine_prefix(self) -> str:
+        return quarantine_prefix_of(self.prefix)
+
+    def quarantine_name(self, object_name: str) -> str:
+        """Where a live object goes when the replay quarantines it: same file name, quarantine prefix."""
+        return self.quarantine_prefix + object_name.removeprefix(self.prefix)
+
+    def live_name(self, quarantined_name: str) -> str:
+        """Where a quarantined object goes back to when a person requeues it."""
+        return self.prefix + quarantined_name.removeprefix(self.quarantine_prefix)
+
+    @property
     def lock_name(self) -> str:
         # Beside the prefix, not under it: a stream's endpoint may only create objects under its prefix,
         # so it cannot create (or hold) the replay's lock.
         return self.prefix.rstrip("/") + ".replay-lock"
-
-
-def spool_document(row: HitRow) -> bytes:
-    return json.dumps({"format": SPOOL_FORMAT, "row": dict(row)}, ensure_ascii=False).encode()
-
-
-def row_from_document(data: bytes) -> HitRow:
-    """The row a spool object holds; ValueError if it is not one this version wrote."""
-    document = json.loads(data)
-    if not isinstance(document, dict) or document.get("format") != SPOOL_FORMAT:
-        raise ValueError(f"not a {SPOOL_FORMAT} document")
-    row = document.get("row")
-    if not isinstance(row, dict) or set(row) != ROW_FIELDS:
-        raise ValueError(f"a spooled row must have exactly the fields {sorted(ROW_FIELDS)}")
-    return HitRow(hit_id=str(row["hit_id"]), payload=str(row["payload"]), received_at=int(row["received_at"]),
-                  date=str(row["date"]), delivery_id=None if row["delivery_id"] is None else str(row["delivery_id"]))
 
 
 def make_storage_client(project: str | None) -> Any:
@@ -131,14 +126,11 @@ class GcsSpool:
         from google.api_core import exceptions as api_errors
 
         name = self.location.object_name(row["hit_id"])
-        data = spool_document(row)
         last_error: BaseException | None = None
         for attempt in self._retry.attempts(self._retry.deadline_in(self._deadline_seconds)):
             try:
-                blob = self._bucket_handle().blob(name)
-                # retry=None: the rule retries, each attempt bounded by what is left of the deadline.
-                blob.upload_from_string(data, content_type="application/json", if_generation_match=0,
-                                        timeout=attempt.remaining_seconds, retry=None)
+                # Not retried inside: the rule retries, each attempt bounded by what is left of the deadline.
+                upload_new_object(self._bucket_handle(), name, row, timeout=attempt.remaining_seconds)
                 return
             except api_errors.PreconditionFailed:
                 if attempt.number > 1:

@@ -123,6 +123,8 @@ class _Hedge:
         outcome = self._sink.spool_row(row, reason)
         with self._lock:
             if self._answered:
+                if outcome == "spooled":  # the write answered "stored" while this upload ran: in both places
+                    self._sink.stored_after_spooling()
                 return
             if not isinstance(outcome, WriteFailed):
                 answer: Verdict | None = outcome

@@ -71,9 +71,11 @@ def test_each_replay_reads_and_deletes_only_its_own_spool_and_lease(which: str,
         assert grant["role"] == objects_role
         assert grant["member"] == synth.ref(STREAMS_STACK, "google_service_account", f"{name}/{name}-replay-sa",
                                             "member")
-        # Written out: its own prefix with the slash (so "crm" never matches "crm-orders"), and its lease.
+        # Written out: its own live and quarantine prefixes with the slash (so "crm" never matches
+        # "crm-orders"), and its lease.
         assert grant["condition"]["expression"] == (
             f'resource.name.startsWith("projects/_/buckets/{BUCKET}/objects/spool/{name}/") || '
+            f'resource.name.startsWith("projects/_/buckets/{BUCKET}/objects/spool/{name}.quarantine/") || '
             f'resource.name == "projects/_/buckets/{BUCKET}/objects/spool/{name}.replay-lock"')
         account = synth.resource(STREAMS_STACK, "google_service_account", f"{name}/{name}-replay-sa")
         assert account["account_id"] == f"replay-{name}"

@@ -10,17 +10,16 @@ once by hit_id, no hit answered 503 is in the table or the spool, and the spool 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,81 +28,28 @@ import pytest
 
 from infra.log_metrics import SPOOLED, STORED
 from service.model.auth_settings import NoAuth
-from service.model.service_env import BIGQUERY_EMULATOR_HOST, SPOOL_URL, ServiceSpec, to_env
-from service.model.spool import spool_prefix, spool_url
+from service.model.spool import spool_url
 from service.model.stream import Stream
-from service.runtime.bigquery_client import make_client
 from service.runtime.replay import spool_status
 from service.runtime.spool import SpoolLocation
 from tests.logging_filter import cloud_run_entry, matches
 from tests.runtime.fault_parts import BigQueryProxy, after, worker_pids
-from tools.local.gcs_emulator import STORAGE_EMULATOR_HOST, ensure_bucket, start_gcs_emulator
-from tools.local.processes import REPO_ROOT, Process, free_port, start_emulator, start_service
+from tests.runtime.spool_parts import (
+    BUCKET,
+    DEADLINE_SECONDS,
+    PROJECT,
+    Emulators,
+    finished,
+    replay,
+    replay_process,
+    service_environment,
+)
+from tools.local.processes import Process, free_port, start_service
 from tools.local.provision import provision
-from tools.local.spool_replay import replay_process_env
 
 pytestmark = pytest.mark.integration
 
-PROJECT = "hookstream-spool"
-BUCKET = "hookstream-spool-test"
-# Short, so a stopped BigQuery turns into spooled hits within a second (the default is 10 s).
-DEADLINE_SECONDS = 1.0
 SENDERS = 6
-
-
-# -- the emulators, each restartable on its own port and data ------------------------------------
-
-class Emulators:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.bq_rest, self.bq_grpc, self.gcs_port = free_port(), free_port(), free_port()
-        self.bigquery: Process | None = None
-        self.gcs: Process | None = None
-        self.bigquery_url = self.gcs_url = ""
-        self.start_bigquery()
-        self.start_gcs()
-        ensure_bucket(self.gcs_url, BUCKET)
-        self.client = make_client(PROJECT, self.bigquery_url)
-        self.storage = self._storage_client()
-
-    def start_bigquery(self) -> None:
-        self.bigquery, self.bigquery_url = start_emulator(self.root / "bq", PROJECT, self.bq_rest, self.bq_grpc,
-                                                          self.root / "bq.log")
-
-    def stop_bigquery(self) -> None:
-        assert self.bigquery is not None
-        self.bigquery.stop()
-
-    def start_gcs(self) -> None:
-        self.gcs, self.gcs_url = start_gcs_emulator(self.root / "gcs", self.gcs_port, self.root / "gcs.log")
-
-    def stop_gcs(self) -> None:
-        assert self.gcs is not None
-        self.gcs.stop()
-
-    def _storage_client(self) -> Any:
-        from google.api_core.client_options import ClientOptions
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import storage  # type: ignore[attr-defined]
-
-        return storage.Client(project=PROJECT, credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-                              client_options=ClientOptions(api_endpoint=self.gcs_url))
-
-    def rows_per_hit(self, stream: Stream) -> Counter[str]:
-        sql = f"SELECT hit_id, COUNT(*) AS n FROM `{PROJECT}.{stream.table_ref}` GROUP BY hit_id"
-        return Counter({row["hit_id"]: row["n"] for row in self.client.query(sql, timeout=30).result(timeout=60)})
-
-    def payloads_in_table(self, stream: Stream) -> set[str]:
-        sql = f"SELECT payload FROM `{PROJECT}.{stream.table_ref}`"
-        return {row["payload"] for row in self.client.query(sql, timeout=30).result(timeout=60)}
-
-    def spooled(self, stream: Stream) -> dict[str, dict[str, Any]]:
-        """hit_id -> spooled row, for every object in the stream's spool."""
-        found = {}
-        for blob in self.storage.list_blobs(BUCKET, prefix=spool_prefix(stream.name)):
-            row = json.loads(blob.download_as_bytes())["row"]
-            found[row["hit_id"]] = row
-        return found
 
 
 @pytest.fixture(scope="module")
@@ -114,14 +60,6 @@ def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
     for process in (emulators.bigquery, emulators.gcs):
         if process is not None:
             process.stop()
-
-
-def service_environment(emulators: Emulators, stream: Stream, bigquery_url: str,
-                        **spec_changes: Any) -> dict[str, str]:
-    spec = replace(ServiceSpec.of(stream, PROJECT), **{"threads": 16, "write_deadline_seconds": DEADLINE_SECONDS,
-                                                        **spec_changes})
-    return {**to_env(spec), BIGQUERY_EMULATOR_HOST: bigquery_url,
-            SPOOL_URL: spool_url(BUCKET, stream.name), STORAGE_EMULATOR_HOST: emulators.gcs_url}
 
 
 @dataclass
@@ -219,33 +157,6 @@ def json_lines(path: Path) -> list[dict[str, Any]]:
         if isinstance(parsed, dict):
             lines.append(parsed)
     return lines
-
-
-# -- replay, as the Cloud Run job runs it ---------------------------------------------------------
-
-@dataclass
-class ReplayRun:
-    returncode: int
-    report: dict[str, Any]
-    output: str
-
-
-def replay_process(emulators: Emulators, stream: Stream, *args: str) -> subprocess.Popen[str]:
-    env = replay_process_env(service_environment(emulators, stream, emulators.bigquery_url))
-    return subprocess.Popen([sys.executable, "-m", "service.runtime.replay", *args], cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def finished(process: subprocess.Popen[str]) -> ReplayRun:
-    output, _ = process.communicate(timeout=300)
-    reports = [json.loads(line)["report"] for line in output.splitlines()
-               if line.startswith("{") and '"replay finished"' in line]
-    assert reports, f"replay printed no report (exit {process.returncode}):\n{output[-3000:]}"
-    return ReplayRun(process.returncode, reports[-1], output)
-
-
-def replay(emulators: Emulators, stream: Stream, *args: str) -> ReplayRun:
-    return finished(replay_process(emulators, stream, *args))
 
 
 # -- the verdict ----------------------------------------------------------------------------------
@@ -497,3 +408,43 @@ def test_replay_does_not_insert_a_row_the_table_already_has(emulators: Emulators
     assert run.returncode == 0, run.output
     assert (run.report["inserted"], run.report["already_in_table"], run.report["deleted"]) == (2, 1, 3)
     check_nothing_lost("row already in table", emulators, served.stream, ledger)
+
+
+class LateAnswerProxy(BigQueryProxy):
+    """Forwards every insertAll to the emulator, which stores its rows, but answers it only after `hold`
+    seconds: longer than the service's write deadline, so the service gives up on a write that landed."""
+
+    def __init__(self, upstream: str, hold: float) -> None:
+        super().__init__(upstream)
+        self.hold = hold
+        self.held = 0
+
+    def reply(self, handler: Any, status: int, headers: dict[str, str], body: bytes) -> None:  # type: ignore[override]
+        if self.is_insert_all(handler) and status == 200:  # the emulator has stored the rows
+            self.held += 1
+            after(self.hold)
+        with contextlib.suppress(OSError):  # the service gave up and closed the connection: the point
+            BigQueryProxy.reply(handler, status, headers, body)
+
+
+def test_a_late_write_and_its_spooled_copy_leave_one_row(emulators: Emulators, serve: Any) -> None:
+    """BigQuery stores a row but its answer comes after the write deadline: the service spools the hit,
+    so its row is in the table AND in the spool. After the replay: exactly one row, no object."""
+    proxy = LateAnswerProxy(emulators.bigquery_url, hold=3 * DEADLINE_SECONDS)
+    try:
+        served = serve("spool-late-write", proxy.url)
+        ledger = Ledger()
+        post_once(served.url, "orderId=late-1&status=paid", ledger)
+    finally:
+        proxy.close()
+    [(_, code, body)] = ledger.answers
+    assert code == 200 and body["status"] == "spooled", ledger.answers
+    hit = body["hit_id"]
+    assert proxy.held >= 1 and emulators.rows_per_hit(served.stream)[hit] == 1, "no write landed late"
+    assert set(emulators.spooled(served.stream)) == {hit}, "the hit is not also in the spool"
+
+    run = replay(emulators, served.stream)
+    assert run.returncode == 0, run.output
+    assert (run.report["inserted"], run.report["already_in_table"], run.report["deleted"]) == (0, 1, 1), run.output
+    assert emulators.rows_per_hit(served.stream) == Counter({hit: 1})
+    assert emulators.spooled(served.stream) == {}

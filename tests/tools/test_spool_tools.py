@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from infra.streams import STREAMS
+from service.model.service_env import DEFAULT_WRITE_DEADLINE_SECONDS
 from service.model.spool import spool_bucket_name
 from tools.local.processes import REPO_ROOT, free_port_run
 
@@ -56,6 +57,7 @@ def test_readme_walkthrough_stop_bigquery_curl_restart_see_the_row(tmp_path: Pat
         url = json.loads((dev_dir / "endpoints.json").read_text())["crm-orders"]
         bigquery_pid = int(json.loads((dev_dir / "stack.json").read_text())["bigquery_emulator_pid"])
         os.kill(bigquery_pid, signal.SIGSTOP)  # the README's `kill -STOP $BQ`: our own child's child, by PID
+        sent_at = time.monotonic()
         curl = run(["curl", "-sS", "-d", "orderId=N9&status=delivered", url], {})
         answer = json.loads(curl.stdout)
         assert answer["status"] == "spooled", curl
@@ -65,9 +67,17 @@ def test_readme_walkthrough_stop_bigquery_curl_restart_see_the_row(tmp_path: Pat
             [stream.name, "1" if stream.name == "crm-orders" else "0"] for stream in STREAMS]
         os.kill(bigquery_pid, signal.SIGCONT)
         bigquery_pid = None
-        replay = run([str(SCRIPTS / "replay"), "--stream", "crm-orders"], env)
+        waits = run([str(SCRIPTS / "replay"), "--stream", "crm-orders"], env)
+        assert waits.returncode == 0, waits  # spooled a moment ago: its write might still land, so it waits
+        assert "drained; listed=1 too_young=1 inserted=0 " in waits.stdout, waits.stdout
+        # Instead of the README's `sleep 40`: past the write deadline (10 s) the hedged write for the hit has
+        # landed or never will, which is what the window (deadline + 30 s) waits for; the window has its own test.
+        time.sleep(max(0.0, sent_at + DEFAULT_WRITE_DEADLINE_SECONDS + 1.0 - time.monotonic()))
+        replay = run([str(SCRIPTS / "replay"), "--stream", "crm-orders", "--min-age-seconds", "0"], env)
         assert replay.returncode == 0, replay
-        assert "drained; listed=1 " in replay.stdout, replay.stdout
+        # Stored by the replay, or found there: the write that waited on the frozen BigQuery went on.
+        assert ("drained; listed=1 too_young=0 inserted=1 already_in_table=0 deleted=1 " in replay.stdout
+                or "drained; listed=1 too_young=0 inserted=0 already_in_table=1 deleted=1 " in replay.stdout), replay
         query = run([str(SCRIPTS / "query"), "SELECT hit_id, payload FROM crm.orders"], env)
         rows = [json.loads(line) for line in query.stdout.splitlines()]
         assert rows == [{"hit_id": answer["hit_id"], "payload": "orderId=N9&status=delivered"}], query

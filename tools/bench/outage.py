@@ -74,7 +74,7 @@ def run_replay(env: dict[str, str]) -> dict[str, Any]:
                             env=replay_process_env(env), capture_output=True, text=True, timeout=900)
     for line in result.stdout.splitlines():
         if '"replay finished"' in line:
-            report: dict[str, Any] = json.loads(line)["report"]
+            report: dict[str, Any] = json.loads(line)  # the report's fields are the line's own
             return report
     raise RuntimeError(f"replay printed no report (exit {result.returncode}): {result.stderr[-2000:]}")
 
@@ -131,12 +131,16 @@ def send_in_pattern(port: int, pattern: str, phases: list[tuple[str, float]],
 
 
 def drain(env: dict[str, str]) -> list[dict[str, Any]]:
+    """Replay until the spool is empty. A run leaves the hits spooled within the write-in-flight window (the
+    write deadline + 30 s: their hedged write may still land) for a later one, so the drain waits them out."""
     runs = []
+    give_up_at = time.monotonic() + 300
     while True:
         report = run_replay(env)
         runs.append(report)
-        if report["listed"] == 0 or report["status"] != "drained" or len(runs) > 20:
+        if report["status"] != "drained" or not report["waiting"] or time.monotonic() > give_up_at:
             return runs
+        time.sleep(5.0 if report["too_young"] else 0.0)
 
 
 def main(argv: list[str] | None = None) -> int:
