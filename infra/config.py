@@ -27,6 +27,12 @@ WRITER_ROLE_ID_ENV = "HOOKSTREAM_WRITER_ROLE_ID"
 # so every deploy updates the same role; a deleted role's id stays taken for 7 to 37 days, so a
 # redeploy in that window needs another id (docs/deploy.md, "The writer role").
 DEFAULT_WRITER_ROLE_ID = "hookstreamRowWriter"
+# The deployment's custom roles: writer_role_id plus each suffix (infra/stacks.py, infra/spool_resources.py).
+# Google refuses a role id over 64 characters, at apply time; the longest is checked here, at synth.
+ROLE_ID_SUFFIXES = ("", "Dataset", "Spool", "Replay", "ReplayObjects", "ReplayList")
+MAX_ROLE_ID_CHARS = 64
+# GitHub Actions (and most CI systems) set CI=true: there, local Terraform state would be lost with the runner.
+CI_ENV = "CI"
 # "true": Cloud Run's invoker check off (invoker_iam_disabled) instead of an allUsers binding.
 INVOKER_IAM_DISABLED_ENV = "HOOKSTREAM_INVOKER_IAM_DISABLED"
 ENV_NAME_ENV = "HOOKSTREAM_ENV"
@@ -114,8 +120,17 @@ class DeployConfig:
                 continue
             if not isinstance(value, str) or not setting.pattern.match(value):
                 problems.append(f"{setting.where()}={value!r} is invalid: use {setting.rule}")
+        suffix = max(ROLE_ID_SUFFIXES, key=len)
+        if isinstance(self.writer_role_id, str) and len(self.role_id(suffix)) > MAX_ROLE_ID_CHARS:
+            problems.append(f"{WRITER_ROLE_ID_ENV}={self.writer_role_id!r} is too long: the custom role "
+                            f"{self.role_id(suffix)!r} would have {len(self.role_id(suffix))} characters, "
+                            f"Google allows {MAX_ROLE_ID_CHARS}; use at most {MAX_ROLE_ID_CHARS - len(suffix)}")
         if problems:
             raise ConfigError("; ".join(problems))
+
+    def role_id(self, suffix: str) -> str:
+        """The id of one of the deployment's custom roles (suffix from ROLE_ID_SUFFIXES)."""
+        return f"{self.writer_role_id}{suffix}"
 
     @property
     def registry_host(self) -> str:
@@ -153,9 +168,14 @@ def load_config(environ: Mapping[str, str], context: ContextLookup | None = None
     """The named environment's settings (`environments`: infra/environments.py's list, passed in by the
     app so this module does not import the list that imports it), or, with none configured, every
     setting from `environ` / context."""
-    if environments:
-        return _environment_config(environ, context, environments)
-    return _shell_config(environ, context)
+    config = (_environment_config(environ, context, environments) if environments
+              else _shell_config(environ, context))
+    if environ.get(CI_ENV, "").lower() == "true" and config.state_bucket is None:
+        where = (f"state_bucket of environment {config.environment!r} in infra/environments.py"
+                 if config.environment else STATE_BUCKET_ENV)
+        raise ConfigError(f"running in CI ({CI_ENV}=true) without a Terraform state bucket: set {where}. "
+                          "Local state would be lost with the runner (and it holds the endpoint secrets)")
+    return config
 
 
 def select_environment(environ: Mapping[str, str], context: ContextLookup | None,
@@ -164,6 +184,18 @@ def select_environment(environ: Mapping[str, str], context: ContextLookup | None
     by_name = {environment.name: environment for environment in environments}
     if len(by_name) != len(environments):
         raise ConfigError("infra/environments.py names an environment twice")
+    by_project: dict[str, list[str]] = {}
+    for environment in environments:
+        by_project.setdefault(environment.project, []).append(environment.name)
+    shared = {project: names for project, names in by_project.items() if len(names) > 1}
+    if shared:
+        # Service accounts, secrets, the spool bucket, custom roles, datasets and metrics are named per
+        # project, not per environment: a second environment would take over the first one's resources.
+        project, names = next(iter(shared.items()))
+        raise ConfigError(f"environments {', '.join(map(repr, names))} in infra/environments.py share project "
+                          f"{project!r}: hookstream names its service accounts, secrets, spool bucket, custom "
+                          "roles, datasets and metrics per project, so they would collide; give each "
+                          "environment its own project")
     name = environ.get(ENV_NAME_ENV) or (context(ENV_NAME_CONTEXT) if context else None)
     if not name:
         if len(environments) > 1:

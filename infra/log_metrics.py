@@ -8,6 +8,11 @@ BigQuery did not take it: same fields; docs/spool.md), "hit refused" (401: strea
 path exists for monitoring; renaming a field fails tests/runtime/test_log_metric_filters.py, which runs these
 filters on lines the real service printed.
 
+The replay job (service/runtime/replay.py, logger `hookstream.replay`) logs "spool object quarantined"
+(ERROR: stream, object, error) per object it cannot replay, and "replay finished" at the end of every run
+(stream, status, waiting, oldest_waiting_age_seconds or null, quarantined);
+tests/runtime/test_replay_log_metric_filters.py runs those filters on lines of that contract.
+
 Filters use one form only: clauses joined by AND, each `FIELD = "value"` or `FIELD = ("a" OR "b")`, which the
 test evaluates exactly (Logging query language; string comparison there ignores case).
 """
@@ -18,7 +23,13 @@ from dataclasses import dataclass
 
 LOGGER = "hookstream.hits"
 RESOURCE_TYPE = "cloud_run_revision"
+# The replay runs as a Cloud Run job: its lines are entries of the job's resource type, one logger for all.
+REPLAY_LOGGER = "hookstream.replay"
+JOB_RESOURCE_TYPE = "cloud_run_job"
 METRIC_PREFIX = "hookstream"
+# "replay finished" statuses of a run that left objects it should have replayed: an outage or a lost lease.
+# drained (nothing left) and locked (another run holds the lease) are healthy.
+REPLAY_FAILED_STATUSES = ("lock_lost", "bigquery_unavailable", "spool_unavailable", "incomplete")
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,10 @@ class LogMetric:
     # A DISTRIBUTION of this jsonPayload field (milliseconds); None: a count of matching lines.
     value_field: str | None = None
     unit: str = "1"
+    logger: str = LOGGER
+    resource_type: str = RESOURCE_TYPE
+    # A distribution's exponential buckets (scale, growth factor) over 32 finite buckets.
+    buckets: tuple[float, float] = (1, 1.4)
 
     @property
     def name(self) -> str:
@@ -43,7 +58,7 @@ class LogMetric:
 
     @property
     def clauses(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        return (("resource.type", (RESOURCE_TYPE,)), ("jsonPayload.logger", (LOGGER,)),
+        return (("resource.type", (self.resource_type,)), ("jsonPayload.logger", (self.logger,)),
                 ("jsonPayload.message", self.messages))
 
     @property
@@ -73,10 +88,26 @@ REFUSED = LogMetric("hits-refused", "Hits refused",
 NOT_STORED = LogMetric("hits-not-stored", "Hits not stored",
                        "Hits answered 503 because BigQuery did not take the row in time, per stream: only the "
                        "CRM's retries stand between them and loss.", ("hit not stored",))
+# 1 ms to ~33 s in the default 32 buckets: a hit is answered within the stream's write deadline.
 LATENCY = LogMetric("hit-latency", "Hit latency",
                     "Milliseconds from receiving a hit to answering that it is stored, per stream.",
                     ("hit stored",), value_field="latency_ms", unit="ms")
 SPOOLED = LogMetric("hits-spooled", "Hits spooled",
                     "Hits BigQuery did not take, written to the stream's spool and answered 2xx, per stream: the "
                     "replay job writes them to the table later (docs/spool.md).", ("hit spooled",))
-LOG_METRICS = (STORED, REFUSED, NOT_STORED, LATENCY, SPOOLED)
+REPLAY_RUNS = LogMetric("replay-runs", "Replay runs",
+                        "Replay job runs, per stream and final status (drained, locked, lock_lost, "
+                        "bigquery_unavailable, spool_unavailable, incomplete): docs/spool.md.", ("replay finished",),
+                        labels=(("stream", "stream"), ("status", "status")), logger=REPLAY_LOGGER,
+                        resource_type=JOB_RESOURCE_TYPE)
+# 1 s to ~39 days in 32 buckets: past the spool's 30-day lifecycle deletion.
+SPOOL_AGE = LogMetric("spool-oldest-age", "Oldest spooled hit",
+                      "Age in seconds of the oldest hit waiting in the stream's spool at the end of each replay "
+                      "run (runs with nothing waiting add no value).", ("replay finished",),
+                      value_field="oldest_waiting_age_seconds", unit="s", logger=REPLAY_LOGGER,
+                      resource_type=JOB_RESOURCE_TYPE, buckets=(1, 1.6))
+QUARANTINED = LogMetric("spool-quarantined", "Spool objects quarantined",
+                        "Spooled objects the replay could not read or validate, moved to the quarantine prefix "
+                        "with their error (docs/spool.md says how to inspect and re-drive them).",
+                        ("spool object quarantined",), logger=REPLAY_LOGGER, resource_type=JOB_RESOURCE_TYPE)
+LOG_METRICS = (STORED, REFUSED, NOT_STORED, LATENCY, SPOOLED, REPLAY_RUNS, SPOOL_AGE, QUARANTINED)

@@ -33,6 +33,8 @@ class StreamNames:
     """Every name the stack derives from one stream."""
 
     service_account_id: str
+    # The stream's own replay identity: it reads and deletes only this stream's spool (infra/spool_resources.py).
+    replay_service_account_id: str
     cloud_run_service: str
     secret_id: str
     endpoint_url_output: str
@@ -45,6 +47,8 @@ class StreamNames:
         return cls(
             # "hooks-" keeps the id within 6-30 characters for every valid stream name (1-20 chars).
             service_account_id=f"hooks-{stream.name}",
+            # "replay-" + at most 20 characters: 27, within the 30 IAM allows.
+            replay_service_account_id=f"replay-{stream.name}",
             cloud_run_service=f"hookstream-{stream.name}",
             secret_id=f"hookstream-{stream.name}-endpoint",
             # Underscores: outputs are read as JSON keys and shell-friendly names (`jq .crm_orders_...`).
@@ -114,12 +118,14 @@ def check_deployable(streams: tuple[Stream, ...]) -> dict[str, StreamNames]:
     for stream in streams:
         derived = StreamNames.of(stream)
         check_service_account_id(stream.name, derived.service_account_id)
+        check_service_account_id(stream.name, derived.replay_service_account_id)
         check_cloud_run_service_name(stream.name, derived.cloud_run_service)
         check_secret_id(stream.name, derived.secret_id)
         for output in (derived.endpoint_url_output, derived.table_id_output, derived.service_account_output):
             check_output_name(stream.name, output)
         # Distinct stream names could still collide after a future change of prefixes or truncation.
         for field_name, value in (("service account id", derived.service_account_id),
+                                  ("service account id", derived.replay_service_account_id),
                                   ("Cloud Run service name", derived.cloud_run_service),
                                   ("secret id", derived.secret_id)):
             key = f"{field_name}:{value}"

@@ -5,6 +5,8 @@
 - Alert policies per stream, to the environment's `alert_emails` (none configured: no channels, no policies):
   the endpoint answers 5xx; any hit not stored in 5 minutes; a burst of 401s (a rotated secret the CRM
   was not given); and, where the stream sets `alert_if_silent_for`, no hit stored for that long.
+  For the spool's replay: a run that ends without replaying what waits, no run finishing for 30 minutes,
+  the oldest spooled hit older than 6 hours, and any object quarantined.
 
 Construct ids are the stack's direct children and never change: a new id would replace the resource.
 Series are summed per stream across revisions: every deploy starts a revision with series of its own, and
@@ -21,8 +23,22 @@ from constructs import Construct
 
 from infra import providers as gcp
 from infra.config import DeployConfig
-from infra.log_metrics import LATENCY, LOG_METRICS, NOT_STORED, REFUSED, SPOOLED, STORED, LogMetric
+from infra.log_metrics import (
+    LATENCY,
+    LOG_METRICS,
+    NOT_STORED,
+    QUARANTINED,
+    REFUSED,
+    REPLAY_FAILED_STATUSES,
+    REPLAY_RUNS,
+    SPOOL_AGE,
+    SPOOLED,
+    STORED,
+    LogMetric,
+)
 from infra.naming import StreamNames
+from infra.propagation import METRIC_PROPAGATION, wait_after
+from infra.spool_resources import replay_job_name
 from service.model.stream import Stream
 
 STREAM_LABEL = "hookstream-stream"
@@ -31,6 +47,10 @@ WINDOW = "300s"
 # strays (a scanner, a typo while testing) do not.
 UNAUTHORIZED_BURST = 10
 SERVICE_PREFIX = "hookstream-"
+# Alert at hours, long before the spool's lifecycle rule deletes a hit at 30 days (docs/spool.md).
+SPOOL_AGE_ALERT_SECONDS = 6 * 60 * 60
+# The replay runs every 5 minutes: six runs in a row without a "replay finished" line is not a hiccup.
+REPLAY_SILENT_SECONDS = 30 * 60
 
 
 @dataclass
@@ -61,11 +81,11 @@ def build_observability(stack: Construct, streams: tuple[Stream, ...], config: D
         stack, f"alert-email-{index}", display_name=f"hookstream alerts: {email}", type="email",
         labels={"email_address": email}) for index, email in enumerate(config.alert_emails)]
     channel_names = [channel.name for channel in result.channels]
+    # A policy on a log-based metric is refused until Monitoring knows the metric, which is some time after
+    # the metric is created: wait (docs/deploy.md, "First deploy").
+    metrics_known = wait_after(stack, "log-metrics-propagated", list(metrics.values()), METRIC_PROPAGATION)
     where = f" ({config.environment})" if config.environment else ""
     for stream in streams:
-        # A policy on a log-based metric is refused until the metric exists (and, for a few minutes after,
-        # sometimes still: docs/deploy.md, "First deploy").
-        needs = list(metrics.values())
         for suffix, title, condition, runbook in _stream_policies(stream, names[stream.name]):
             result.policies.append(gcp.MonitoringAlertPolicy(
                 stack, f"alert-{suffix}-{stream.name}",
@@ -75,7 +95,7 @@ def build_observability(stack: Construct, streams: tuple[Stream, ...], config: D
                 conditions=[condition],
                 documentation=gcp.MonitoringAlertPolicyDocumentation(content=runbook, mime_type="text/markdown"),
                 user_labels={STREAM_LABEL: stream.name},
-                depends_on=needs if suffix != "5xx" else None,
+                depends_on=[metrics_known] if suffix != "5xx" else None,
             ))
     return result
 
@@ -97,14 +117,13 @@ def _log_metric(stack: Construct, metric: LogMetric) -> gcp.LoggingMetric:
         ),
         label_extractors=metric.label_extractors,
         value_extractor=metric.value_extractor,
-        # 1 ms to ~33 s in 32 buckets: a hit is answered within the stream's write deadline.
         bucket_options=gcp.LoggingMetricBucketOptions(exponential_buckets=gcp.LoggingMetricBucketOptionsExponentialBuckets(
-            num_finite_buckets=32, growth_factor=1.4, scale=1)) if distribution else None,
+            num_finite_buckets=32, growth_factor=metric.buckets[1], scale=metric.buckets[0])) if distribution else None,
     )
 
 
 def _per_stream(metric: LogMetric, stream: Stream, extra: str = "") -> str:
-    return (f'metric.type = "{metric.metric_type}" AND resource.type = "cloud_run_revision"'
+    return (f'metric.type = "{metric.metric_type}" AND resource.type = "{metric.resource_type}"'
             f' AND metric.labels.stream = "{stream.name}"{extra}')
 
 
@@ -113,6 +132,26 @@ def _summed(aligner: str = "ALIGN_SUM", period: str = WINDOW) -> list[
     return [gcp.MonitoringAlertPolicyConditionsConditionThresholdAggregations(
         alignment_period=period, per_series_aligner=aligner, cross_series_reducer="REDUCE_SUM",
         group_by_fields=["metric.label.stream"])]
+
+
+def _absent_for(display_name: str, filter: str, seconds: int,
+                alignment_period: str) -> gcp.MonitoringAlertPolicyConditions:
+    """Fires when a per-stream count, summed over revisions, has had no data for `seconds`."""
+    return gcp.MonitoringAlertPolicyConditions(
+        display_name=display_name,
+        condition_absent=gcp.MonitoringAlertPolicyConditionsConditionAbsent(
+            filter=filter, duration=f"{seconds}s",
+            aggregations=[gcp.MonitoringAlertPolicyConditionsConditionAbsentAggregations(
+                alignment_period=alignment_period, per_series_aligner="ALIGN_SUM", cross_series_reducer="REDUCE_SUM",
+                group_by_fields=["metric.label.stream"])]))
+
+
+def _any_in_window(display_name: str, filter: str) -> gcp.MonitoringAlertPolicyConditions:
+    """Fires when a per-stream count summed over revisions is above zero in the 5-minute window."""
+    return gcp.MonitoringAlertPolicyConditions(
+        display_name=display_name,
+        condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
+            filter=filter, comparison="COMPARISON_GT", threshold_value=0, duration="0s", aggregations=_summed()))
 
 
 def _stream_policies(stream: Stream, names: StreamNames) -> list[tuple[str, str, gcp.MonitoringAlertPolicyConditions,
@@ -131,18 +170,11 @@ def _stream_policies(stream: Stream, names: StreamNames) -> list[tuple[str, str,
          f"The endpoint of stream {stream.name} answered 5xx: its writes to BigQuery are failing or it "
          "crashed. The CRM's retries are all that stands between these hits and loss: check the service's "
          "logs (`hit not stored`, `bigquery write failed`)."),
-        ("not-stored", "hits not stored", gcp.MonitoringAlertPolicyConditions(
-            display_name="a hit not stored in 5 minutes",
-            condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
-                filter=_per_stream(NOT_STORED, stream), comparison="COMPARISON_GT", threshold_value=0,
-                duration="0s", aggregations=_summed())),
+        ("not-stored", "hits not stored", _any_in_window("a hit not stored in 5 minutes",
+                                                         _per_stream(NOT_STORED, stream)),
          f"Stream {stream.name} answered 503 to at least one hit: BigQuery did not take the row in time. "
          f"Rows of {stream.table_ref} may be missing unless the CRM retries."),
-        ("spooled", "hits spooled", gcp.MonitoringAlertPolicyConditions(
-            display_name="a hit spooled in 5 minutes",
-            condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
-                filter=_per_stream(SPOOLED, stream), comparison="COMPARISON_GT", threshold_value=0,
-                duration="0s", aggregations=_summed())),
+        ("spooled", "hits spooled", _any_in_window("a hit spooled in 5 minutes", _per_stream(SPOOLED, stream)),
          f"Stream {stream.name} could not write to BigQuery and spooled hits to Cloud Storage (answered 2xx, "
          f"nothing lost): its writes to {stream.table_ref} are failing (`hit spooled` lines give the error). "
          f"The replay job `hookstream-replay-{stream.name}` writes them once BigQuery takes rows again; "
@@ -157,19 +189,53 @@ def _stream_policies(stream: Stream, names: StreamNames) -> list[tuple[str, str,
          "accept (a rotation not finished in the CRM? `scripts/rotate-secret`), or someone is probing it. "
          "The refused hits are not stored."),
     ]
+    policies += _replay_policies(stream)
     if stream.alert_if_silent_for is not None:
         seconds = int(stream.alert_if_silent_for.total_seconds())
-        policies.append(("silent", f"no hit stored for {_duration(seconds)}", gcp.MonitoringAlertPolicyConditions(
-            display_name=f"no hit stored for {_duration(seconds)}",
-            condition_absent=gcp.MonitoringAlertPolicyConditionsConditionAbsent(
-                filter=_per_stream(STORED, stream), duration=f"{seconds}s",
-                aggregations=[gcp.MonitoringAlertPolicyConditionsConditionAbsentAggregations(
-                    alignment_period="60s", per_series_aligner="ALIGN_SUM", cross_series_reducer="REDUCE_SUM",
-                    group_by_fields=["metric.label.stream"])])),
+        policies.append(("silent", f"no hit stored for {_duration(seconds)}", _absent_for(
+            f"no hit stored for {_duration(seconds)}", _per_stream(STORED, stream), seconds, "60s"),
             f"Stream {stream.name} stored no hit for {_duration(seconds)} (alert_if_silent_for): the CRM or "
             "its webhook may have stopped, or every call is refused (see the hits-refused metric). The "
             "condition only arms after the first hit stored since the policy was created or changed."))
     return policies
+
+
+def _replay_policies(stream: Stream) -> list[tuple[str, str, gcp.MonitoringAlertPolicyConditions, str]]:
+    """Nothing in the spool expires unseen: the alerts fire hours before the 30-day lifecycle deletion."""
+    job = replay_job_name(stream.name)
+    failed = " OR ".join(f'"{status}"' for status in REPLAY_FAILED_STATUSES)
+    age = _duration(SPOOL_AGE_ALERT_SECONDS)
+    return [
+        ("replay-failed", "replay run failed", _any_in_window(
+            "a replay run ended with objects it could not replay",
+            _per_stream(REPLAY_RUNS, stream, f" AND metric.labels.status = one_of({failed})")),
+         f"The replay job `{job}` ended a run without replaying what waits in the spool of stream "
+         f"{stream.name} (status in its `replay finished` line: BigQuery or Cloud Storage unavailable, lease "
+         "lost, or out of time). The next run, 5 minutes later, tries again; spooled hits are deleted 30 days "
+         "after they were written (docs/spool.md)."),
+        ("replay-silent", "replay not running", _absent_for(
+            f"no replay run finished for {_duration(REPLAY_SILENT_SECONDS)}", _per_stream(REPLAY_RUNS, stream),
+            REPLAY_SILENT_SECONDS, WINDOW),
+         f"No run of `{job}` logged `replay finished` for {_duration(REPLAY_SILENT_SECONDS)} (it is scheduled "
+         "every 5 minutes): the job crashes before its end, or Cloud Scheduler cannot start it. Check the "
+         "job's executions and the scheduler job of the same name."),
+        ("spool-age", f"spooled hit older than {age}", gcp.MonitoringAlertPolicyConditions(
+            display_name=f"oldest spooled hit older than {age}",
+            condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
+                filter=_per_stream(SPOOL_AGE, stream), comparison="COMPARISON_GT",
+                threshold_value=SPOOL_AGE_ALERT_SECONDS, duration="0s",
+                aggregations=[gcp.MonitoringAlertPolicyConditionsConditionThresholdAggregations(
+                    alignment_period=WINDOW, per_series_aligner="ALIGN_PERCENTILE_99",
+                    cross_series_reducer="REDUCE_MAX", group_by_fields=["metric.label.stream"])])),
+         f"A hit of stream {stream.name} has waited in the spool for more than {age}: the replay cannot write "
+         f"it to {stream.table_ref}. Spooled hits are deleted 30 days after they were written, and stay "
+         "recoverable 7 days more (soft delete): docs/spool.md, \"Timeline\"."),
+        ("quarantined", "spool object quarantined", _any_in_window("a spool object quarantined in 5 minutes",
+                                                                   _per_stream(QUARANTINED, stream)),
+         f"The replay of stream {stream.name} moved a spooled object it cannot read or validate to the "
+         "quarantine prefix (its `spool object quarantined` line names the object and the error). It is not "
+         "in the table: docs/spool.md says how to inspect and re-drive it; it is deleted after 30 days."),
+    ]
 
 
 def _duration(seconds: int) -> str:
@@ -211,4 +277,18 @@ def dashboard_json(config: DeployConfig) -> dict[str, Any]:
     tiles = [{"xPos": (index % 2) * width, "yPos": (index // 2) * height, "width": width, "height": height,
               "widget": chart} for index, chart in enumerate(charts)]
     where = f" ({config.environment})" if config.environment else ""
-    return {"displayName": f"hookstream{where}", "mosaicLayout": {"columns": 48, "tiles": tiles}}
+    layout: dict[str, Any] = _without_defaults(
+        {"displayName": f"hookstream{where}", "mosaicLayout": {"columns": 48, "tiles": tiles}})
+    return layout
+
+
+def _without_defaults(value: Any) -> Any:
+    """The dashboard as the API returns it: proto3 drops zeros and empty strings or lists (xPos 0, an empty
+    legend), and the provider compares its JSON key by key, so each one left in would be a change on
+    every plan."""
+    if isinstance(value, dict):
+        kept = {key: _without_defaults(item) for key, item in value.items()}
+        return {key: item for key, item in kept.items() if item not in (0, "", [], {}, None) or item is True}
+    if isinstance(value, list):
+        return [_without_defaults(item) for item in value]
+    return value

@@ -1,4 +1,4 @@
-"""The one place that imports Terraform provider bindings (hashicorp/google, hashicorp/random).
+"""The one place that imports Terraform provider bindings (hashicorp/google, hashicorp/random, hashicorp/time).
 
 cdktf and these prebuilt bindings are archived upstream. Everything else in `infra/` names provider
 classes through this module, so moving to the CDK Terrain fork (`cdktn-provider-google`) or to bindings
@@ -8,7 +8,12 @@ Importing any google submodule loads the whole 32 MB jsii assembly into a node p
 import this module once per process, never per stream.
 """
 
-from cdktf_cdktf_provider_google.artifact_registry_repository import ArtifactRegistryRepository
+from cdktf_cdktf_provider_google.artifact_registry_repository import (
+    ArtifactRegistryRepository,
+    ArtifactRegistryRepositoryCleanupPolicies,
+    ArtifactRegistryRepositoryCleanupPoliciesCondition,
+    ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions,
+)
 from cdktf_cdktf_provider_google.bigquery_dataset import BigqueryDataset
 from cdktf_cdktf_provider_google.bigquery_dataset_access import BigqueryDatasetAccessA as BigqueryDatasetAccess
 from cdktf_cdktf_provider_google.bigquery_dataset_access import (
@@ -94,9 +99,14 @@ from cdktf_cdktf_provider_google.storage_bucket_iam_member import (
 from cdktf_cdktf_provider_random.bytes import Bytes as RandomBytes
 from cdktf_cdktf_provider_random.password import Password as RandomPassword
 from cdktf_cdktf_provider_random.provider import RandomProvider
+from cdktf_cdktf_provider_time.provider import TimeProvider
+from cdktf_cdktf_provider_time.sleep import Sleep as TimeSleep
 
 __all__ = [
     "ArtifactRegistryRepository",
+    "ArtifactRegistryRepositoryCleanupPolicies",
+    "ArtifactRegistryRepositoryCleanupPoliciesCondition",
+    "ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions",
     "BigqueryDataset",
     "BigqueryDatasetAccess",
     "BigqueryDatasetAccessView",
@@ -162,4 +172,6 @@ __all__ = [
     "StorageBucketLifecycleRuleAction",
     "StorageBucketLifecycleRuleCondition",
     "StorageBucketSoftDeletePolicy",
+    "TimeProvider",
+    "TimeSleep",
 ]

@@ -8,13 +8,19 @@ each grant is what it is.
 
 from __future__ import annotations
 
+from cdktf import ITerraformDependable
 from constructs import Construct
 
 from infra import providers as gcp
 from infra.config import DeployConfig
+from infra.custom_roles import custom_role
+from infra.limits import SERVICE_ACCOUNT_DESCRIPTION_BYTES, fit_bytes
+from infra.permissions import REPLAY, STREAM_WRITER, Scope, role_permissions
+from infra.propagation import IAM_PROPAGATION, wait_after
 from infra.stream_resources import StreamResources
 from service.model.service_env import SPOOL_URL, ServiceSpec, to_env
 from service.model.spool import spool_bucket_name, spool_prefix, spool_url
+from service.runtime.spool import SpoolLocation
 
 # Long enough to outlive a long incident plus a forgotten replay; the lifecycle rule deletes what is older
 # (an alert on the spool's age should have fired weeks before, docs/spool.md).
@@ -22,18 +28,28 @@ SPOOL_DAYS = 30
 # A delete (the replay's, or a person's by mistake) stays recoverable this long. Not a retention policy:
 # that would refuse the replay's own delete of a row already in BigQuery, and the spool could never empty.
 SOFT_DELETE_SECONDS = 7 * 24 * 60 * 60
-# Only what a create-only upload (if_generation_match=0) needs: no read, no list, no overwrite, no delete.
-SPOOL_WRITER_PERMISSIONS = ("storage.objects.create",)
-# The replay reads which hit_ids a table already has (a query: getData, and get to resolve the table),
-# then inserts the others (updateData). Granted per table, like the streams' writer role.
-REPLAY_TABLE_PERMISSIONS = ("bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData")
 # Queries run as jobs, and jobs.create exists only at project level; it gives no access to any data.
+# The custom roles' permissions come from infra/permissions.py.
 REPLAY_JOB_ROLE = "roles/bigquery.jobUser"
-# Read, list, create (the lease object) and delete objects of the spool bucket only.
-REPLAY_BUCKET_ROLE = "roles/storage.objectUser"
-REPLAY_SERVICE_ACCOUNT_ID = "hookstream-replay"
 REPLAY_SCHEDULE = "*/5 * * * *"
 RUN_INVOKER_ROLE = "roles/run.invoker"
+
+
+# (construct id, role id suffix, title, description, whose permissions, at which scope)
+SPOOL_ROLES = (
+    ("spool-writer-role", "Spool", "hookstream spool writer",
+     "Create objects (create-only uploads) and nothing else: no read, no list, no overwrite, no delete. "
+     "Granted on the spool bucket to each stream's account, for its own prefix.", STREAM_WRITER, Scope.SPOOL_PREFIX),
+    ("replay-table-role", "Replay", "hookstream spool replay",
+     "Look up which hit_ids a table holds and insert the missing rows; no schema change, no delete. Granted "
+     "per table to that stream's replay account.", REPLAY, Scope.TABLE),
+    ("replay-objects-role", "ReplayObjects", "hookstream spool replay (objects)",
+     "Read, create (the lease) and delete spool objects; no metadata update, no IAM. Granted on the spool "
+     "bucket to each stream's replay account, for its own objects.", REPLAY, Scope.SPOOL_PREFIX),
+    ("replay-list-role", "ReplayList", "hookstream spool replay (list)",
+     "List the spool bucket's object names (not their content). Granted on the spool bucket to each "
+     "stream's replay account.", REPLAY, Scope.BUCKET),
+)
 
 
 def replay_job_name(stream_name: str) -> str:
@@ -41,12 +57,14 @@ def replay_job_name(stream_name: str) -> str:
 
 
 class SpoolResources:
-    """The deployment's spool bucket, its two custom roles and the replay identity, as direct children of
-    the stack (deployment-level, like the writer role); `add_stream` puts one stream's grants, replay job and
-    schedule inside that stream's construct, so plans and scripts/review show them with the stream."""
+    """The deployment's spool bucket and its custom roles, as direct children of the stack (deployment-level,
+    like the writer role); `add_stream` puts one stream's spool grant, its replay identity and that
+    identity's grants, replay job and schedule inside the stream's construct, so plans and scripts/review
+    show them with the stream."""
 
-    def __init__(self, scope: Construct, config: DeployConfig) -> None:
+    def __init__(self, scope: Construct, config: DeployConfig, dataset_reader_role: gcp.ProjectIamCustomRole) -> None:
         self.config = config
+        self.dataset_reader_role = dataset_reader_role
         self.bucket_name = spool_bucket_name(config.project)
         self.bucket = gcp.StorageBucket(
             scope, "spool-bucket",
@@ -63,51 +81,17 @@ class SpoolResources:
             soft_delete_policy=gcp.StorageBucketSoftDeletePolicy(retention_duration_seconds=SOFT_DELETE_SECONDS),
             labels={"hookstream": "spool"},
         )
-        self.writer_role = gcp.ProjectIamCustomRole(
-            scope, "spool-writer-role",
-            project=config.project,
-            role_id=f"{config.writer_role_id}Spool",
-            title="hookstream spool writer",
-            description="Create objects (create-only uploads) and nothing else: no read, no list, no overwrite, "
-                        "no delete. Granted on the spool bucket to each stream's account, for its own prefix.",
-            permissions=list(SPOOL_WRITER_PERMISSIONS),
-            stage="GA",
-        )
-        self.replay_role = gcp.ProjectIamCustomRole(
-            scope, "replay-table-role",
-            project=config.project,
-            role_id=f"{config.writer_role_id}Replay",
-            title="hookstream spool replay",
-            description="Look up which hit_ids a table holds and insert the missing rows; no schema change, "
-                        "no delete. Granted per table to the replay's account.",
-            permissions=list(REPLAY_TABLE_PERMISSIONS),
-            stage="GA",
-        )
-        self.replay_account = gcp.ServiceAccount(
-            scope, "replay-sa",
-            account_id=REPLAY_SERVICE_ACCOUNT_ID,
-            display_name="hookstream spool replay",
-            description="Runs the hookstream replay jobs: reads and deletes spooled hits, writes them to "
-                        "their tables; Cloud Scheduler starts the jobs as this account.",
-        )
-        self.replay_bucket_grant = gcp.StorageBucketIamMember(
-            scope, "replay-bucket-access",
-            bucket=self.bucket.name,
-            role=REPLAY_BUCKET_ROLE,
-            member=self.replay_account.member,
-        )
-        self.replay_job_grant = gcp.ProjectIamMember(
-            scope, "replay-job-user",
-            project=config.project,
-            role=REPLAY_JOB_ROLE,
-            member=self.replay_account.member,
-        )
+        roles = {construct_id: custom_role(scope, construct_id, config, suffix, title=title, description=description,
+                                           permissions=role_permissions(identity, where))
+                 for construct_id, suffix, title, description, identity, where in SPOOL_ROLES}
+        self.writer_role, self.replay_role = roles["spool-writer-role"], roles["replay-table-role"]
+        self.replay_objects_role, self.replay_list_role = roles["replay-objects-role"], roles["replay-list-role"]
 
     def spool_url(self, stream_name: str) -> str:
         return spool_url(self.bucket_name, stream_name)
 
     def add_stream(self, resources: StreamResources) -> None:
-        stream, name = resources.stream, resources.stream.name
+        name = resources.stream.name
         prefix = spool_prefix(name)
         # An IAM condition on the object name: the stream can create objects under its own prefix only.
         gcp.StorageBucketIamMember(
@@ -118,19 +102,84 @@ class SpoolResources:
             condition=gcp.StorageBucketIamMemberCondition(
                 title=f"spool of {name}"[:100],
                 description=f"Only objects under {prefix}",
-                expression=f'resource.name.startsWith("projects/_/buckets/{self.bucket_name}/objects/{prefix}")',
+                expression=f'resource.name.startsWith("{self._object_path(prefix)}")',
             ),
         )
-        table_grant = gcp.BigqueryTableIamMember(
+        replay = self._replay_identity(resources)
+        job = self._replay_job(resources, replay, wait_after(
+            resources, f"{name}-replay-grants-propagated", self._replay_grants(resources, replay), IAM_PROPAGATION))
+        self._replay_schedule(resources, replay, job)
+
+    def _object_path(self, object_name: str) -> str:
+        return f"projects/_/buckets/{self.bucket_name}/objects/{object_name}"
+
+    def _replay_identity(self, resources: StreamResources) -> gcp.ServiceAccount:
+        name = resources.stream.name
+        # One account per stream: a replay reads and deletes only its own stream's spool and writes only its
+        # own table, so one stream's bad object or bug cannot touch another's hits.
+        return gcp.ServiceAccount(
+            resources, f"{name}-replay-sa",
+            account_id=resources.names.replay_service_account_id,
+            display_name=f"hookstream replay {name}"[:100],
+            description=fit_bytes(f"Runs the hookstream replay job of stream {name}: reads and deletes its "
+                                  f"spooled hits, writes them to {resources.stream.table_ref}; Cloud Scheduler "
+                                  "starts the job as this account.", SERVICE_ACCOUNT_DESCRIPTION_BYTES),
+        )
+
+    def _replay_grants(self, resources: StreamResources, replay: gcp.ServiceAccount) -> list[ITerraformDependable]:
+        name = resources.stream.name
+        prefix = spool_prefix(name)
+        location = SpoolLocation.parse(spool_url(self.bucket_name, name))
+        lease, quarantine = location.lock_name, location.quarantine_prefix
+        objects = gcp.StorageBucketIamMember(
+            resources, f"{name}-replay-objects",
+            bucket=self.bucket.name,
+            role=self.replay_objects_role.name,
+            member=replay.member,
+            condition=gcp.StorageBucketIamMemberCondition(
+                title=f"replay of {name}"[:100],
+                description=f"Only objects under {prefix} and {quarantine}, and the lease {lease}",
+                # Not startsWith(".../spool/<name>"): that would also match the stream "<name>-other".
+                expression=(f'resource.name.startsWith("{self._object_path(prefix)}") || '
+                            f'resource.name.startsWith("{self._object_path(quarantine)}") || '
+                            f'resource.name == "{self._object_path(lease)}"'),
+            ),
+        )
+        # objects.list is checked on the bucket, which no object-name condition matches: the replay may list
+        # every stream's object names (hit ids and times, no content), and read none of them but its own.
+        listing = gcp.StorageBucketIamMember(
+            resources, f"{name}-replay-list",
+            bucket=self.bucket.name,
+            role=self.replay_list_role.name,
+            member=replay.member,
+        )
+        table = gcp.BigqueryTableIamMember(
             resources, f"{name}-replay-table-access",
             project=self.config.project,
             dataset_id=resources.table.dataset_id,
             table_id=resources.table.table_id,
             role=self.replay_role.name,
-            member=self.replay_account.member,
+            member=replay.member,
         )
+        dataset = gcp.BigqueryDatasetAccess(
+            resources, f"{name}-replay-dataset-reader",
+            dataset_id=resources.table.dataset_id,
+            role=self.dataset_reader_role.name,
+            user_by_email=replay.email,
+        )
+        jobs = gcp.ProjectIamMember(
+            resources, f"{name}-replay-job-user",
+            project=self.config.project,
+            role=REPLAY_JOB_ROLE,
+            member=replay.member,
+        )
+        return [objects, listing, table, dataset, jobs]
+
+    def _replay_job(self, resources: StreamResources, replay: gcp.ServiceAccount,
+                    grants_propagated: gcp.TimeSleep) -> gcp.CloudRunV2Job:
+        stream, name = resources.stream, resources.stream.name
         env = {**to_env(ServiceSpec.of(stream, self.config.project)), SPOOL_URL: self.spool_url(name)}
-        job = gcp.CloudRunV2Job(
+        return gcp.CloudRunV2Job(
             resources, f"{name}-replay-job",
             name=replay_job_name(name),
             location=self.config.region,
@@ -141,7 +190,7 @@ class SpoolResources:
                 parallelism=1,
                 labels=resources.labels,
                 template=gcp.CloudRunV2JobTemplateTemplate(
-                    service_account=self.replay_account.email,
+                    service_account=replay.email,
                     # A failed run is retried by the next scheduled one, 5 minutes later.
                     max_retries=0,
                     timeout="1800s",
@@ -155,17 +204,21 @@ class SpoolResources:
                     )],
                 ),
             ),
-            depends_on=[table_grant, self.replay_bucket_grant, self.replay_job_grant],
+            depends_on=[grants_propagated],
         )
+
+    def _replay_schedule(self, resources: StreamResources, replay: gcp.ServiceAccount,
+                         job: gcp.CloudRunV2Job) -> gcp.CloudSchedulerJob:
+        name = resources.stream.name
         invoker = gcp.CloudRunV2JobIamMember(
             resources, f"{name}-replay-invoker",
             project=self.config.project,
             location=job.location,
             name=job.name,
             role=RUN_INVOKER_ROLE,
-            member=self.replay_account.member,
+            member=replay.member,
         )
-        gcp.CloudSchedulerJob(
+        return gcp.CloudSchedulerJob(
             resources, f"{name}-replay-schedule",
             name=replay_job_name(name),
             region=self.config.region,
@@ -179,8 +232,7 @@ class SpoolResources:
                 http_method="POST",
                 uri=(f"https://run.googleapis.com/v2/projects/{self.config.project}/locations/"
                      f"{self.config.region}/jobs/{replay_job_name(name)}:run"),
-                oauth_token=gcp.CloudSchedulerJobHttpTargetOauthToken(
-                    service_account_email=self.replay_account.email),
+                oauth_token=gcp.CloudSchedulerJobHttpTargetOauthToken(service_account_email=replay.email),
             ),
             depends_on=[invoker],
         )

@@ -12,17 +12,26 @@ from constructs import Construct
 
 from infra import providers as gcp
 from infra.config import DeployConfig
+from infra.custom_roles import custom_role
 from infra.forget_retired import forget_retired
 from infra.naming import REGISTRY_REPOSITORY_ID, StreamNames
 from infra.observability import build_observability
+from infra.permissions import IDENTITIES, STREAM_WRITER, Scope, role_permissions
 from infra.retired import RetiredStream, dataset_construct_id
 from infra.spool_resources import SpoolResources
-from infra.stream_resources import StreamResources
-from infra.writer_role import TABLE_WRITER_PERMISSIONS
+from infra.stream_resources import StreamResources, StreamRoles
 from service.model.stream import Stream
+
+# The registry keeps the last KEPT_IMAGES images (the deployed one and the ones to roll back to) and deletes
+# the others once they are IMAGE_MIN_AGE_DAYS old.
+KEPT_IMAGES = 10
+IMAGE_MIN_AGE_DAYS = 30
+# `removed` blocks (infra/forget_retired.py) need Terraform 1.7; older versions fail on them mid-plan.
+REQUIRED_TERRAFORM = ">= 1.7"
 
 
 def _use_state_bucket(stack: TerraformStack, name: str, config: DeployConfig) -> None:
+    stack.add_override("terraform.required_version", REQUIRED_TERRAFORM)
     # Without a bucket cdktf keeps terraform.<stack>.tfstate locally; it holds the endpoint secrets.
     if config.state_bucket:
         GcsBackend(stack, bucket=config.state_bucket, prefix=f"hookstream/{name}")
@@ -41,6 +50,19 @@ class RegistryStack(TerraformStack):
             format="DOCKER",
             location=config.region,
             description="hookstream webhook service images (scripts/build-image pushes here)",
+            # Every release builds one image and deploys exactly it, so the newest versions include the one
+            # running; older ones only cost storage. KEEP wins over DELETE in Artifact Registry's policies.
+            cleanup_policy_dry_run=False,
+            cleanup_policies=[
+                gcp.ArtifactRegistryRepositoryCleanupPolicies(
+                    id="keep-recent-releases", action="KEEP",
+                    most_recent_versions=gcp.ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions(
+                        keep_count=KEPT_IMAGES)),
+                gcp.ArtifactRegistryRepositoryCleanupPolicies(
+                    id="delete-older-images", action="DELETE",
+                    condition=gcp.ArtifactRegistryRepositoryCleanupPoliciesCondition(
+                        tag_state="ANY", older_than=f"{IMAGE_MIN_AGE_DAYS * 86_400}s")),
+            ],
         )
         TerraformOutput(self, "image_repository",
                         value=f"{config.registry_host}/{config.project}/{self.repository.repository_id}",
@@ -57,13 +79,14 @@ class StreamsStack(TerraformStack):
         _use_state_bucket(self, id, config)
         gcp.GoogleProvider(self, "google", project=config.project, region=config.region)
         gcp.RandomProvider(self, "random")
-        self.writer_role = self._writer_role(config)
+        gcp.TimeProvider(self, "time")
+        roles = StreamRoles(table_writer=self._writer_role(config), dataset_reader=self._dataset_reader_role(config))
+        self.writer_role = roles.table_writer
         self.datasets = self._datasets(streams)
-        self.spool = SpoolResources(self, config)
+        self.spool = SpoolResources(self, config, roles.dataset_reader)
         self.streams = {
             stream.name: StreamResources(self, stream.name, stream, config, self.datasets[stream.dataset],
-                                         names[stream.name], self.writer_role,
-                                         spool_url=self.spool.spool_url(stream.name))
+                                         names[stream.name], roles, spool_url=self.spool.spool_url(stream.name))
             for stream in streams
         }
         for resources in self.streams.values():
@@ -76,16 +99,23 @@ class StreamsStack(TerraformStack):
     def _writer_role(self, config: DeployConfig) -> gcp.ProjectIamCustomRole:
         # One role per deployment (a role lives in the project; granting it happens per table, in
         # StreamResources). Creating it needs roles/iam.roleAdmin for the deployer (docs/deploy.md).
-        return gcp.ProjectIamCustomRole(
-            self, "writer-role",
-            project=config.project,
-            role_id=config.writer_role_id,
+        return custom_role(
+            self, "writer-role", config, "",
             title="hookstream row writer",
             description="Insert rows into a table (BigQuery insertAll) and nothing else: no reading, "
                         "no schema change, no delete. Granted per table to each hookstream stream's "
                         "service account.",
-            permissions=list(TABLE_WRITER_PERMISSIONS),
-            stage="GA",
+            permissions=role_permissions(STREAM_WRITER, Scope.TABLE),
+        )
+
+    def _dataset_reader_role(self, config: DeployConfig) -> gcp.ProjectIamCustomRole:
+        # insertAll checks bigquery.datasets.get on the dataset: granted per dataset, to the streams' accounts
+        # and the replay's. Every identity needs the same dataset permissions (tests/infra/test_permissions.py).
+        return custom_role(
+            self, "dataset-reader-role", config, "Dataset",
+            title="hookstream dataset metadata reader",
+            description="Read a dataset's metadata (what insertAll checks on the dataset); no table, no row.",
+            permissions=sorted({p for identity in IDENTITIES for p in role_permissions(identity, Scope.DATASET)}),
         )
 
     def _datasets(self, streams: tuple[Stream, ...]) -> dict[str, gcp.BigqueryDataset]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +143,18 @@ def run_checkov(stack_files: Sequence[Path], checkov: Path = CHECKOV) -> dict[st
     return report
 
 
+def _without_required_version(stack_file: Path, folder: Path) -> Path:
+    """A copy of the stack for checkov: its terraform_json parser fails on the whole file when the terraform
+    block holds `required_version` (a string where it expects blocks), and scans nothing. The constraint
+    concerns Terraform, not any resource checkov checks."""
+    stack = json.loads(stack_file.read_text())
+    stack.get("terraform", {}).pop("required_version", None)
+    folder.mkdir(parents=True)
+    copy = folder / stack_file.name
+    copy.write_text(json.dumps(stack))
+    return copy
+
+
 def _resources_by_logical_id(stack: Mapping[str, Any]) -> dict[str, tuple[str, Body]]:
     return {logical_id: (resource_type, body)
             for resource_type, bodies in stack.get("resource", {}).items()
@@ -151,10 +164,12 @@ def _resources_by_logical_id(stack: Mapping[str, Any]) -> dict[str, tuple[str, B
 def scan(stacks: Mapping[str, Path], accepted: Sequence[AcceptedFinding] = ACCEPTED_FINDINGS,
          checkov: Path = CHECKOV) -> ScanResult:
     """Scan each stack's `cdk.tf.json` (stack name -> path) and sort every failure into accepted or failed."""
-    report = run_checkov(list(stacks.values()), checkov)
+    with tempfile.TemporaryDirectory(prefix="hookstream-checkov-") as scratch:
+        readable = {name: _without_required_version(path, Path(scratch) / name) for name, path in stacks.items()}
+        report = run_checkov(list(readable.values()), checkov)
     results = report.get("results", {})
     summary = report.get("summary", {})
-    by_file = {path.resolve(): name for name, path in stacks.items()}
+    by_file = {path.resolve(): name for name, path in readable.items()}
     resources = {name: _resources_by_logical_id(json.loads(path.read_text())) for name, path in stacks.items()}
     result = ScanResult(passed=int(summary.get("passed", len(results.get("passed_checks", [])))),
                         accepted=[], failed=[], parsing_errors=list(results.get("parsing_errors", [])),

@@ -85,3 +85,24 @@ def test_entry_point_fails_fast_with_the_missing_settings() -> None:
     assert "Traceback" not in result.stderr
     # Settings are checked before the provider bindings load (~15 s): a typo costs seconds, not a coffee.
     assert "provider bindings loaded: False" in result.stderr
+
+
+def test_ci_refuses_local_state() -> None:
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"running in CI \(CI=true\) without a Terraform state bucket: "
+                                          r"set HOOKSTREAM_STATE_BUCKET"):
+        load_config({**ENV, "CI": "true"})
+    with_bucket = load_config({**ENV, "CI": "true", "HOOKSTREAM_STATE_BUCKET": "acme-tfstate"})
+    assert with_bucket.state_bucket == "acme-tfstate"
+    assert load_config(ENV).state_bucket is None  # on a laptop local state stays allowed
+
+
+def test_role_ids_over_64_characters_are_refused_at_synth() -> None:
+    from infra.config import ConfigError
+
+    # 51 characters + "ReplayObjects" (13) = 64: the longest id Google accepts.
+    assert load_config({**ENV, "HOOKSTREAM_WRITER_ROLE_ID": "r" * 51}).role_id("ReplayObjects") == "r" * 51 + (
+        "ReplayObjects")
+    with pytest.raises(ConfigError, match=r"would have 65 characters, Google allows 64; use at most 51"):
+        load_config({**ENV, "HOOKSTREAM_WRITER_ROLE_ID": "r" * 52})

@@ -135,3 +135,13 @@ def test_without_environments_the_shell_settings_keep_todays_stack_names() -> No
                           "HOOKSTREAM_IMAGE": IMAGE}, None, ())
     assert config.environment is None
     assert config.stack_name("hookstream") == "hookstream"
+
+
+def test_two_environments_in_one_project_are_refused_before_anything_collides() -> None:
+    same_project = (STAGING, Environment(name="production", project="acme-analytics-staging", region="europe-west1",
+                                         state_bucket=SHARED_BUCKET))
+    with pytest.raises(ConfigError) as error:
+        load_config({"HOOKSTREAM_ENV": "production", "HOOKSTREAM_IMAGE": IMAGE}, None, same_project)
+    assert ("environments 'staging', 'production' in infra/environments.py share project 'acme-analytics-staging'"
+            in str(error.value))
+    assert "give each environment its own project" in str(error.value)

@@ -18,18 +18,38 @@ from infra.streams import STREAMS
 from service.model.stream import Stream, StreamDefinitionError, TableOptions
 
 
-def test_shortest_and_longest_stream_names_give_valid_names() -> None:
-    streams = (Stream(name="a", dataset="d", table="t1"), Stream(name="a" * 19 + "z", dataset="d", table="t2"))
-    names = check_deployable(streams)
-    assert names["a"].service_account_id == "hooks-a"
-    longest = names["a" * 19 + "z"]
-    assert len(longest.service_account_id) <= 30 and len(longest.cloud_run_service) <= 49
+def test_shortest_and_longest_stream_names_give_these_names() -> None:
+    longest = "a" * 19 + "z"  # 20 characters, the longest a stream name may be
+    names = check_deployable((Stream(name="a", dataset="d", table="t1"), Stream(name=longest, dataset="d", table="t2")))
+    assert names["a"] == StreamNames(
+        service_account_id="hooks-a",
+        replay_service_account_id="replay-a",
+        cloud_run_service="hookstream-a",
+        secret_id="hookstream-a-endpoint",
+        endpoint_url_output="a_endpoint_url",
+        table_id_output="a_table_id",
+        service_account_output="a_service_account",
+    )
+    assert names[longest] == StreamNames(
+        service_account_id="hooks-aaaaaaaaaaaaaaaaaaaz",  # 26 of the 30 characters IAM allows
+        replay_service_account_id="replay-aaaaaaaaaaaaaaaaaaaz",  # 27
+        cloud_run_service="hookstream-aaaaaaaaaaaaaaaaaaaz",
+        secret_id="hookstream-aaaaaaaaaaaaaaaaaaaz-endpoint",
+        endpoint_url_output="aaaaaaaaaaaaaaaaaaaz_endpoint_url",
+        table_id_output="aaaaaaaaaaaaaaaaaaaz_table_id",
+        service_account_output="aaaaaaaaaaaaaaaaaaaz_service_account",
+    )
 
 
-def test_shipped_streams_are_deployable() -> None:
+def test_shipped_streams_get_these_names() -> None:
     names = check_deployable(STREAMS)
-    assert set(names) == {stream.name for stream in STREAMS}
-    assert len({n.service_account_id for n in names.values()}) == len(STREAMS)
+    assert {name: (n.service_account_id, n.replay_service_account_id, n.cloud_run_service, n.secret_id,
+                   n.endpoint_url_output) for name, n in names.items()} == {
+        "crm-orders": ("hooks-crm-orders", "replay-crm-orders", "hookstream-crm-orders",
+                       "hookstream-crm-orders-endpoint", "crm_orders_endpoint_url"),
+        "crm-leads": ("hooks-crm-leads", "replay-crm-leads", "hookstream-crm-leads",
+                      "hookstream-crm-leads-endpoint", "crm_leads_endpoint_url"),
+    }
 
 
 @pytest.mark.parametrize(("check", "bad", "field"), [

@@ -91,7 +91,7 @@ def test_every_commit_gets_its_own_tag(checkout: Path, tmp_path: Path) -> None:
     result = run(checkout, tmp_path, "build-image", ["--dry-run"], PROJECT_ENV)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        f"gcloud builds submit --project=acme-analytics --tag={REGISTRY}:{first} {checkout}",
+        f"gcloud builds submit --suppress-logs --project=acme-analytics --tag={REGISTRY}:{first} {checkout}",
         f"gcloud artifacts docker images describe {REGISTRY}:{first} --project=acme-analytics "
         "--format=value\\(image_summary.digest\\)",
         f"{REGISTRY}:{first}",
@@ -176,7 +176,8 @@ def test_release_deploys_exactly_the_image_it_built(checkout: Path, tmp_path: Pa
     calls = (tmp_path / "tools.log").read_text().splitlines()
     assert calls == [
         f"npx cdktf deploy hookstream-registry --output cdktf.out --auto-approve IMAGE={REGISTRY}:{commit} ENV=",
-        f"gcloud builds submit --project=acme-analytics --tag={REGISTRY}:{commit} {checkout} IMAGE= ENV=",
+        f"gcloud builds submit --suppress-logs --project=acme-analytics --tag={REGISTRY}:{commit} {checkout} "
+        "IMAGE= ENV=",
         f"gcloud artifacts docker images describe {REGISTRY}:{commit} --project=acme-analytics "
         "--format=value(image_summary.digest) IMAGE= ENV=",
         f"npx cdktf deploy hookstream --output cdktf.out --auto-approve IMAGE={REGISTRY}:{commit}@{DIGEST} ENV=",

@@ -50,27 +50,54 @@ def test_each_stream_may_only_create_objects_under_its_own_prefix(which: str, re
         service = synth.resource(STREAMS_STACK, "google_cloud_run_v2_service", f"{stream.name}/{stream.name}-service")
         assert env_of(service["template"]["containers"][0])["HOOKSTREAM_SPOOL_URL"] == (
             f"gs://{BUCKET}/spool/{stream.name}/")
-    # Only the replay holds an unconditional grant on the bucket.
+    # The only unconditional grants on the bucket: each replay may list object names (objects.list is
+    # checked on the bucket, which no object-name condition matches), and nothing else.
     unconditional = [g for g in grants.values() if "condition" not in g]
-    assert [(g["role"], g["member"]) for g in unconditional] == [
-        ("roles/storage.objectUser", synth.ref(STREAMS_STACK, "google_service_account", "replay-sa", "member"))]
+    list_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "replay-list-role", "name")
+    assert sorted((g["role"], g["member"]) for g in unconditional) == sorted(
+        (list_role, synth.ref(STREAMS_STACK, "google_service_account", f"{stream.name}/{stream.name}-replay-sa",
+                              "member")) for stream in streams)
+
+
+@pytest.mark.parametrize("which", ["shipped", "varied"])
+def test_each_replay_reads_and_deletes_only_its_own_spool_and_lease(which: str,
+                                                                    request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(which)
+    streams = STREAMS if which == "shipped" else VARIED_STREAMS
+    objects_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "replay-objects-role", "name")
+    for stream in streams:
+        name = stream.name
+        grant = synth.resource(STREAMS_STACK, "google_storage_bucket_iam_member", f"{name}/{name}-replay-objects")
+        assert grant["role"] == objects_role
+        assert grant["member"] == synth.ref(STREAMS_STACK, "google_service_account", f"{name}/{name}-replay-sa",
+                                            "member")
+        # Written out: its own live and quarantine prefixes with the slash (so "crm" never matches
+        # "crm-orders"), and its lease.
+        assert grant["condition"]["expression"] == (
+            f'resource.name.startsWith("projects/_/buckets/{BUCKET}/objects/spool/{name}/") || '
+            f'resource.name.startsWith("projects/_/buckets/{BUCKET}/objects/spool/{name}.quarantine/") || '
+            f'resource.name == "projects/_/buckets/{BUCKET}/objects/spool/{name}.replay-lock"')
+        account = synth.resource(STREAMS_STACK, "google_service_account", f"{name}/{name}-replay-sa")
+        assert account["account_id"] == f"replay-{name}"
 
 
 def test_replay_reads_and_writes_each_table_and_nothing_more(shipped: Synth) -> None:
     role = shipped.resource(STREAMS_STACK, "google_project_iam_custom_role", "replay-table-role")
     assert role["permissions"] == ["bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData"]
-    replay = shipped.ref(STREAMS_STACK, "google_service_account", "replay-sa", "member")
     for stream in STREAMS:
         grant = shipped.resource(STREAMS_STACK, "google_bigquery_table_iam_member",
                                  f"{stream.name}/{stream.name}-replay-table-access")
-        assert grant["member"] == replay
+        # Each stream's own replay account, on its own table only.
+        assert grant["member"] == shipped.ref(STREAMS_STACK, "google_service_account",
+                                              f"{stream.name}/{stream.name}-replay-sa", "member")
         assert grant["table_id"] == shipped.ref(STREAMS_STACK, "google_bigquery_table",
                                                 f"{stream.name}/{stream.name}-table", "table_id")
 
 
 def test_a_replay_job_per_stream_started_every_five_minutes(shipped: Synth) -> None:
-    replay_email = shipped.ref(STREAMS_STACK, "google_service_account", "replay-sa", "email")
     for stream in STREAMS:
+        replay_email = shipped.ref(STREAMS_STACK, "google_service_account",
+                                   f"{stream.name}/{stream.name}-replay-sa", "email")
         job = shipped.resource(STREAMS_STACK, "google_cloud_run_v2_job", f"{stream.name}/{stream.name}-replay-job")
         assert job["name"] == f"hookstream-replay-{stream.name}"
         template = job["template"]["template"]

@@ -40,14 +40,16 @@ def path(stream: Stream, part: str) -> str:
 
 def is_spool_resource(path: str) -> bool:
     """The replay's account, and a stream's spool grant and replay access (infra/spool_resources.py)."""
-    return path == "replay-sa" or path.endswith(("-spool-writer", "-replay-table-access"))
+    return path.endswith(("-spool-writer", "-replay-sa", "-replay-objects", "-replay-list", "-replay-table-access",
+                          "-replay-dataset-reader", "-replay-job-user", "-replay-grants-propagated"))
 
 
 def test_every_shipped_stream_gets_its_resources(shipped: Synth) -> None:
     expected_per_stream = ["google_service_account", "google_bigquery_table", "google_bigquery_table_iam_member",
                            "google_secret_manager_secret", "google_secret_manager_secret_version",
                            "google_secret_manager_secret_iam_member", "random_password",
-                           "google_cloud_run_v2_service", "google_cloud_run_v2_service_iam_member"]
+                           "google_cloud_run_v2_service", "google_cloud_run_v2_service_iam_member",
+                           "google_bigquery_dataset_access", "time_sleep"]
     resources = shipped.stacks[STREAMS_STACK]["resource"]
     for resource_type in expected_per_stream:
         owners = sorted(path.split("/")[0] for path, body in shipped.resources(STREAMS_STACK, resource_type).items()
@@ -65,7 +67,10 @@ def test_providers_and_project_come_from_config(shipped: Synth) -> None:
     for stack in (REGISTRY_STACK, STREAMS_STACK):
         google = shipped.stacks[stack]["provider"]["google"]
         assert google == [{"project": CONFIG.project, "region": CONFIG.region}]
-    assert set(shipped.stacks[STREAMS_STACK]["provider"]) == {"google", "random"}
+    assert set(shipped.stacks[STREAMS_STACK]["provider"]) == {"google", "random", "time"}
+    for stack in (REGISTRY_STACK, STREAMS_STACK):
+        # `removed` blocks need Terraform 1.7 (README and docs/deploy.md say the same).
+        assert shipped.stacks[stack]["terraform"]["required_version"] == ">= 1.7"
     required = shipped.stacks[STREAMS_STACK]["terraform"]["required_providers"]
     assert required["google"]["source"] == "google"
     assert required["google"]["version"] == "6.50.0"
@@ -77,6 +82,13 @@ def test_one_shared_registry_in_its_own_stack(shipped: Synth) -> None:
     (repository,) = registry["google_artifact_registry_repository"].values()
     assert (repository["repository_id"], repository["format"], repository["location"]) == (
         REGISTRY_REPOSITORY_ID, "DOCKER", CONFIG.region)
+    # The last 10 images stay (the deployed one among them); others go once 30 days old.
+    assert repository["cleanup_policy_dry_run"] is False
+    assert repository["cleanup_policies"] == [
+        {"id": "keep-recent-releases", "action": "KEEP", "most_recent_versions": {"keep_count": 10}},
+        {"id": "delete-older-images", "action": "DELETE",
+         "condition": {"tag_state": "ANY", "older_than": "2592000s"}},
+    ]
     output = shipped.stacks[REGISTRY_STACK]["output"]["image_repository"]["value"]
     assert output.startswith(f"{CONFIG.region}-docker.pkg.dev/{CONFIG.project}/")
 
@@ -107,7 +119,8 @@ def test_table_schema_partitioning_and_options(case: tuple[Synth, Stream]) -> No
     partitioning = table["time_partitioning"]
     assert (partitioning["type"], partitioning["field"]) == (PARTITION_TYPE, PARTITION_FIELD) == ("DAY", "date")
     if options.partition_expiration_days is None:
-        assert "expiration_ms" not in partitioning
+        # Explicit, so removing partition_expiration_days really removes the expiry (test_removed_settings).
+        assert partitioning["expiration_ms"] == 0
     else:
         assert partitioning["expiration_ms"] == options.partition_expiration_days * 86_400_000
     assert table["require_partition_filter"] is options.require_partition_filter
@@ -128,10 +141,11 @@ def test_one_writer_role_that_can_only_insert_rows(which: str, request: pytest.F
     synth: Synth = request.getfixturevalue(which)
     roles = synth.resources(STREAMS_STACK, "google_project_iam_custom_role")
     # The spool's two roles (create-only, replay) are asserted in tests/infra/test_spool_synth.py.
-    assert set(roles) == {"writer-role", "spool-writer-role", "replay-table-role"}
+    assert set(roles) == {"writer-role", "dataset-reader-role", "spool-writer-role", "replay-table-role",
+                          "replay-objects-role", "replay-list-role"}
     role = roles["writer-role"]
-    # insertAll needs bigquery.tables.updateData; the service never reads the table (test_writer_permissions).
-    assert role["permissions"] == ["bigquery.tables.updateData"]
+    # What Google's insertAll reference lists on the table (tests/infra/test_permissions.py): no getData.
+    assert role["permissions"] == ["bigquery.tables.get", "bigquery.tables.updateData"]
     assert (role["role_id"], role["project"], role["stage"]) == ("hookstreamRowWriter", CONFIG.project, "GA")
     assert "google_project_iam_custom_role" not in synth.stacks[REGISTRY_STACK].get("resource", {})
 
@@ -169,10 +183,12 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
                                                    "google_folder_iam")) or t.endswith(("_iam_binding",
                                                                                         "_iam_policy"))}
         assert not broad, f"project/folder/org-level or authoritative IAM: {broad}"
-    replay = synth.ref(STREAMS_STACK, "google_service_account", "replay-sa", "member")
-    project_grants = [(body["role"], body["member"])
-                      for body in synth.resources(STREAMS_STACK, "google_project_iam_member").values()]
-    assert project_grants == [("roles/bigquery.jobUser", replay)]
+    def replay_of(stream: Stream, attribute: str = "member") -> str:
+        return synth.ref(STREAMS_STACK, "google_service_account", path(stream, "replay-sa"), attribute)
+
+    project_grants = sorted((body["role"], body["member"])
+                            for body in synth.resources(STREAMS_STACK, "google_project_iam_member").values())
+    assert project_grants == sorted(("roles/bigquery.jobUser", replay_of(stream)) for stream in streams)
     grants = set()
     for resource_type in ("google_bigquery_table_iam_member", "google_secret_manager_secret_iam_member",
                           "google_cloud_run_v2_service_iam_member", "google_storage_bucket_iam_member",
@@ -180,21 +196,34 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
         for body in synth.resources(STREAMS_STACK, resource_type).values():
             grants.add((resource_type, body["role"], body["member"]))
     assert not any(role.startswith("roles/bigquery.") for _, role, _ in grants), grants
-    writer_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "writer-role", "name")
-    spool_writer = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "spool-writer-role", "name")
-    replay_role = synth.ref(STREAMS_STACK, "google_project_iam_custom_role", "replay-table-role", "name")
-    expected = {("google_storage_bucket_iam_member", "roles/storage.objectUser", replay),
-                ("google_bigquery_table_iam_member", replay_role, replay),
-                ("google_cloud_run_v2_job_iam_member", "roles/run.invoker", replay)}
+
+    def role(key: str) -> str:
+        return synth.ref(STREAMS_STACK, "google_project_iam_custom_role", key, "name")
+
+    expected = set()
     for stream in streams:
         member = synth.ref(STREAMS_STACK, "google_service_account", path(stream, "sa"), "member")
-        expected.add(("google_bigquery_table_iam_member", writer_role, member))
-        expected.add(("google_storage_bucket_iam_member", spool_writer, member))
-        expected.add(("google_cloud_run_v2_service_iam_member", "roles/run.invoker", "allUsers"))
+        replay = replay_of(stream)
+        expected |= {("google_bigquery_table_iam_member", role("writer-role"), member),
+                     ("google_storage_bucket_iam_member", role("spool-writer-role"), member),
+                     ("google_cloud_run_v2_service_iam_member", "roles/run.invoker", "allUsers"),
+                     ("google_storage_bucket_iam_member", role("replay-objects-role"), replay),
+                     ("google_storage_bucket_iam_member", role("replay-list-role"), replay),
+                     ("google_bigquery_table_iam_member", role("replay-table-role"), replay),
+                     ("google_cloud_run_v2_job_iam_member", "roles/run.invoker", replay)}
         if stream.auth.mode != "none":
             expected.add(("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor",
                           member))
     assert grants == expected
+    # Dataset metadata (what insertAll checks on the dataset) for each stream's account and its replay's, and
+    # nothing else on any dataset but the GA4 views' authorizations (test_attributed_synth).
+    dataset_grants = {(body["role"], body["user_by_email"])
+                      for body in synth.resources(STREAMS_STACK, "google_bigquery_dataset_access").values()
+                      if "view" not in body}
+    assert dataset_grants == {
+        (role("dataset-reader-role"), email) for stream in streams for email in (
+            synth.ref(STREAMS_STACK, "google_service_account", path(stream, "sa"), "email"),
+            replay_of(stream, "email"))}
     # One grant of each kind per stream, not one shared grant.
     table_grants = synth.resources(STREAMS_STACK, "google_bigquery_table_iam_member")
     assert len(table_grants) == 2 * len(streams)  # the stream's writer, and the replay
@@ -314,19 +343,6 @@ def test_the_shipped_orders_service_gets_exactly_these_variables(shipped: Synth)
         "HOOKSTREAM_ANSWER_BUDGET_SECONDS": "2.0",
         "HOOKSTREAM_SPOOL_URL": "gs://hookstream-ci-test-hookstream-spool/spool/crm-orders/",
     }
-
-
-def test_cloud_run_service_waits_for_its_grants(case: tuple[Synth, Stream]) -> None:
-    synth, stream = case
-    service = synth.resource(STREAMS_STACK, "google_cloud_run_v2_service", path(stream, "service"))
-    writer = synth.resource(STREAMS_STACK, "google_bigquery_table_iam_member", path(stream, "table-writer"))
-    expected = [f"google_bigquery_table_iam_member.{writer['_key']}"]
-    if stream.auth.mode != "none":
-        reader = synth.resource(STREAMS_STACK, "google_secret_manager_secret_iam_member", path(stream, "secret-reader"))
-        version = synth.resource(STREAMS_STACK, "google_secret_manager_secret_version", path(stream, "secret-version"))
-        expected += [f"google_secret_manager_secret_iam_member.{reader['_key']}",
-                     f"google_secret_manager_secret_version.{version['_key']}"]
-    assert service["depends_on"] == expected
 
 
 def test_public_invoker(case: tuple[Synth, Stream]) -> None:

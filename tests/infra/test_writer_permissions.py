@@ -1,9 +1,10 @@
-"""Which BigQuery API calls the deployed service makes: the writer role (infra/writer_role.py) grants exactly these.
+"""Which BigQuery API calls the deployed service makes: infra/permissions.py lists exactly these for it.
 
 A recording HTTP proxy sits between a real gunicorn-served stream and the emulator. The service must make
-nothing but tabledata.insertAll, which needs only `bigquery.tables.updateData`; a tables.get or
-datasets.get (what the BigQuery streaming docs also list, for clients that read the table first) would
-be refused by the custom role in production, so this test fails before a deploy would.
+nothing but tabledata.insertAll; a call the table does not list (a tables.get of the schema, a
+datasets.get) would need permissions the writer's roles may not hold, so this test fails before a deploy
+would. Which permissions insertAll itself needs comes from Google's reference, not from this recording
+(tests/infra/test_permissions.py): the emulator checks none.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from infra.writer_role import TABLE_WRITER_PERMISSIONS
+from infra.permissions import STREAM_WRITER
 from service.model.service_env import BIGQUERY_EMULATOR_HOST
 from service.model.stream import Stream
 from tests.conftest import Emulator, ServiceFactory
@@ -88,5 +89,6 @@ def test_the_service_only_calls_insert_all(emulator: Emulator, start_stream_serv
     rows = emulator.query("SELECT payload FROM perm_probe.hits")
     assert rows == [{"payload": "orderId=P1"}]
     assert proxy.calls == [("POST", "/bigquery/v2/projects/hookstream-test/datasets/perm_probe/tables/hits/insertAll")]
-    # tabledata.insertAll needs bigquery.tables.updateData, and the role holds nothing else.
-    assert TABLE_WRITER_PERMISSIONS == ("bigquery.tables.updateData",)
+    # The table lists exactly this BigQuery method for the stream's account (and the spool's upload).
+    assert [method.name for method in STREAM_WRITER.calls if method.name.startswith("bigquery.")] == [
+        "bigquery.tabledata.insertAll"]

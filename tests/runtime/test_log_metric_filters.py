@@ -96,7 +96,9 @@ def test_a_renamed_field_would_count_nothing() -> None:
 
 def test_the_filters_stay_in_the_checked_form() -> None:
     for metric in LOG_METRICS:
-        assert parse(metric.filter)[0] == ("resource.type", ("cloud_run_revision",))
+        # The endpoint's lines come from the service's revisions, the replay's from its Cloud Run job.
+        resource = "cloud_run_job" if metric.logger == "hookstream.replay" else "cloud_run_revision"
+        assert parse(metric.filter)[0] == ("resource.type", (resource,))
     assert parse(REFUSED.filter)[2] == ("jsonPayload.message", ("hit refused", "hit rejected"))
     with pytest.raises(UnsupportedFilter):
         parse('jsonPayload.message:"hit"')  # ':' (has) must be refused, not evaluated as '='

@@ -35,6 +35,14 @@ def test_table_schema_changes(after: str, replaced: bool) -> None:
 
 @pytest.mark.parametrize(("resource_type", "path", "rule"), [
     ("google_bigquery_table", "table_id", "table_id"),
+    ("google_storage_bucket", "name", "name"),
+    ("google_storage_bucket", "location", "location"),
+    ("google_storage_bucket", "lifecycle_rule[0].condition[0].age", None),
+    ("google_cloud_run_v2_job", "name", "name"),
+    ("google_cloud_run_v2_job", "template.template.containers[0].image", None),
+    ("google_cloud_scheduler_job", "name", "name"),
+    ("google_cloud_scheduler_job", "schedule", None),
+    ("google_storage_bucket_iam_member", "condition[0].expression", "condition"),
     ("google_bigquery_table", "time_partitioning[0].field", "time_partitioning.field"),
     ("google_bigquery_table", "time_partitioning.expiration_ms", None),
     ("google_bigquery_table", "deletion_protection", None),

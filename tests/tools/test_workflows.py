@@ -36,3 +36,23 @@ def test_only_jobs_that_authenticate_may_ask_for_an_oidc_token() -> None:
         top = text.split("\njobs:", 1)[0]
         assert "permissions:\n  contents: read\n" in top and "id-token" not in top, path.name
         assert text.count("id-token: write") == text.count("google-github-actions/auth@"), path.name
+
+
+def test_the_release_runs_in_a_github_environment_so_reviewers_approve_it() -> None:
+    deploy = next(path for path in WORKFLOWS if path.name == "deploy.yml").read_text()
+    release = deploy.split("\n  release:\n", 1)[1]
+    assert "\n    environment: ${{ vars.HOOKSTREAM_ENV || 'production' }}\n" in release
+    # The environment is set before the job authenticates, so no Google credential exists before approval.
+    assert release.index("environment:") < release.index("google-github-actions/auth@")
+
+
+def test_the_review_summary_reaches_the_pull_request_as_summary_and_comment() -> None:
+    text = next(path for path in WORKFLOWS if path.name == "pull-request.yml").read_text()
+    review = text.split("\n  review:\n", 1)[1].split("\n  diff:\n", 1)[0]
+    assert 'scripts/review --base "$base" --markdown-to review.md' in review
+    assert 'cat review.md >> "$GITHUB_STEP_SUMMARY"' in review
+    assert 'gh pr comment "$PR_NUMBER" --body-file review.md' in review
+    # The review's own verdict (an unallowed data loss fails the job) survives the commenting.
+    assert review.rstrip().endswith('exit "$status"')
+    # Only this job may write to the pull request.
+    assert text.count("pull-requests: write") == 1 and "pull-requests: write" in review

@@ -115,8 +115,9 @@ def _env_name(body: dict[str, Any], value_path: str) -> str:
 
 def _expiry_findings(change: ResourceChange, stream: str | None, table: str) -> list[Finding]:
     for setting in change.settings:
-        if setting.path.endswith("expiration_ms") and setting.after is not None and (
-                setting.before is None or setting.after < setting.before):
+        # 0 is how the stack says "no expiry" (infra/stream_resources.py): never a deletion.
+        if setting.path.endswith("expiration_ms") and setting.after and (
+                not setting.before or setting.after < setting.before):
             days = int(setting.after) // MS_PER_DAY
             return [Finding("data", stream, f"{table}: partitions older than {days} days are deleted "
                                             "(partition_expiration_days set or lowered)")]

