@@ -86,8 +86,8 @@ REFUSED = LogMetric("hits-refused", "Hits refused",
                     "reason and status.", ("hit refused", "hit rejected"),
                     labels=(("stream", "stream"), ("reason", "reason"), ("status", "status")))
 NOT_STORED = LogMetric("hits-not-stored", "Hits not stored",
-                       "Hits answered 503 because BigQuery did not take the row in time, per stream: only the "
-                       "CRM's retries stand between them and loss.", ("hit not stored",))
+                       "Hits answered 5xx because neither BigQuery (within the write deadline) nor the spool took "
+                       "the row, per stream: only the CRM's retries stand between them and loss.", ("hit not stored",))
 # 1 ms to ~33 s in the default 32 buckets: a hit is answered within the stream's write deadline.
 LATENCY = LogMetric("hit-latency", "Hit latency",
                     "Milliseconds from receiving a hit to answering that it is stored, per stream.",
