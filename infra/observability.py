@@ -172,8 +172,9 @@ def _stream_policies(stream: Stream, names: StreamNames) -> list[tuple[str, str,
          "logs (`hit not stored`, `bigquery write failed`)."),
         ("not-stored", "hits not stored", _any_in_window("a hit not stored in 5 minutes",
                                                          _per_stream(NOT_STORED, stream)),
-         f"Stream {stream.name} answered 503 to at least one hit: BigQuery did not take the row in time. "
-         f"Rows of {stream.table_ref} may be missing unless the CRM retries."),
+         f"Stream {stream.name} answered 503 to at least one hit: neither BigQuery nor the spool took the "
+         f"row (`hit not stored` lines give the error). Rows of {stream.table_ref} are missing unless the CRM "
+         "retries: check the spool bucket and the service account's grants on it (docs/spool.md)."),
         ("spooled", "hits spooled", _any_in_window("a hit spooled in 5 minutes", _per_stream(SPOOLED, stream)),
          f"Stream {stream.name} could not write to BigQuery and spooled hits to Cloud Storage (answered 2xx, "
          f"nothing lost): its writes to {stream.table_ref} are failing (`hit spooled` lines give the error). "

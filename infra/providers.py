@@ -76,6 +76,7 @@ from cdktf_cdktf_provider_google.monitoring_dashboard import MonitoringDashboard
 from cdktf_cdktf_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
 from cdktf_cdktf_provider_google.project_iam_custom_role import ProjectIamCustomRole
 from cdktf_cdktf_provider_google.project_iam_member import ProjectIamMember
+from cdktf_cdktf_provider_google.project_service import ProjectService
 from cdktf_cdktf_provider_google.provider import GoogleProvider
 from cdktf_cdktf_provider_google.secret_manager_secret import (
     SecretManagerSecret,
@@ -156,6 +157,7 @@ __all__ = [
     "MonitoringNotificationChannel",
     "ProjectIamCustomRole",
     "ProjectIamMember",
+    "ProjectService",
     "RandomBytes",
     "RandomPassword",
     "RandomProvider",

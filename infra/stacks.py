@@ -17,6 +17,7 @@ from infra.forget_retired import forget_retired
 from infra.naming import REGISTRY_REPOSITORY_ID, StreamNames
 from infra.observability import build_observability
 from infra.permissions import IDENTITIES, STREAM_WRITER, Scope, role_permissions
+from infra.project_apis import enable_apis
 from infra.retired import RetiredStream, dataset_construct_id
 from infra.spool_resources import SpoolResources
 from infra.stream_resources import StreamResources, StreamRoles
@@ -26,6 +27,8 @@ from service.model.stream import Stream
 # the others once they are IMAGE_MIN_AGE_DAYS old.
 KEPT_IMAGES = 10
 IMAGE_MIN_AGE_DAYS = 30
+# scripts/build-image runs Cloud Build between the two stacks: not a Terraform resource, so named here.
+BUILD_APIS = ("cloudbuild.googleapis.com",)
 # `removed` blocks (infra/forget_retired.py) need Terraform 1.7; older versions fail on them mid-plan.
 REQUIRED_TERRAFORM = ">= 1.7"
 
@@ -44,6 +47,7 @@ class RegistryStack(TerraformStack):
         super().__init__(scope, id)
         _use_state_bucket(self, id, config)
         gcp.GoogleProvider(self, "google", project=config.project, region=config.region)
+        gcp.TimeProvider(self, "time")
         self.repository = gcp.ArtifactRegistryRepository(
             self, "registry",
             repository_id=REGISTRY_REPOSITORY_ID,
@@ -68,6 +72,7 @@ class RegistryStack(TerraformStack):
                         value=f"{config.registry_host}/{config.project}/{self.repository.repository_id}",
                         description="Push the webhook image here; "
                                     "set HOOKSTREAM_IMAGE to <this>/hookstream:<tag>")
+        self.apis_ready = enable_apis(self, config.project, extra=BUILD_APIS)
 
 
 class StreamsStack(TerraformStack):
@@ -95,6 +100,8 @@ class StreamsStack(TerraformStack):
         self.observability = build_observability(self, streams, config, names)
         # Retired streams' tables (and datasets left empty of streams) leave state, keeping their rows.
         self.forgotten = forget_retired(self, retired, set(self.datasets))
+        # Last: it makes every resource defined above wait for its API.
+        self.apis_ready = enable_apis(self, config.project)
 
     def _writer_role(self, config: DeployConfig) -> gcp.ProjectIamCustomRole:
         # One role per deployment (a role lives in the project; granting it happens per table, in

@@ -69,7 +69,8 @@ def test_each_view_is_authorized_on_the_ga4_dataset_and_nothing_else_is_granted(
             if not k.startswith("_")} == {
         "project": "acme-marketing", "dataset_id": "google_ads",
         "view": {"project_id": CONFIG.project, "dataset_id": f"${{{roi_view}.dataset_id}}",
-                 "table_id": f"${{{roi_view}.table_id}}"}}
+                 "table_id": f"${{{roi_view}.table_id}}"},
+        "depends_on": ["time_sleep.apis-propagated"]}
     for suffix in ("attributed-view", "revenue-by-channel-view", "roi-by-channel-view"):
         grant = grants[f"crm-orders/crm-orders-ga4/crm-orders-{suffix}-ga4-access"]
         view_key = stitched.resource(STREAMS_STACK, "google_bigquery_table",
@@ -80,6 +81,7 @@ def test_each_view_is_authorized_on_the_ga4_dataset_and_nothing_else_is_granted(
             "dataset_id": "analytics_987",
             "view": {"project_id": CONFIG.project, "dataset_id": f"${{{view}.dataset_id}}",
                      "table_id": f"${{{view}.table_id}}"},
+            "depends_on": ["time_sleep.apis-propagated"],
         }
     resource_types = set(stitched.stacks[STREAMS_STACK]["resource"])
     # No role on the GA4 dataset or project for anyone: only the views may read it. (The writer

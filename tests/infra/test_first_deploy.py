@@ -16,6 +16,8 @@ from service.model.stream import Stream
 from tests.infra.helpers import CONFIG, VARIED_STREAMS, Synth, synthesize
 
 pytestmark = pytest.mark.synth
+# Every google resource also waits for the stack's APIs (tests/infra/test_project_apis.py).
+APIS_READY = "time_sleep.apis-propagated"
 
 
 def address(synth: Synth, resource_type: str, path: str) -> str:
@@ -43,7 +45,7 @@ def test_each_service_starts_two_minutes_after_its_grants(which: str, request: p
         expected = [address(synth, "time_sleep", f"{name}/{name}-grants-propagated")]
         if stream.auth.mode != "none":
             expected.append(address(synth, "google_secret_manager_secret_version", f"{name}/{name}-secret-version"))
-        assert service["depends_on"] == expected
+        assert service["depends_on"] == [*expected, APIS_READY]
 
 
 def test_the_dataset_grant_gives_the_stream_account_dataset_metadata(shipped: Synth) -> None:
@@ -69,7 +71,8 @@ def test_each_replay_job_starts_two_minutes_after_the_replays_grants(shipped: Sy
             address(shipped, "google_bigquery_dataset_access", f"{name}/{name}-replay-dataset-reader"),
         }
         job = shipped.resource(STREAMS_STACK, "google_cloud_run_v2_job", f"{name}/{name}-replay-job")
-        assert job["depends_on"] == [address(shipped, "time_sleep", f"{name}/{name}-replay-grants-propagated")]
+        assert job["depends_on"] == [address(shipped, "time_sleep", f"{name}/{name}-replay-grants-propagated"),
+                                     APIS_READY]
 
 
 def test_alert_policies_on_log_metrics_wait_a_minute_after_the_metrics() -> None:
@@ -85,7 +88,7 @@ def test_alert_policies_on_log_metrics_wait_a_minute_after_the_metrics() -> None
                       if "logging.googleapis.com/user/" in json_text(body["conditions"])]
     assert on_log_metrics
     for body in on_log_metrics:
-        assert body["depends_on"] == [waited], body["display_name"]
+        assert body["depends_on"] == [waited, APIS_READY], body["display_name"]
 
 
 def test_the_time_provider_is_pinned_like_the_others(shipped: Synth) -> None:

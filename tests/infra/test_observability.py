@@ -89,7 +89,8 @@ def test_not_stored_and_401_bursts(alerted: Synth) -> None:
     assert burst["filter"].endswith('metric.labels.stream = "leads" AND metric.labels.status = "401"')
     assert burst["threshold_value"] == 10
     # A policy on a log-based metric waits for the metrics (the chain: tests/infra/test_first_deploy.py).
-    assert len(policy(alerted, "alert-unauthorized-leads")["depends_on"]) == 1
+    assert policy(alerted, "alert-unauthorized-leads")["depends_on"] == ["time_sleep.log-metrics-propagated",
+                                                                       "time_sleep.apis-propagated"]
 
 
 def test_one_dashboard_for_all_streams(alerted: Synth) -> None:

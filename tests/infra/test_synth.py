@@ -54,13 +54,15 @@ def test_every_shipped_stream_gets_its_resources(shipped: Synth) -> None:
     for resource_type in expected_per_stream:
         owners = sorted(path.split("/")[0] for path, body in shipped.resources(STREAMS_STACK, resource_type).items()
                         if "view" not in body  # views: test_streams_with_a_latest_view_get_the_same_sql...
-                        and not is_spool_resource(path))  # the spool's: tests/infra/test_spool_synth.py
+                        and not is_spool_resource(path)  # the spool's: tests/infra/test_spool_synth.py
+                        and path != "apis-propagated")  # the stack's: tests/infra/test_project_apis.py
         assert owners == sorted(stream.name for stream in STREAMS), resource_type
     # Metrics and the dashboard: tests/infra/test_observability.py; the spool's: tests/infra/test_spool_synth.py.
     spool_types = {"google_storage_bucket", "google_storage_bucket_iam_member", "google_project_iam_member",
                    "google_cloud_run_v2_job", "google_cloud_run_v2_job_iam_member", "google_cloud_scheduler_job"}
     assert set(resources) == {*expected_per_stream, "google_bigquery_dataset", "google_project_iam_custom_role",
-                              "google_logging_metric", "google_monitoring_dashboard", *spool_types}
+                              "google_logging_metric", "google_monitoring_dashboard", *spool_types,
+                              "google_project_service"}  # the stack's APIs: tests/infra/test_project_apis.py
 
 
 def test_providers_and_project_come_from_config(shipped: Synth) -> None:
@@ -78,7 +80,8 @@ def test_providers_and_project_come_from_config(shipped: Synth) -> None:
 
 def test_one_shared_registry_in_its_own_stack(shipped: Synth) -> None:
     registry = shipped.stacks[REGISTRY_STACK]["resource"]
-    assert list(registry) == ["google_artifact_registry_repository"]
+    # Besides the repository: its APIs and the wait after them (tests/infra/test_project_apis.py).
+    assert sorted(registry) == ["google_artifact_registry_repository", "google_project_service", "time_sleep"]
     (repository,) = registry["google_artifact_registry_repository"].values()
     assert (repository["repository_id"], repository["format"], repository["location"]) == (
         REGISTRY_REPOSITORY_ID, "DOCKER", CONFIG.region)
