@@ -25,10 +25,10 @@ from service.model.stitch import ExchangeRates, GA4Export
 from service.model.stream import Stream, StreamDefinitionError
 from tests.conftest import Emulator
 from tests.tools.test_local_tools import doc_queries
-from tools.backfill.load import Backfill, LoadOptions
-from tools.backfill.sources import open_source
 from tools.local.ads_sample import SAMPLE_ADS_COST, load_ads_sample
 from tools.local.ga4_sample import load_sample
+from tools.operator.backfill.load import Backfill, LoadOptions
+from tools.operator.backfill.sources import open_source
 
 SAMPLE_CSV = Path(__file__).resolve().parents[1] / "data" / "crm_orders.csv"
 CRM_ORDERS = next(stream for stream in STREAMS if stream.name == "crm-orders")

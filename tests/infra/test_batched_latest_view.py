@@ -23,11 +23,11 @@ from service.model.stream import Stream, StreamDefinitionError
 from tests.conftest import Emulator, RunningService, ServiceFactory
 from tools.local.dev_secrets import generate_secret
 from tools.local.provision import provision
-from tools.sender_requests import ShapedRequest, shape_request
+from tools.operator.sender_requests import ShapedRequest, shape_request
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "operator" / "samples"
 UTC = dt.UTC
 
 HUBSPOT_VIEW = LatestView(

@@ -1,4 +1,5 @@
-"""checkov on both synthesized stacks: every failure is fixed or accepted in tools/checkov_scan.py with a reason."""
+"""checkov on both synthesized stacks: every failure is fixed or accepted, with a reason, in
+tools/operator/checkov_scan.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from infra.naming import REGISTRY_STACK, STREAMS_STACK
 from tests.infra.helpers import VARIED_STREAMS, synthesize_to_files
-from tools.checkov_scan import ACCEPTED_FINDINGS, CHECKOV, report_lines, scan
+from tools.operator.checkov_scan import ACCEPTED_FINDINGS, CHECKOV, report_lines, scan
 
 pytestmark = [
     pytest.mark.synth,

@@ -22,9 +22,9 @@ from service.model.latest import LatestView, PayloadField
 from service.model.schema import ROW_COLUMNS
 from service.model.senders import Stripe
 from service.model.stream import Stream, StreamDefinitionError
-from tools.backfill.load import Backfill, LoadOptions
-from tools.backfill.sources import open_source
 from tools.local.provision import ensure_latest_view, provision
+from tools.operator.backfill.load import Backfill, LoadOptions
+from tools.operator.backfill.sources import open_source
 
 # A copy of the CRM export sample the product brief ships (shared/samples/crm_orders.csv), kept with the tests.
 SAMPLE_CSV = Path(__file__).resolve().parents[1] / "data" / "crm_orders.csv"

@@ -27,10 +27,10 @@ from infra.views.roi_by_channel import cost_datasets, roi_by_channel_sql
 from service.model.stitch import CostTable, ExchangeRates, GA4Export, GoogleAdsCost
 from service.model.stream import Stream, StreamDefinitionError
 from tests.conftest import Emulator
-from tools.report.cli import ReportError, fetch_rows
-from tools.report.cli import main as report_main
-from tools.report.figures import build_report
-from tools.report.page import render
+from tools.operator.report.cli import ReportError, fetch_rows
+from tools.operator.report.cli import main as report_main
+from tools.operator.report.figures import build_report
+from tools.operator.report.page import render
 
 CRM_ORDERS = next(stream for stream in STREAMS if stream.name == "crm-orders")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -56,7 +56,7 @@ def rotate(tmp_path: Path, latest: str, *args: str, access_fails: bool = False) 
            "PATH": f"{fake}:{os.environ['PATH']}", "FAKE_DIR": str(tmp_path), "FAKE_LATEST": latest,
            "HOOKSTREAM_GCP_PROJECT": PROJECT, "HOOKSTREAM_REGION": REGION,
            **({"FAKE_ACCESS_FAILS": "1"} if access_fails else {})}
-    result = subprocess.run([sys.executable, "-m", "tools.rotate_secret", *args], cwd=REPO_ROOT, env=env,
+    result = subprocess.run([sys.executable, "-m", "tools.operator.rotate_secret", *args], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=60, check=False)
     calls_file = tmp_path / "calls"
     return Run(result.returncode, result.stdout, result.stderr,

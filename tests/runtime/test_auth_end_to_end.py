@@ -18,7 +18,7 @@ from service.model.auth_settings import Auth, HmacAuth, StandardWebhooksAuth, To
 from service.model.stream import Stream
 from tests.conftest import Emulator, RunningService, ServiceFactory
 from tools.local.dev_secrets import generate_secret
-from tools.send import signed_headers
+from tools.operator.send import signed_headers
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from service.model.auth_settings import Auth
 from service.model.senders import Bitrix24, BodyToken, Monday, Stripe
 from service.model.stream import Stream
 from tests.conftest import Emulator, RunningService, ServiceFactory
-from tools.sender_requests import shape_request
+from tools.operator.sender_requests import shape_request
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,9 @@ import requests
 
 from service.model.auth_settings import NoAuth, TokenAuth
 from service.model.stream import MAX_BODY_LIMIT, Stream
+from tests.barrage.framing import Case, Ending, Expect, Piece
+from tests.barrage.framing_barrage import send_case
 from tests.conftest import Emulator, RunningService, ServiceFactory
-from tools.barrage.framing import Case, Ending, Expect, Piece
-from tools.barrage.framing_barrage import send_case
 
 pytestmark = pytest.mark.integration
 

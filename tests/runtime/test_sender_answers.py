@@ -20,7 +20,7 @@ from service.runtime.settings import ServiceSettings
 from service.runtime.sink import WriteFailed
 from tests.fakes import MemorySink
 
-SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "operator" / "samples"
 TOKEN = "sender-answers-token-0123456789"
 ACK = (b'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/'
        b'envelope/"><soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">'

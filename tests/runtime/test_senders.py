@@ -34,7 +34,7 @@ from service.runtime.senders.answers import handshake_answer, stored_answer
 from service.runtime.senders.salesforce import parse_outbound_message
 from service.runtime.verification import AuthFailed, RequestView
 
-SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "operator" / "samples"
 ORG = "00D7Q000006hT3bUAE"
 
 

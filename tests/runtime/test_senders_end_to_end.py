@@ -37,11 +37,11 @@ from service.model.senders import (
 from service.model.stream import Stream
 from tests.conftest import Emulator, RunningService, ServiceFactory
 from tools.local.dev_secrets import generate_secret
-from tools.sender_requests import ShapedRequest, handshake_request, shape_request
+from tools.operator.sender_requests import ShapedRequest, handshake_request, shape_request
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "operator" / "samples"
 ORG = "00D7Q000006hT3bUAE"
 ORDER = b'{"orderId": "N1", "status": "delivered", "total": 120.13}'
 SALESFORCE_ACK = (

@@ -24,9 +24,9 @@ from service.runtime.auth import make_verifier
 from service.runtime.verification import AuthFailed, RequestView
 from tests.conftest import Emulator, RunningService, ServiceFactory
 from tools.local.dev_secrets import generate_secret
-from tools.sender_requests import ShapedRequest, sample_body, shape_request
+from tools.operator.sender_requests import ShapedRequest, sample_body, shape_request
 
-SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "tools" / "operator" / "samples"
 HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 Transform = Callable[[str], str]
 

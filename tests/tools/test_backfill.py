@@ -22,18 +22,18 @@ from infra.streams import STREAMS
 from service.model.stream import Stream
 from service.model.timezones import parse_time_zone
 from service.runtime.bigquery_client import make_client
-from tools.backfill.__main__ import main
-from tools.backfill.load import Backfill, LoadOptions
-from tools.backfill.progress import Progress
-from tools.backfill.records import (
+from tools.local.processes import free_port, write_json
+from tools.local.provision import provision
+from tools.operator.backfill.__main__ import main
+from tools.operator.backfill.load import Backfill, LoadOptions
+from tools.operator.backfill.progress import Progress
+from tools.operator.backfill.records import (
     MalformedRecord,
     encode_payload,
     hit_id_for,
     read_records,
     received_at_ms,
 )
-from tools.local.processes import free_port, write_json
-from tools.local.provision import provision
 
 # A copy of the CRM export sample the product brief ships (shared/samples/crm_orders.csv), kept with the tests.
 SAMPLE_CSV = Path(__file__).resolve().parents[1] / "data" / "crm_orders.csv"
@@ -182,7 +182,7 @@ def test_without_a_receipt_column_rows_get_the_load_time(emulator: Any) -> None:
 def _bytes_source(data: bytes) -> Any:
     from contextlib import contextmanager
 
-    from tools.backfill.sources import Source
+    from tools.operator.backfill.sources import Source
 
     @contextmanager
     def opened() -> Iterator[Source]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tools.review.force_new import forces_replacement, table_schema_forces_replacement
+from tools.operator.review.force_new import forces_replacement, table_schema_forces_replacement
 
 BASE = [{"name": "hit_id", "type": "STRING", "mode": "REQUIRED"}, {"name": "payload", "type": "STRING"},
         {"name": "n", "type": "INTEGER"}]

@@ -1,6 +1,6 @@
 """The framing barrage: raw HTTP/1.1 bytes at a real gunicorn + BigQuery emulator, below any HTTP client.
 
-A short seeded run of random cases (tools/barrage/framing.py; `scripts/fuzz` runs 10,000+), a run of
+A short seeded run of random cases (tests/barrage/framing.py; `scripts/fuzz` runs 10,000+), a run of
 clean cases that proves the harness itself, and named cases, one per fault class, so that a failure
 says what broke. Each test has its own service and table; the service is stopped (gracefully: the
 requests in flight finish) before the table and the log are read, so both are complete.
@@ -17,8 +17,7 @@ import pytest
 
 from service.model.auth_settings import TokenAuth
 from service.model.stream import Stream
-from tests.conftest import Emulator, RunningService, ServiceFactory
-from tools.barrage.framing import (
+from tests.barrage.framing import (
     VALID_FAULTS,
     Case,
     Ending,
@@ -30,7 +29,7 @@ from tools.barrage.framing import (
     head,
     make_case,
 )
-from tools.barrage.framing_barrage import (
+from tests.barrage.framing_barrage import (
     Outcome,
     Verdict,
     health_answers,
@@ -40,6 +39,7 @@ from tools.barrage.framing_barrage import (
     send_cases,
     table_rows,
 )
+from tests.conftest import Emulator, RunningService, ServiceFactory
 from tools.local.dev_secrets import generate_secret
 
 pytestmark = pytest.mark.integration

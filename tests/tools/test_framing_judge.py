@@ -3,8 +3,8 @@ each kind of wrong outcome where a person would expect it (tests/tools/test_fram
 
 from __future__ import annotations
 
-from tools.barrage.framing import FAULTS, MARKER, MAX_DRIBBLE_SECONDS, Case, Ending, Expect, Piece, Target, make_case
-from tools.barrage.framing_barrage import Outcome, judge
+from tests.barrage.framing import FAULTS, MARKER, MAX_DRIBBLE_SECONDS, Case, Ending, Expect, Piece, Target, make_case
+from tests.barrage.framing_barrage import Outcome, judge
 
 TARGET = Target(token="tok-0123456789abcdef", max_body_bytes=4096)
 

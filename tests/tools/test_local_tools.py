@@ -135,8 +135,8 @@ def repo_with_a_time_zone_typo(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("module, argv", [
     ("tools.local.dev", []),
-    ("tools.backfill", ["--stream", "crm-orders", str(SAMPLE_CSV)]),
-    ("tools.send", ["--stream", "crm-orders", "orderId=N1"]),
+    ("tools.operator.backfill", ["--stream", "crm-orders", str(SAMPLE_CSV)]),
+    ("tools.operator.send", ["--stream", "crm-orders", "orderId=N1"]),
 ])
 def test_a_time_zone_typo_prints_the_validation_message_alone(
         repo_with_a_time_zone_typo: Path, tmp_path: Path, module: str, argv: list[str]) -> None:

@@ -20,9 +20,9 @@ from infra.retired import RetiredStream
 from service.model.auth_settings import HmacAuth
 from service.model.stream import RunOptions, Stream, TableOptions
 from tests.infra.helpers import CONFIG
-from tools.review.compare import Review
-from tools.review.findings import BLOCKED, DELETE_DATA, KEEP_DATA, review
-from tools.review.report import render
+from tools.operator.review.compare import Review
+from tools.operator.review.findings import BLOCKED, DELETE_DATA, KEEP_DATA, review
+from tools.operator.review.report import render
 
 pytestmark = pytest.mark.synth
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -203,7 +203,8 @@ def test_scripts_review_compares_the_work_tree_with_a_commit(tmp_path: Path) -> 
     streams_py.write_text(text.replace("ALLOW_DATA_LOSS: tuple[str, ...] = ()", 'ALLOW_DATA_LOSS = ("crm-leads",)'))
     summary = tmp_path / "summary.md"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKSTREAM_")}
-    result = subprocess.run([sys.executable, "-m", "tools.review", "--base", "HEAD", "--markdown-to", str(summary)],
+    result = subprocess.run([sys.executable, "-m", "tools.operator.review", "--base", "HEAD",
+                             "--markdown-to", str(summary)],
                             cwd=clone, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 1, result.stderr
     assert "== stream crm-leads (removed)" in result.stdout

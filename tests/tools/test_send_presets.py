@@ -1,11 +1,11 @@
-"""scripts/send (tools/send.py) shapes a correct request for every sender preset: sent to a real gunicorn,
+"""scripts/send (tools/operator/send.py) shapes a correct request for every sender preset: sent to a real gunicorn,
 each sample is stored, each handshake answered, and the secret never appears in what it prints."""
 
 from __future__ import annotations
 
 import pytest
 
-import tools.send
+import tools.operator.send
 from service.model.auth_settings import takes_path_token
 from service.model.senders import PRESETS
 from service.model.stream import Stream
@@ -17,9 +17,9 @@ pytestmark = pytest.mark.integration
 
 def run_send(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], stream: Stream, url: str,
              secret: str, *extra: str) -> tuple[int, str]:
-    monkeypatch.setattr(tools.send, "load_streams", lambda prog: (stream,))
+    monkeypatch.setattr(tools.operator.send, "load_streams", lambda prog: (stream,))
     monkeypatch.setenv("HOOKSTREAM_SECRET", secret)
-    code = tools.send.main(["--stream", stream.name, "--url", url, *extra])
+    code = tools.operator.send.main(["--stream", stream.name, "--url", url, *extra])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 

@@ -2,7 +2,7 @@
 
 Resources are matched by Terraform address (`type.logical_id`, stable while a construct's path is); a
 resource present on one side only is added or removed; one on both sides is changed, or replaced when a
-changed attribute is force-new at the pinned provider version (tools/review/force_new.py), or when a
+changed attribute is force-new at the pinned provider version (tools/operator/review/force_new.py), or when a
 force-new attribute reads from a resource that is replaced.
 """
 
@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.review.force_new import forces_replacement, table_schema_forces_replacement
+from tools.operator.review.force_new import forces_replacement, table_schema_forces_replacement
 
 # What is not a setting of the remote object: construct metadata and Terraform meta-arguments.
 IGNORED_KEYS = frozenset({"//", "depends_on", "lifecycle", "provider", "provisioner", "connection", "timeouts"})

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # scripts/lib.sh (ensure_checkov_venv) installs the pinned checkov here, apart from the project's .venv.
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 

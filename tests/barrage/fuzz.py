@@ -1,7 +1,7 @@
 """`scripts/fuzz`: the framing barrage against a real gunicorn and BigQuery emulator it starts itself.
 
-Random raw HTTP/1.1 requests (tools/barrage/framing.py) from a few connections on 127.0.0.1, then the
-figures (tools/barrage/framing_barrage.py) as a table and, last, one JSON line. Exit code 0 only when
+Random raw HTTP/1.1 requests (tests/barrage/framing.py) from a few connections on 127.0.0.1, then the
+figures (tests/barrage/framing_barrage.py) as a table and, last, one JSON line. Exit code 0 only when
 every check passed: no 5xx, no row from a refused request, no payload that differs from what was
 sent, the token in no log line, every valid hit stored, /health still answering.
 """
@@ -23,8 +23,8 @@ from service.model.auth_settings import TokenAuth
 from service.model.service_env import BIGQUERY_EMULATOR_HOST, SECRETS, ServiceSpec, to_env
 from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
-from tools.barrage.framing import Target, make_case
-from tools.barrage.framing_barrage import health_answers, judge, report, send_cases, table_rows
+from tests.barrage.framing import Target, make_case
+from tests.barrage.framing_barrage import health_answers, judge, report, send_cases, table_rows
 from tools.local.processes import Process, free_port, start_emulator, start_service
 from tools.local.provision import provision
 

@@ -147,7 +147,7 @@ GENERIC_SAMPLE = b'{"orderId": "N1", "status": "delivered", "total": 120.13, "cu
 
 
 def sample_body(auth: Auth) -> bytes:
-    """A realistic body for the sender `auth` stands for (tools/samples/, written from each vendor's
+    """A realistic body for the sender `auth` stands for (tools/operator/samples/, written from each vendor's
     documented field list), or a generic order for senders without a fixed shape."""
     files: list[tuple[type[Any], str]] = [
         (HubSpotAuth, "hubspot.json"), (StripeAuth, "stripe.json"), (SalesforceAuth, "salesforce.xml"),

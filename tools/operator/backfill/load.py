@@ -20,8 +20,8 @@ from service.model.stream import Stream
 from service.model.timezones import parse_time_zone
 from service.runtime.rows import build_row
 from service.runtime.sink import BigQueryRowWriter, WriteFailed
-from tools.backfill.progress import Progress
-from tools.backfill.records import (
+from tools.operator.backfill.progress import Progress
+from tools.operator.backfill.records import (
     MalformedRecord,
     PayloadFormat,
     Record,
@@ -31,7 +31,7 @@ from tools.backfill.records import (
     read_records,
     received_at_ms,
 )
-from tools.backfill.sources import Source
+from tools.operator.backfill.sources import Source
 
 WRITE_DEADLINE_SECONDS = 60.0
 QUERY_TIMEOUT_SECONDS = 300.0

@@ -17,12 +17,12 @@ from infra.stream_list import load_streams
 from service.model.ids import table_path
 from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
-from tools.backfill.load import Backfill, ColumnMissing, LoadOptions, LoadStopped, TableMissing
-from tools.backfill.progress import Progress
-from tools.backfill.records import PayloadFormat, SourceFormat
-from tools.backfill.sources import SourceError, open_source
 from tools.local.processes import REPO_ROOT
 from tools.local.stack_file import StackNotRunning, running_stack
+from tools.operator.backfill.load import Backfill, ColumnMissing, LoadOptions, LoadStopped, TableMissing
+from tools.operator.backfill.progress import Progress
+from tools.operator.backfill.records import PayloadFormat, SourceFormat
+from tools.operator.backfill.sources import SourceError, open_source
 
 EXIT_STOPPED = 1
 EXIT_USAGE = 2

@@ -1,13 +1,13 @@
 """From resource changes to what a reviewer must decide: lost rows, a changed endpoint, a deploy that fails.
 
-Each rule names the provider behaviour it rests on (hashicorp/google 6.50.0, see tools/review/force_new.py).
+Each rule names the provider behaviour it rests on (hashicorp/google 6.50.0, see tools/operator/review/force_new.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tools.review.compare import (
+from tools.operator.review.compare import (
     MS_PER_DAY,
     Finding,
     Resource,

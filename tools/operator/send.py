@@ -22,7 +22,7 @@ from pathlib import Path
 from infra.stream_list import load_streams
 from service.model.stream import Stream
 from tools.local.processes import REPO_ROOT
-from tools.sender_requests import ShapedRequest, handshake_request, sample_body, shape_request, signed_headers
+from tools.operator.sender_requests import ShapedRequest, handshake_request, sample_body, shape_request, signed_headers
 
 __all__ = ["main", "signed_headers"]
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/send", description=__doc__.splitlines()[0])
     parser.add_argument("--stream", required=True, choices=[s.name for s in streams])
     parser.add_argument("body", nargs="?", help="the body to send, or @FILE to send a file's bytes "
-                        "(default: a realistic sample for the stream's sender, from tools/samples/)")
+                        "(default: a realistic sample for the stream's sender, from tools/operator/samples/)")
     parser.add_argument("--url", help="endpoint URL (default: the local one from .dev/endpoints.json)")
     parser.add_argument("--content-type", help="default: application/json for a body starting with '{' or '[', "
                                                 "text/xml for '<', else application/x-www-form-urlencoded")

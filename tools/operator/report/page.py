@@ -7,7 +7,7 @@ import html
 from decimal import Decimal
 from typing import Any
 
-from tools.report.figures import Report, Totals
+from tools.operator.report.figures import Report, Totals
 
 
 def money(value: Decimal) -> str:

@@ -19,8 +19,8 @@ from infra.views.roi_by_channel import roi_by_channel_view_id
 from service.model.stream import Stream
 from tools.local.processes import REPO_ROOT
 from tools.local.stack_file import StackNotRunning, running_stack
-from tools.report.figures import build_report
-from tools.report.page import render
+from tools.operator.report.figures import build_report
+from tools.operator.report.page import render
 
 PROG = "scripts/report"
 

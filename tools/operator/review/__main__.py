@@ -10,9 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from tools.review.findings import review
-from tools.review.report import render
-from tools.review.synth import (
+from tools.operator.review.findings import review
+from tools.operator.review.report import render
+from tools.operator.review.synth import (
     ReviewError,
     checked_out,
     default_base,
@@ -21,7 +21,7 @@ from tools.review.synth import (
     synthesize_tree,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tools.review.compare import ResourceChange, Review, StreamReport
-from tools.review.findings import BLOCKED, DELETE_DATA, KEEP_DATA
+from tools.operator.review.compare import ResourceChange, Review, StreamReport
+from tools.operator.review.findings import BLOCKED, DELETE_DATA, KEEP_DATA
 
 MAX_VALUE_CHARS = 80
 SECRET_PATHS = ("secret_data",)

@@ -1,4 +1,4 @@
-"""Send framing cases (tools/barrage/framing.py) over raw sockets, then judge what the service did.
+"""Send framing cases (tests/barrage/framing.py) over raw sockets, then judge what the service did.
 
 Judging needs three things the run cannot see by itself: the rows in the stream's table, the
 service's log, and whether /health still answers. What a correct service does:
@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.barrage.framing import MARKER, Case, Ending, Expect
+from tests.barrage.framing import MARKER, Case, Ending, Expect
 
 READ_TIMEOUT_SECONDS = 20.0
 MAX_ANSWER_BYTES = 64 * 1024
