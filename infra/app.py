@@ -6,9 +6,8 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 
-from cdktf import App
-
 from infra.config import DeployConfig, load_config
+from infra.engine.core import App
 from infra.naming import REGISTRY_STACK, STREAMS_STACK, check_deployable
 from infra.retired import RetiredStream, check_retired
 from service.model.stream import Stream

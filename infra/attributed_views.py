@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from infra import providers as gcp
+from infra.engine import providers as gcp
 from infra.views.attributed import ga4_project
 from infra.views.roi_by_channel import cost_datasets
 from infra.views.stitched import attributed_view_specs

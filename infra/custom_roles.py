@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from constructs import Construct
 
-from infra import providers as gcp
 from infra.config import DeployConfig
+from infra.engine import providers as gcp
 
 
 def custom_role(scope: Construct, construct_id: str, config: DeployConfig, suffix: str, title: str,

@@ -6,9 +6,9 @@ the logical id cdktf gave the table while the stream existed (the same construct
 
 from __future__ import annotations
 
-from cdktf import TerraformStack
 from constructs import Construct
 
+from infra.engine.core import TerraformStack
 from infra.retired import RetiredStream, dataset_construct_id, table_construct_path
 
 TABLE_TYPE = "google_bigquery_table"

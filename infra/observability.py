@@ -21,8 +21,8 @@ from typing import Any
 
 from constructs import Construct
 
-from infra import providers as gcp
 from infra.config import DeployConfig
+from infra.engine import providers as gcp
 from infra.log_metrics import (
     LATENCY,
     LOG_METRICS,

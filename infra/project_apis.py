@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cdktf import TerraformResource, TerraformStack
-
-from infra import providers as gcp
+from infra.engine import providers as gcp
+from infra.engine.core import TerraformResource, TerraformStack
 from infra.propagation import wait_after
 
 # Terraform resource type prefix -> the API the provider calls to manage it. Longest prefix wins.

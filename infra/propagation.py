@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cdktf import ITerraformDependable
 from constructs import Construct
 
-from infra import providers as gcp
+from infra.engine import providers as gcp
+from infra.engine.core import ITerraformDependable
 
 # IAM: "usually within 2 minutes", occasionally up to 7 (https://cloud.google.com/iam/docs/access-change-propagation).
 # Two minutes covers the usual case; the rare longer one fails the apply, and a re-run then succeeds.

@@ -8,12 +8,12 @@ each grant is what it is.
 
 from __future__ import annotations
 
-from cdktf import ITerraformDependable
 from constructs import Construct
 
-from infra import providers as gcp
 from infra.config import DeployConfig
 from infra.custom_roles import custom_role
+from infra.engine import providers as gcp
+from infra.engine.core import ITerraformDependable
 from infra.limits import SERVICE_ACCOUNT_DESCRIPTION_BYTES, fit_bytes
 from infra.permissions import REPLAY, STREAM_WRITER, Scope, role_permissions
 from infra.propagation import IAM_PROPAGATION, wait_after

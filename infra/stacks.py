@@ -7,12 +7,12 @@ image does not exist yet. First deploy: `hookstream-registry`, then scripts/buil
 
 from __future__ import annotations
 
-from cdktf import GcsBackend, TerraformOutput, TerraformStack
 from constructs import Construct
 
-from infra import providers as gcp
 from infra.config import DeployConfig
 from infra.custom_roles import custom_role
+from infra.engine import providers as gcp
+from infra.engine.core import GcsBackend, TerraformOutput, TerraformStack
 from infra.forget_retired import forget_retired
 from infra.naming import REGISTRY_REPOSITORY_ID, StreamNames
 from infra.observability import build_observability

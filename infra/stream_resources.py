@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cdktf import ITerraformDependable, TerraformOutput, TerraformResourceLifecycle
 from constructs import Construct
 
-from infra import providers as gcp
 from infra.attributed_views import AttributedViews
 from infra.config import DeployConfig
+from infra.engine import providers as gcp
+from infra.engine.core import ITerraformDependable, TerraformOutput, TerraformResourceLifecycle
 from infra.limits import CLOUD_RUN_DESCRIPTION_CHARS, SERVICE_ACCOUNT_DESCRIPTION_BYTES, fit_bytes, fit_chars
 from infra.naming import StreamNames
 from infra.propagation import IAM_PROPAGATION, wait_after

@@ -71,22 +71,55 @@ print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["dependency-groups"]["chec
 IMAGE_VENV="$REPO_ROOT/.venv-image"
 
 ensure_image_venv() {
-  local stamp="$IMAGE_VENV/.hookstream-installed"
+  ensure_side_venv "$IMAGE_VENV" "the image's packages" -e "$REPO_ROOT"
+}
+
+# ensure_side_venv DIR WHAT PIP_ARGS...: a virtual environment of its own at DIR, (re)installed with
+# `pip install PIP_ARGS` when pyproject.toml changed since its last install.
+ensure_side_venv() {
+  local venv="$1" what="$2"
+  shift 2
+  local stamp="$venv/.hookstream-installed"
   local want
   want="$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -c1-16)"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$IMAGE_VENV/bin/python" ]; then
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python" ]; then
     return 0
   fi
-  if [ ! -x "$IMAGE_VENV/bin/python" ]; then
-    echo "creating $IMAGE_VENV (the image's packages)..." >&2
-    "$(command -v python3.11 || command -v python3)" -m venv "$IMAGE_VENV"
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "creating $venv ($what)..." >&2
+    "$(command -v python3.11 || command -v python3)" -m venv "$venv"
   fi
-  echo "installing hookstream (no extras, as the image) into .venv-image..." >&2
-  if ! "$IMAGE_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$REPO_ROOT" \
-      > "$IMAGE_VENV/pip.log" 2>&1; then
-    grep -v "is ignored: it is neither a file nor a directory" "$IMAGE_VENV/pip.log" | tail -40 >&2
-    echo "pip install failed; full log: $IMAGE_VENV/pip.log" >&2
+  echo "installing $* into $(basename "$venv")..." >&2
+  if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" > "$venv/pip.log" 2>&1; then
+    grep -v "is ignored: it is neither a file nor a directory" "$venv/pip.log" | tail -40 >&2
+    echo "pip install into $venv failed; full log: $venv/pip.log" >&2
     return 1
   fi
   echo "$want" > "$stamp"
+}
+
+# CDK Terrain (HOOKSTREAM_ENGINE=terrain) gets a virtual environment of its own: its bindings need
+# constructs >= 10.6 while cdktf's `infra` extra pins 10.4.2, so pip cannot install both in .venv.
+# It holds hookstream[infra-terrain] plus [dependency-groups] terrain-tests (scripts/test runs the synth
+# tests in it). ~1 minute and ~600 MB on first run.
+TERRAIN_VENV="$REPO_ROOT/.venv-terrain"
+TERRAIN_PYTHON="$TERRAIN_VENV/bin/python"
+
+ensure_terrain_venv() {
+  local tests
+  tests="$("$(command -v python3.11 || command -v python3)" -c '
+import sys, tomllib
+print(" ".join(tomllib.load(open(sys.argv[1], "rb"))["dependency-groups"]["terrain-tests"]))' "$REPO_ROOT/pyproject.toml")"
+  # shellcheck disable=SC2086  # requirements without spaces
+  ensure_side_venv "$TERRAIN_VENV" "CDK Terrain" -e "$REPO_ROOT[infra-terrain]" $tests
+}
+
+# The Python of the engine HOOKSTREAM_ENGINE names (infra/engine/setting.py): .venv for cdktf (the default),
+# .venv-terrain for CDK Terrain. Sets PYTHON; scripts/review and scripts/synth-bench use it.
+use_engine_python() {
+  case "${HOOKSTREAM_ENGINE:-cdktf}" in
+    cdktf) ensure_venv "$1" ;;
+    terrain) ensure_terrain_venv; PYTHON="$TERRAIN_PYTHON" ;;
+    *) echo "HOOKSTREAM_ENGINE='$HOOKSTREAM_ENGINE' is not an engine; use cdktf or terrain" >&2; return 1 ;;
+  esac
 }

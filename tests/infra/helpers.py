@@ -74,9 +74,8 @@ def construct_path(logical_id: str) -> str:
 
 
 def synthesize(streams: tuple[Stream, ...] | None, config: DeployConfig = CONFIG) -> Synth:
-    from cdktf import TerraformStack, Testing
-
     from infra.app import build_app
+    from infra.engine.core import TerraformStack, Testing
 
     warnings: list[str] = []
     app = build_app(streams, config, warn=warnings.append)
@@ -94,3 +93,14 @@ def synthesize_to_files(streams: tuple[Stream, ...] | None, outdir: Path,
 
     build_app(streams, config, outdir=str(outdir), warn=lambda message: None).synth()
     return {path.parent.name: path for path in sorted(outdir.glob("stacks/*/cdk.tf.json"))}
+
+
+# The engine comparison's deployment: a state bucket (the gcs backend block) and alert recipients (the
+# alert policies and notification channel), so every resource type the app can create is compared.
+PARITY_CONFIG = DeployConfig(
+    project="hookstream-ci-test",
+    region="europe-west3",
+    image="europe-west3-docker.pkg.dev/hookstream-ci-test/hookstream/hookstream:test-tag",
+    state_bucket="acme-tfstate",
+    alert_emails=("oncall@example.com",),
+)

@@ -1,6 +1,6 @@
 """Which attribute changes make Terraform replace (destroy, then create) a resource we synthesize.
 
-Read from the provider source at the versions we pin (infra/providers.py, pyproject.toml):
+Read from the provider source at the versions we pin (infra/engine/providers.py, pyproject.toml):
 hashicorp/google 6.50.0 (cdktf-cdktf-provider-google 16.12.1), tag v6.50.0 of
 https://github.com/hashicorp/terraform-provider-google: every schema attribute with `ForceNew: true` in
   google/services/bigquery/resource_bigquery_dataset.go, resource_bigquery_table.go,
@@ -21,6 +21,9 @@ Docs: https://registry.terraform.io/providers/hashicorp/google/6.50.0/docs ("Cha
 A rule is an attribute path without list indices: "time_partitioning.field" matches a change at
 "time_partitioning[0].field"; a rule matches its own path and everything below it.
 When the pinned provider version changes, re-read these files and update this table.
+CDK Terrain (HOOKSTREAM_ENGINE=terrain) pins hashicorp/google 8.7.0: read against the provider source of
+August 2026 (commit e03b762, 8.0.0), the same files add one ForceNew attribute on our types, `tags` of
+google_cloud_run_v2_service and _job, which the stack never sets; 8.1-8.7 were not checked.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.engine.setting import CDKTF, ENGINE_ENV, ENGINES
+
 PLACEHOLDERS = {
     "HOOKSTREAM_GCP_PROJECT": "review-placeholder",
     "HOOKSTREAM_REGION": "europe-west3",
@@ -112,7 +114,8 @@ def checked_out(repo: Path, ref: str) -> Iterator[Path]:
 
 
 def python_for(repo: Path) -> str:
-    venv = repo / ".venv" / "bin" / "python"
+    """The repo's Python for the engine HOOKSTREAM_ENGINE names (.venv for cdktf, .venv-terrain for Terrain)."""
+    venv = repo / ENGINES.get(os.environ.get(ENGINE_ENV) or CDKTF.name, CDKTF).venv / "bin" / "python"
     return str(venv) if venv.exists() else sys.executable
 
 
