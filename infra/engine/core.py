@@ -1,6 +1,7 @@
 """The chosen engine's core classes (see infra/engine/setting.py): the same names in cdktf and cdktn.
 
 mypy checks against cdktf (TYPE_CHECKING takes the first branch); the Terrain synth tests run the other.
+S3Backend serves the engine-switch test only (tests/infra/switch_app.py: AWS runs here, against moto).
 """
 
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ if TYPE_CHECKING or ENGINE.core == "cdktf":
         App,
         GcsBackend,
         ITerraformDependable,
+        S3Backend,
         TerraformOutput,
         TerraformResource,
         TerraformResourceLifecycle,
@@ -25,6 +27,7 @@ else:
         App,
         GcsBackend,
         ITerraformDependable,
+        S3Backend,
         TerraformOutput,
         TerraformResource,
         TerraformResourceLifecycle,
@@ -32,5 +35,5 @@ else:
         Testing,
     )
 
-__all__ = ["ENGINE", "App", "GcsBackend", "ITerraformDependable", "TerraformOutput",
+__all__ = ["ENGINE", "App", "GcsBackend", "ITerraformDependable", "S3Backend", "TerraformOutput",
            "TerraformResource", "TerraformResourceLifecycle", "TerraformStack", "Testing"]
