@@ -115,6 +115,12 @@ def _views_without_dialect(address: str, body: dict[str, Any]) -> list[str]:
     return [address for view in views if "use_legacy_sql" not in view]
 
 
+def _without(key: str) -> Callable[[str, dict[str, Any]], list[str]]:
+    def offenders(address: str, body: dict[str, Any]) -> list[str]:
+        return [] if key in body else [address]
+    return offenders
+
+
 def _has(*keys: str) -> Callable[[str, dict[str, Any]], list[str]]:
     def offenders(address: str, body: dict[str, Any]) -> list[str]:
         return [f"{address}.{path}" for path, _ in _leaves(body, "") if any(key in path.split(".") for key in keys)]
@@ -131,6 +137,10 @@ UPGRADE_NOTES: tuple[UpgradeNote, ...] = (
     UpgradeNote("google_storage_bucket", "7.0: retention_period became a string",
                 "the spool bucket sets no retention_policy (soft delete and lifecycle rules only)",
                 _has("retention_policy", "retention_period")),
+    UpgradeNote("google_project_service", "7.0: disable_on_destroy no longer defaults to true",
+                "every API the stacks enable sets disable_on_destroy = false itself (infra/project_apis.py), "
+                "so destroying a stack leaves the project's APIs on with either provider",
+                _without("disable_on_destroy")),
     UpgradeNote("google_bigquery_dataset", "8.0: default_collation is no longer computed",
                 "no dataset sets default_collation; datasets we create have none, so nothing to clear",
                 _has("default_collation")),

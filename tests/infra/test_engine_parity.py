@@ -83,14 +83,17 @@ def test_no_resource_relies_on_a_default_the_provider_upgrades_changed(
                 assert upgrade_offenders(stack) == []
 
 
-def test_upgrade_checks_catch_a_view_without_a_dialect_and_a_write_only_secret() -> None:
+def test_upgrade_checks_catch_a_view_without_a_dialect_an_api_without_destroy_choice_and_a_write_only_secret() -> None:
     stack = {"resource": {
         "google_bigquery_table": {"v": {"view": {"query": "SELECT 1"}}, "ok": {"view": {"query": "SELECT 1",
                                                                                      "use_legacy_sql": False}}},
         "google_secret_manager_secret_version": {"s": {"secret": "x", "secret_data_wo": "y"}},
+        "google_project_service": {"bare": {"service": "run.googleapis.com"},
+                                   "ok": {"service": "run.googleapis.com", "disable_on_destroy": False}},
     }}
     assert upgrade_offenders(stack) == [
         "google_bigquery_table.v (7.0: view.use_legacy_sql no longer defaults to true)",
+        "google_project_service.bare (7.0: disable_on_destroy no longer defaults to true)",
         "google_secret_manager_secret_version.s.secret_data_wo (8.0: secret_data_wo_version became a string "
         "and is required with secret_data_wo)",
     ]
