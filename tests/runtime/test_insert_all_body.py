@@ -10,7 +10,7 @@ from service.runtime.insert_all_body import SMALL_ROW_CHARACTERS, InsertAllBody,
 
 def hit(hit_id: str, payload: str, delivery_id: str | None = None) -> HitRow:
     return HitRow(hit_id=hit_id, payload=payload, received_at=1764400000123, date="2026-11-29",
-                  delivery_id=delivery_id)
+                  delivery_id=delivery_id, headers=None)
 
 
 JSON_TEXT = '{"name": "Zoë", "note": "line\nbreak \u0001 \U0001F600"}'
