@@ -216,7 +216,7 @@ def test_scripts_review_compares_the_work_tree_with_a_commit(tmp_path: Path) -> 
 
 def without_headers_column(stack: dict[str, Any]) -> dict[str, Any]:
     """The same stack as the release before the headers column synthesized it: each table's schema without it."""
-    previous = json.loads(json.dumps(stack))
+    previous: dict[str, Any] = json.loads(json.dumps(stack))
     for table in previous["resource"]["google_bigquery_table"].values():
         if "schema" in table:
             columns = json.loads(table["schema"])
