@@ -13,6 +13,9 @@ from typing import Any
 from service.model.auth_settings import Auth
 from service.model.kept_headers import CONTENT_TYPE, METHOD_KEY, kept_header_names
 
+# One encoder, made once: json.dumps with non-default options builds a new one on every call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 
 def environ_key(header: str) -> str:
     """Where WSGI puts a request header: `X-Shopify-Topic` -> `HTTP_X_SHOPIFY_TOPIC`."""
@@ -35,4 +38,4 @@ class HeaderKeeper:
             value = environ.get(key)
             if value is not None:
                 kept[name] = value
-        return json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+        return _ENCODE(kept)
