@@ -231,4 +231,7 @@ def test_adding_the_headers_column_is_an_in_place_table_update(stacks: dict[str,
     for name in ("orders", "leads", "events"):
         (table,) = [c for c in stream_report(result, name).changes if c.resource.type == "google_bigquery_table"]
         assert (table.kind, table.because, [s.path for s in table.settings]) == ("changed", [], ["schema"])
-    assert "replaced" not in render(result, markdown=False)
+    report = render(result, markdown=False)
+    assert "replaced" not in report
+    assert report.count("  changed: google_bigquery_table orders-table\n"
+                        "      schema: column added: headers (STRING, NULLABLE)\n") == 1
