@@ -52,6 +52,8 @@ STREAMS: tuple[Stream, ...] = checked_streams((
     # Stream(name="hubspot-deals", dataset="crm", table="hubspot_deals", auth=HubSpot()),
     # Stream(name="sf-opportunities", dataset="crm", table="sf_opportunities",
     #        auth=Salesforce(organization_ids=("00D7Q000006hT3b",))),
+    # Stream(name="shop-orders", dataset="shop", table="orders", auth=Shopify()),  # rows keep X-Shopify-Topic
+    #        (and the shop, ids) in `headers`; keep_headers=("X-Request-Id",) adds a header of your own.
     # Lead updates; the sales team's day starts in Moscow time.
     Stream(
         name="crm-leads",

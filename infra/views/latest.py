@@ -31,7 +31,7 @@ from __future__ import annotations
 from infra.views.sql_steps import check_project
 from service.model.ids import table_path
 from service.model.latest import FIRST_RECEIVED_AT, VERSION_TYPES, VIEW_SUFFIX, PayloadField
-from service.model.schema import DATE, DELIVERY_ID, HIT_ID, PAYLOAD, RECEIVED_AT
+from service.model.schema import DATE, DELIVERY_ID, HEADERS, HIT_ID, PAYLOAD, RECEIVED_AT
 from service.model.senders import event_time_field
 from service.model.stream import Stream
 
@@ -66,41 +66,51 @@ def latest_view_sql(stream: Stream, project: str, *, delivery_id_column: bool = 
     check_project(project)
     table = f"`{table_path(project, stream.dataset, stream.table)}`"
     system = [HIT_ID.name, RECEIVED_AT.name, DATE.name]
+    from_headers = [f for f in view.fields if f.header]
+    # The headers column rides along to where the header fields are read, and no further.
+    carried = [*system, HEADERS.name] if from_headers else system
 
     if delivery_id_column:
         # A retried delivery is the same change received again: keep its first receipt only.
-        hits = (f"  SELECT {_columns([*system, PAYLOAD.name])}\n"
+        hits = (f"  SELECT {_columns([*carried, PAYLOAD.name])}\n"
                 f"  FROM {table}\n"
                 f"  WHERE TRUE\n"
                 f"  QUALIFY ROW_NUMBER() OVER (\n"
                 f"    PARTITION BY COALESCE(`{DELIVERY_ID.name}`, `{HIT_ID.name}`)\n"
                 f"    ORDER BY `{RECEIVED_AT.name}` ASC, `{HIT_ID.name}` ASC) = 1")
     else:
-        hits = f"  SELECT {_columns([*system, PAYLOAD.name])}\n  FROM {table}"
+        hits = f"  SELECT {_columns([*carried, PAYLOAD.name])}\n  FROM {table}"
 
     # One event per request, or per element of a batch (a JSON array, a Salesforce message's notifications).
     source, events, events_cte, in_batch = PAYLOAD.name, "hits", "", []
     if view.events != "request":
         source, events, in_batch = EVENT, "events", [EVENT_INDEX]
-        events_cte = f"events AS (\n{_events(view.events, system)}\n),\n"
+        events_cte = f"events AS (\n{_events(view.events, carried)}\n),\n"
+    from_payload = [f for f in view.fields if not f.header]
+    # A header field is read from the row's headers JSON (keys are lowercase header names), quoted in the
+    # path for its '-': SAFE.JSON_VALUE with `$."name"` runs in BigQuery and in bqemulator alike.
+    header_values = [f"    SAFE.JSON_VALUE(`{HEADERS.name}`, '$.\"{f.header.lower()}\"') AS `{_header(f)}`"
+                     for f in from_headers]
     # Each field is located once (JSON path and form pair, or XML element), then decoded and cast.
     if view.events == "salesforce":
         located = ",\n".join(
-            f"    REGEXP_EXTRACT(`{source}`, r'<sf:{f.name}>([^<]*)</sf:{f.name}>') AS `{_xml(f)}`"
-            for f in view.fields)
+            [f"    REGEXP_EXTRACT(`{source}`, r'<sf:{f.name}>([^<]*)</sf:{f.name}>') AS `{_xml(f)}`"
+             for f in from_payload] + header_values)
         extracted = f"  SELECT {_columns(system + in_batch)},\n{located}\n  FROM {events}"
-        typed = ",\n".join(f"    {_cast(_xml_decoded(f'`{_xml(f)}`'), f)} AS `{f.name}`" for f in view.fields)
+        typed = ",\n".join(f"    {_cast(f'`{_header(f)}`', f) if f.header else _cast(_xml_decoded(f'`{_xml(f)}`'), f)}"
+                           f" AS `{f.name}`" for f in view.fields)
     else:
         located = ",\n".join(
-            f"    SAFE.JSON_VALUE(`{source}`, '$.{f.name}') AS `{_json(f)}`,\n"
-            # With its '=': an empty value ('note=') is '=' here, not '' (which bqemulator reads as no match).
-            f"    SUBSTR(REGEXP_EXTRACT(`{source}`, r'(?:^|&){f.name}(=[^&]*)'), 2) AS `{_form(f)}`"
-            for f in view.fields)
+            [f"    SAFE.JSON_VALUE(`{source}`, '$.{f.name}') AS `{_json(f)}`,\n"
+             # With its '=': an empty value ('note=') is '=' here, not '' (which bqemulator reads as no match).
+             f"    SUBSTR(REGEXP_EXTRACT(`{source}`, r'(?:^|&){f.name}(=[^&]*)'), 2) AS `{_form(f)}`"
+             for f in from_payload] + header_values)
         extracted = (f"  SELECT {_columns(system + in_batch)},\n"
                      f"    STARTS_WITH(LTRIM(`{source}`), '{{') AS `_is_json`,\n"
                      f"{located}\n"
                      f"  FROM {events}")
-        typed = ",\n".join(f"    {_typed(f)} AS `{f.name}`" for f in view.fields)
+        typed = ",\n".join(f"    {_cast(f'`{_header(f)}`', f) if f.header else _typed(f)} AS `{f.name}`"
+                           for f in view.fields)
     parsed = f"  SELECT {_columns(system + in_batch)},\n{typed}\n  FROM extracted"
 
     received = f"TIMESTAMP_MILLIS(`{RECEIVED_AT.name}`)"
@@ -149,6 +159,10 @@ def _json(field: PayloadField) -> str:
 
 def _form(field: PayloadField) -> str:
     return f"_form_{field.name}"
+
+
+def _header(field: PayloadField) -> str:
+    return f"_header_{field.name}"
 
 
 def _xml(field: PayloadField) -> str:

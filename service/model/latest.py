@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from service.model.auth_settings import HEADER_NAME
 from service.model.ids import MAX_TABLE_ID_LENGTH
 from service.model.schema import DATE, DELIVERY_ID, HIT_ID, PAYLOAD, RECEIVED_AT
 
@@ -47,11 +48,14 @@ class PayloadField:
     its payload has it with a value of the declared type: an empty string is a STRING value (the CRM
     cleared it); an absent key, JSON null, or a value that does not cast (e.g. '' for a NUMERIC) is not.
     `from_latest_hit_only=True` shows the latest hit's value instead, NULL when that hit did not send it.
+    `header="X-Shopify-Topic"` takes the value from that request header (kept in the row's `headers` column,
+    so the stream must keep it: its sender preset's or `keep_headers`) instead of the payload.
     """
 
     name: str
     type: FieldType = "STRING"
     from_latest_hit_only: bool = False
+    header: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,9 @@ def latest_view_problems(view: object, table: str) -> list[tuple[str, object, st
             seen.add(field.name.lower())
         if field.type not in FIELD_TYPES:
             problems.append((f"{where}.type", field.type, f"one of {', '.join(FIELD_TYPES)}"))
+        if field.header and (not isinstance(field.header, str) or not HEADER_NAME.match(field.header)):
+            problems.append((f"{where}.header", field.header,
+                             "empty, or a header name of 1-64 letters, digits and '-'"))
     declared = {f.name: f.type for f in view.fields if isinstance(f, PayloadField)}
     if view.key not in declared:
         problems.append(("latest.key", view.key, "name one of the declared fields"))

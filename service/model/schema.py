@@ -33,8 +33,14 @@ DELIVERY_ID = Column("delivery_id", "STRING", "NULLABLE",
                      "The sender's delivery id (webhook-id or a configured header), when it gives one; "
                      "a repeated delivery repeats it.")
 
-ROW_COLUMNS: tuple[Column, ...] = (HIT_ID, PAYLOAD, RECEIVED_AT, DATE, DELIVERY_ID)
+HEADERS = Column("headers", "STRING", "NULLABLE",
+                 "The request's method, content type and the headers that carry meaning (the sender's topic, "
+                 "shop, ids), as a JSON object keyed by lowercase header name; never a secret or signature. "
+                 "NULL for rows written without a request (backfill) or before the column existed.")
 
+# Added columns go at the end and NULLABLE: BigQuery and the provider then add them to an existing table in
+# place (tools/operator/review/force_new.py), and tools/local/provision.py migrates local tables.
+ROW_COLUMNS: tuple[Column, ...] = (HIT_ID, PAYLOAD, RECEIVED_AT, DATE, DELIVERY_ID, HEADERS)
 
 
 class HitRow(TypedDict):
@@ -46,6 +52,7 @@ class HitRow(TypedDict):
     received_at: int
     date: str  # ISO date, YYYY-MM-DD
     delivery_id: str | None
+    headers: str | None  # JSON text (service/model/kept_headers.py)
 
 
 # BigQuery partitions the table by day on this DATE column, so a query with `WHERE date = ...`

@@ -154,3 +154,39 @@ PRESETS: dict[str, Callable[[], Auth]] = {
     "Zendesk": Zendesk,
     "StandardWebhooks": StandardWebhooks,
 }
+
+
+# The headers each vendor documents as saying what happened (topic, resource, event, shop / account, ids,
+# triggered-at), kept in the row's `headers` column (service/model/kept_headers.py). Where and what:
+# docs/senders.md, "Headers kept". A vendor whose event is named in the body (HubSpot, Stripe, Salesforce,
+# Close, Pipedrive, Keap, monday, Bitrix24) has none: its rows keep the method and content type only.
+SHOPIFY_HEADERS = ("X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Webhook-Id", "X-Shopify-Triggered-At",
+                   "X-Shopify-Event-Id", "X-Shopify-API-Version")
+WOOCOMMERCE_HEADERS = ("X-WC-Webhook-Topic", "X-WC-Webhook-Resource", "X-WC-Webhook-Event", "X-WC-Webhook-ID",
+                       "X-WC-Webhook-Delivery-ID", "X-WC-Webhook-Source")
+GITHUB_HEADERS = ("X-GitHub-Event", "X-GitHub-Delivery", "X-GitHub-Hook-ID", "X-GitHub-Hook-Installation-Target-Type",
+                  "X-GitHub-Hook-Installation-Target-ID")
+SLACK_HEADERS = ("X-Slack-Retry-Num", "X-Slack-Retry-Reason")
+ZENDESK_HEADERS = ("X-Zendesk-Account-Id", "X-Zendesk-Webhook-Id", "X-Zendesk-Webhook-Invocation-Id")
+DYNAMICS_HEADERS = ("x-request-id", "x-ms-dynamics-organization", "x-ms-dynamics-entity-name",
+                    "x-ms-dynamics-request-name", "x-ms-correlation-request-id")
+STANDARD_WEBHOOKS_HEADERS = ("webhook-id",)
+
+# An HMAC preset is told by its signature header: a hand-written HmacAuth with Shopify's header is Shopify.
+_HEADERS_BY_SIGNATURE_HEADER: dict[str, tuple[str, ...]] = {
+    "x-shopify-hmac-sha256": SHOPIFY_HEADERS,
+    "x-wc-webhook-signature": WOOCOMMERCE_HEADERS,
+    "x-hub-signature-256": GITHUB_HEADERS,
+    "x-slack-signature": SLACK_HEADERS,
+    "x-zendesk-webhook-signature": ZENDESK_HEADERS,
+}
+_HEADERS_BY_MODE: dict[str, tuple[str, ...]] = {"standard-webhooks": STANDARD_WEBHOOKS_HEADERS}
+
+
+def sender_headers(auth: Auth) -> tuple[str, ...]:
+    """The headers the sender behind `auth` documents as meaningful; () where its body says it all."""
+    if isinstance(auth, HmacAuth):
+        return _HEADERS_BY_SIGNATURE_HEADER.get(auth.header.lower(), ())
+    if isinstance(auth, KeyAuth) and auth.delivery_id_header.lower() == "x-request-id":
+        return DYNAMICS_HEADERS  # the Dynamics() preset: its request id is its delivery id
+    return _HEADERS_BY_MODE.get(auth.mode, ())

@@ -19,6 +19,7 @@ from typing import Any
 
 from service.model.auth_settings import AUTH_CLASSES, Auth, auth_problems
 from service.model.ids import PROJECT_ID, table_path
+from service.model.kept_headers import keep_headers_problems
 from service.model.sender_timeouts import DEFAULT_ANSWER_BUDGET_SECONDS
 from service.model.stream import MAX_BODY_LIMIT, Stream
 from service.model.timezones import UnknownTimeZoneError, parse_time_zone
@@ -26,7 +27,7 @@ from service.model.timezones import UnknownTimeZoneError, parse_time_zone
 PREFIX = "HOOKSTREAM_"
 VERSION = "HOOKSTREAM_ENV_VERSION"
 # Bump when a variable is added, removed or changes meaning; a service refuses an env of another version.
-ENV_VERSION = "2"
+ENV_VERSION = "3"
 
 # The endpoint secrets: one, or several separated by whitespace while a secret is rotated. Never logged.
 SECRETS = "HOOKSTREAM_SECRETS"
@@ -68,6 +69,8 @@ class ServiceSpec:
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
     # How long a sender waits while BigQuery has not accepted its row, before the row is spooled instead.
     answer_budget_seconds: float = DEFAULT_ANSWER_BUDGET_SECONDS
+    # Header names the stream lists for its rows' `headers` column (Stream.keep_headers).
+    keep_headers: tuple[str, ...] = ()
     zone: tzinfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -82,6 +85,9 @@ class ServiceSpec:
             problems.append(f"{VARIABLE['max_body_bytes']} must be 1-{MAX_BODY_LIMIT}, got {self.max_body_bytes}")
         problems += [f"{VARIABLE['auth']}: {name}={value!r} is invalid: {rule}"
                      for name, value, rule in auth_problems(self.auth)]
+        # Checked here too, so a service never starts keeping a secret header whatever wrote its environment.
+        problems += [f"{VARIABLE['keep_headers']}: {value!r} is invalid: {rule}"
+                     for _, value, rule in keep_headers_problems(self.keep_headers, self.auth)]
         try:
             object.__setattr__(self, "zone", parse_time_zone(self.time_zone))  # parsed here, once
         except UnknownTimeZoneError as error:
@@ -94,7 +100,8 @@ class ServiceSpec:
         """The spec that serves `stream` from `project`, with the service's default time limits."""
         return cls(stream=stream.name, project=project, dataset=stream.dataset, table=stream.table,
                    time_zone=stream.time_zone, max_body_bytes=stream.max_body_bytes, auth=stream.auth,
-                   threads=stream.run.concurrency, answer_budget_seconds=stream.answer_budget_seconds)
+                   threads=stream.run.concurrency, answer_budget_seconds=stream.answer_budget_seconds,
+                   keep_headers=stream.keep_headers)
 
     @property
     def table_path(self) -> str:
@@ -115,6 +122,17 @@ def _decode_auth(text: str) -> Auth:
     if set(data) - known:
         raise ValueError(f"unknown settings {sorted(set(data) - known)} for mode {data['mode']!r}")
     return auth_class(**data)
+
+
+def _encode_names(names: tuple[str, ...]) -> str:
+    return json.dumps(list(names))
+
+
+def _decode_names(text: str) -> tuple[str, ...]:
+    data = json.loads(text)
+    if not isinstance(data, list) or not all(isinstance(name, str) for name in data):
+        raise ValueError("a JSON list of header names, e.g. [\"X-Request-Id\"]")
+    return tuple(data)
 
 
 def _positive_int(text: str) -> int:
@@ -144,6 +162,8 @@ VARIABLES: tuple[_Variable, ...] = (
     _Variable("HOOKSTREAM_WRITE_DEADLINE_SECONDS", "write_deadline_seconds", repr, float),
     _Variable("HOOKSTREAM_READ_TIMEOUT_SECONDS", "read_timeout_seconds", repr, float),
     _Variable("HOOKSTREAM_ANSWER_BUDGET_SECONDS", "answer_budget_seconds", repr, float),
+    # JSON list (`[]` when the stream lists none: every variable is required).
+    _Variable("HOOKSTREAM_KEEP_HEADERS", "keep_headers", _encode_names, _decode_names),
 )
 VARIABLE = {variable.attribute: variable.name for variable in VARIABLES}
 

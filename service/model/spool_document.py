@@ -1,17 +1,18 @@
 """The bytes of one spool object: what the service writes when BigQuery cannot take a hit, and what the
 replay reads back.
 
-Format 2 (written now): one JSON header line holding the row's small fields and the payload's length in
+Format 3 (written now): one JSON header line holding the row's small fields and the payload's length in
 bytes, then the payload itself as raw UTF-8:
 
-    {"format": "hookstream-spool-2", "hit_id": "...", "received_at": 1603131452000, "date": "2020-10-19",
-     "delivery_id": null, "payload_bytes": 51}\\n
+    {"format": "hookstream-spool-3", "hit_id": "...", "received_at": 1603131452000, "date": "2020-10-19",
+     "delivery_id": null, "headers": "{\\"method\\":\\"POST\\"}", "payload_bytes": 51}\\n
     orderId=N1&status=delivered&total=120.13&userId=U1
 
 The payload is not JSON-escaped: a body of control characters or quotes would escape to six bytes per
 byte, and the instance would hold that (and its encoding) for every hit spooled at once during an
-outage, exactly when memory matters most. Format 1 (the whole row as one JSON object) is still read, so
-objects spooled by an older version replay as before.
+outage, exactly when memory matters most. Format 2 (the same without `headers`, before the column existed)
+and format 1 (the whole row as one JSON object) are still read, their `headers` NULL, so objects spooled by
+an older version replay as before.
 
 Every reading error is a SpoolDocumentError whose message names the field and the rule but never quotes
 the payload, so it can go into logs and object metadata.
@@ -29,9 +30,15 @@ from service.model.schema import HitRow
 
 FORMAT_V1 = "hookstream-spool-1"
 FORMAT_V2 = "hookstream-spool-2"
+FORMAT_V3 = "hookstream-spool-3"
 CONTENT_TYPE = "application/x-hookstream-spool"
 ROW_FIELDS = frozenset(HitRow.__annotations__)
-HEADER_FIELDS = (ROW_FIELDS - {"payload"}) | {"format", "payload_bytes"}
+# The row of the releases that wrote formats 1 and 2: written out, as those documents are fixed.
+OLD_ROW_FIELDS = frozenset({"hit_id", "payload", "received_at", "date", "delivery_id"})
+HEADER_FIELDS = {
+    FORMAT_V3: (ROW_FIELDS - {"payload"}) | {"format", "payload_bytes"},
+    FORMAT_V2: (OLD_ROW_FIELDS - {"payload"}) | {"format", "payload_bytes"},
+}
 # The payload is encoded this many characters at a time (at most 256 KiB of UTF-8).
 ENCODE_SLICE_CHARACTERS = 64 * 1024
 # Unix milliseconds from 1970 to the year 9999: the range BigQuery's DATE/TIMESTAMP columns can hold.
@@ -54,8 +61,9 @@ class SpoolDocumentStream:
     def __init__(self, row: HitRow) -> None:
         self._payload = row["payload"]
         payload_bytes = _utf8_length(self._payload)
-        header = {"format": FORMAT_V2, "hit_id": row["hit_id"], "received_at": row["received_at"],
-                  "date": row["date"], "delivery_id": row["delivery_id"], "payload_bytes": payload_bytes}
+        header = {"format": FORMAT_V3, "hit_id": row["hit_id"], "received_at": row["received_at"],
+                  "date": row["date"], "delivery_id": row["delivery_id"], "headers": row["headers"],
+                  "payload_bytes": payload_bytes}
         self._pending = json.dumps(header, ensure_ascii=False).encode() + b"\n"  # encoded, not yet read
         self._pending_offset = 0
         self._length = len(self._pending) + payload_bytes
@@ -96,19 +104,19 @@ def _utf8_length(text: str) -> int:
 
 
 def row_from_document(data: bytes) -> HitRow:
-    """The row a spool object holds (format 1 or 2); SpoolDocumentError for anything else."""
+    """The row a spool object holds (format 1, 2 or 3); SpoolDocumentError for anything else."""
     header_line, newline, rest = data.partition(b"\n")
     header = _json_object(header_line)
-    if header.get("format") == FORMAT_V2 and newline:
+    if header.get("format") in HEADER_FIELDS and newline:
         return _row_v2(header, rest)
     if header.get("format") == FORMAT_V1 and not rest.strip():
         row = header.get("row")
-        if not isinstance(row, dict) or set(row) != ROW_FIELDS:
-            raise SpoolDocumentError(f"a {FORMAT_V1} row must have exactly the fields {sorted(ROW_FIELDS)}")
+        if not isinstance(row, dict) or set(row) != OLD_ROW_FIELDS:
+            raise SpoolDocumentError(f"a {FORMAT_V1} row must have exactly the fields {sorted(OLD_ROW_FIELDS)}")
         if not isinstance(row["payload"], str):
             raise SpoolDocumentError("payload must be a string")
         return _checked_row(row, row["payload"])
-    raise SpoolDocumentError(f"not a {FORMAT_V2} or {FORMAT_V1} document")
+    raise SpoolDocumentError(f"not a {FORMAT_V3}, {FORMAT_V2} or {FORMAT_V1} document")
 
 
 def _json_object(line: bytes) -> dict[str, Any]:
@@ -124,8 +132,10 @@ def _json_object(line: bytes) -> dict[str, Any]:
 
 
 def _row_v2(header: dict[str, Any], payload_bytes: bytes) -> HitRow:
-    if set(header) != HEADER_FIELDS:
-        raise SpoolDocumentError(f"a {FORMAT_V2} header must have exactly the fields {sorted(HEADER_FIELDS)}")
+    """A format 2 or 3 document: the header line, then the raw payload."""
+    wanted = HEADER_FIELDS[header["format"]]
+    if set(header) != wanted:
+        raise SpoolDocumentError(f"a {header['format']} header must have exactly the fields {sorted(wanted)}")
     declared = header["payload_bytes"]
     if type(declared) is not int or declared != len(payload_bytes):
         raise SpoolDocumentError(f"the payload is {len(payload_bytes)} bytes, the header says {declared!r} "
@@ -149,7 +159,11 @@ def _checked_row(fields: dict[str, Any], payload: str) -> HitRow:
         raise SpoolDocumentError("date must be an ISO date YYYY-MM-DD")
     if delivery_id is not None and not isinstance(delivery_id, str):
         raise SpoolDocumentError("delivery_id must be a string or null")
-    return HitRow(hit_id=hit_id, payload=payload, received_at=received_at, date=day, delivery_id=delivery_id)
+    headers = fields.get("headers")  # absent in formats 1 and 2: the hit was received before the column
+    if headers is not None and not isinstance(headers, str):
+        raise SpoolDocumentError("headers must be a string (JSON text) or null")
+    return HitRow(hit_id=hit_id, payload=payload, received_at=received_at, date=day, delivery_id=delivery_id,
+                  headers=headers)
 
 
 def _described(value: Any) -> str:

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from service.model.auth_settings import Auth, TokenAuth, auth_problems
 from service.model.ids import DATASET_OR_TABLE_ID
+from service.model.kept_headers import keep_headers_problems, kept_header_names
 from service.model.latest import LatestView, latest_view_problems
 from service.model.sender_timeouts import DEFAULT_ANSWER_BUDGET_SECONDS, answer_budget_problem
 from service.model.stitch import GA4Export, stitch_problems
@@ -28,9 +29,10 @@ LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 MAX_INSERT_REQUEST_BYTES = 9_000_000
 # JSON escapes a control byte as six characters (\u0001), the worst case of any byte.
 JSON_ESCAPE_WORST_FACTOR = 6
-# hit_id, received_at, date and a delivery id (a header, at most 8 KiB before escaping) around the payload.
-ROW_OVERHEAD_BYTES = 64 * 1024
-# So a 1 MiB body escapes to at most 6 MiB + 64 KiB, which fits in one request whatever its bytes are:
+# hit_id, received_at, date, a delivery id and the kept headers (at most 17 headers of at most 8 KiB each,
+# gunicorn's field limit, escaped at most 6x: ~840 KiB) around the payload.
+ROW_OVERHEAD_BYTES = 1024 * 1024
+# So a 1 MiB body escapes to at most 6 MiB + 1 MiB, which fits in one request whatever its bytes are:
 # a body the stream accepts can always be written (tests/runtime/test_integration.py sends exactly that).
 MAX_BODY_LIMIT = 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -96,6 +98,9 @@ class Stream:
     # accepted by then is spooled and answered "spooled" (docs/spool.md). Checked against the sender's own
     # published timeout (service/model/sender_timeouts.py).
     answer_budget_seconds: float = DEFAULT_ANSWER_BUDGET_SECONDS
+    # Header names whose values each row keeps in its `headers` column, beside the method, the content type
+    # and the sender preset's own (service/model/kept_headers.py). Secret-bearing names are refused.
+    keep_headers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self._check(
@@ -125,12 +130,16 @@ class Stream:
         )
         for field_name, value, rule in auth_problems(self.auth):
             raise StreamDefinitionError(self.name, field_name, value, rule)
+        for field_name, value, rule in keep_headers_problems(self.keep_headers, self.auth):
+            raise StreamDefinitionError(self.name, field_name, value, rule)
         budget_problem = answer_budget_problem(self.answer_budget_seconds, self.auth)
         if budget_problem is not None:
             raise StreamDefinitionError(self.name, "answer_budget_seconds", self.answer_budget_seconds, budget_problem)
         if self.latest is not None:
             for field_name, value, rule in latest_view_problems(self.latest, self.table):
                 raise StreamDefinitionError(self.name, field_name, value, rule)
+        if self.latest is not None:
+            self._check_header_fields(self.latest)
         if self.stitch is not None:
             for field_name, value, rule in stitch_problems(self.stitch, self.latest, self.table):
                 raise StreamDefinitionError(self.name, field_name, value, rule)
@@ -157,6 +166,14 @@ class Stream:
     def _check(self, field_name: str, value: object, ok: bool, rule: str) -> None:
         if not ok:
             raise StreamDefinitionError(self.name, field_name, value, rule)
+
+    def _check_header_fields(self, view: LatestView) -> None:
+        kept = kept_header_names(self.auth, self.keep_headers)
+        for index, field_ in enumerate(view.fields):
+            self._check(f"latest.fields[{index}].header", field_.header,
+                        not field_.header or field_.header.lower() in kept,
+                        "the row keeps only its sender preset's headers and keep_headers "
+                        f"({', '.join(kept) or 'none'}): add it to keep_headers")
 
     def _check_table_options(self, options: TableOptions) -> None:
         for key, value in options.labels:

@@ -21,6 +21,7 @@ from service.runtime.logs import trace_from_header
 from service.runtime.outcome import HitOutcome
 from service.runtime.refusals import Rejected
 from service.runtime.request_body import decode_utf8, read_body
+from service.runtime.request_headers import HeaderKeeper
 from service.runtime.rows import build_row
 from service.runtime.senders.answers import handshake_answer
 from service.runtime.sink import Verdict
@@ -69,6 +70,7 @@ class Intake:
         self._verifier = verifier
         self._now_ms = now_ms
         self._path_token_allowed = takes_path_token(spec.auth)
+        self._headers = HeaderKeeper(spec.auth, spec.keep_headers)
 
     def take(self, req: Request, path_token: str | None, started: float) -> AcceptedHit | HitOutcome:
         received_at_ms = self._now_ms()
@@ -108,7 +110,8 @@ class Intake:
             closing = CLOSE if rejected.status in (400, 408, 413) and not body_read else {}
             return HitOutcome.refusal("rejected", rejected.status, rejected.code, rejected.message, started, trace,
                                       dict(closing))
-        row = build_row(payload, received_at_ms, self._spec.zone, delivery_id=sender.delivery_id)
+        row = build_row(payload, received_at_ms, self._spec.zone, delivery_id=sender.delivery_id,
+                        headers=self._headers.headers_json(environ, req.method))
         return AcceptedHit(row, started, trace)
 
     def _view(self, req: Request, raw: bytes, path_token: str | None, received_at_ms: int) -> RequestView:

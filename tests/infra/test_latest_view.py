@@ -20,7 +20,7 @@ from infra.views.latest import latest_view_id, latest_view_sql
 from service.model.auth_settings import HmacAuth
 from service.model.latest import LatestView, PayloadField
 from service.model.schema import ROW_COLUMNS
-from service.model.senders import Stripe
+from service.model.senders import Shopify, Stripe
 from service.model.stream import Stream, StreamDefinitionError
 from tools.local.provision import ensure_latest_view, provision
 from tools.operator.backfill.load import Backfill, LoadOptions
@@ -311,3 +311,66 @@ def test_a_stripe_stream_orders_events_by_their_created_seconds_without_naming_a
     # insert_hits receives the hits one second apart from 1_700_000_000_000 ms: evt_2's were the 3rd and 4th.
     assert (rows["evt_2"]["first_received_at"], rows["evt_2"]["received_at"]) == (1_700_000_002_000,
                                                                                  1_700_000_003_000)
+
+
+# --- fields from headers ---------------------------------------------------------------------------
+
+SHOPIFY_VIEW = LatestView(fields=(PayloadField("id", "INT64"), PayloadField("financial_status"),
+                                  PayloadField("event_type", header="X-Shopify-Topic"),
+                                  PayloadField("shop", header="X-Shopify-Shop-Domain")), key="id")
+
+
+def send_shopify(url: str, secret: str, body: bytes, topic: str, webhook_id: str) -> None:
+    from tools.operator.sender_requests import shape_request
+
+    shaped = shape_request(Shopify(), secret, url, body, dt.datetime.now(UTC).timestamp(), webhook_id)
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "X-Shopify-Topic": topic,
+        "X-Shopify-Shop-Domain": "johns-apparel.myshopify.com", **shaped.headers})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert json.load(response)["status"] == "stored"
+
+
+@pytest.mark.integration
+def test_a_view_field_comes_from_the_shopify_topic_header(emulator: Any, start_stream_service: Any) -> None:
+    stream = Stream(name="shopify", dataset="view_headers", table="orders", auth=Shopify(), latest=SHOPIFY_VIEW)
+    secret = "shopify-client-secret-0123456789"
+    service = start_stream_service(stream, secrets=(secret,))
+    send_shopify(service.hooks_url, secret, b'{"id": 820982911946154508, "financial_status": "pending"}',
+                 "orders/create", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")
+    send_shopify(service.hooks_url, secret, b'{"id": 820982911946154508, "financial_status": "paid"}',
+                 "orders/paid", "0d8c9a41-3b6e-4a62-9b59-4c1a0d2e7f10")
+    insert_hits(emulator, stream, ['{"id": 450789469, "financial_status": "refunded"}'])  # a backfilled row
+    rows = {row["id"]: row for row in map(lowered, emulator.query(
+        f"SELECT * FROM `{emulator.project}.view_headers.orders_latest`"))}
+    assert {key: (row["financial_status"], row["event_type"], row["shop"]) for key, row in rows.items()} == {
+        820982911946154508: ("paid", "orders/paid", "johns-apparel.myshopify.com"),
+        450789469: ("refunded", None, None)}  # no headers (NULL): no event type, never an error
+    assert "headers" not in rows[450789469]  # the view shows the fields, not the raw column
+
+
+def test_sql_reads_a_header_field_from_the_headers_column_by_its_lowercase_name() -> None:
+    stream = Stream(name="shopify", dataset="shop", table="orders", auth=Shopify(), latest=SHOPIFY_VIEW)
+    sql = latest_view_sql(stream, "my-project")
+    assert "SAFE.JSON_VALUE(`headers`, '$.\"x-shopify-topic\"') AS `_header_event_type`" in sql
+    assert "'$.event_type'" not in sql  # a header field is not looked for in the payload
+    plain = latest_view_sql(Stream(name="orders", dataset="crm", table="orders", latest=orders_view()),
+                            "my-project")
+    assert "`headers`" not in plain  # a view without header fields reads the table as before
+
+
+@pytest.mark.integration
+def test_every_event_of_a_batch_gets_its_requests_header(emulator: Any) -> None:
+    from google.api_core.retry import Retry
+
+    stream = Stream(name="batched", dataset="view_headers_batch", table="events", keep_headers=("X-Portal-Id",),
+                    latest=LatestView(fields=(PayloadField("objectId"), PayloadField("portal", header="X-Portal-Id")),
+                                      key="objectId", events="json_array"))
+    provision(emulator.client, [stream], emulator.project)
+    rows = [{"hit_id": "h00", "payload": '[{"objectId": "A"}, {"objectId": "B"}]', "received_at": 1_700_000_000_000,
+             "date": "2023-11-14", "delivery_id": None, "headers": '{"method":"POST","x-portal-id":"62515"}'}]
+    table = f"{emulator.project}.{stream.table_ref}"
+    assert emulator.client.insert_rows_json(table, rows, retry=Retry(timeout=10), timeout=10) == []
+    view = emulator.query(f"SELECT * FROM `{emulator.project}.view_headers_batch.events_latest`")
+    assert sorted((row["objectid"], row["portal"]) for row in map(lowered, view)) == [("A", "62515"),
+                                                                                    ("B", "62515")]

@@ -335,7 +335,7 @@ def test_the_shipped_orders_service_gets_exactly_these_variables(shipped: Synth)
     service = shipped.resource(STREAMS_STACK, "google_cloud_run_v2_service", "crm-orders/crm-orders-service")
     plain = {item["name"]: item["value"] for item in service["template"]["containers"][0]["env"] if "value" in item}
     assert plain == {
-        "HOOKSTREAM_ENV_VERSION": "2",
+        "HOOKSTREAM_ENV_VERSION": "3",
         "HOOKSTREAM_STREAM": "crm-orders",
         "HOOKSTREAM_PROJECT": CONFIG.project,
         "HOOKSTREAM_DATASET": "crm",
@@ -347,6 +347,7 @@ def test_the_shipped_orders_service_gets_exactly_these_variables(shipped: Synth)
         "HOOKSTREAM_WRITE_DEADLINE_SECONDS": "10.0",
         "HOOKSTREAM_READ_TIMEOUT_SECONDS": "10.0",
         "HOOKSTREAM_ANSWER_BUDGET_SECONDS": "2.0",
+        "HOOKSTREAM_KEEP_HEADERS": "[]",
         "HOOKSTREAM_SPOOL_URL": "gs://hookstream-ci-test-hookstream-spool/spool/crm-orders/",
     }
 

@@ -21,4 +21,5 @@ def test_a_written_row_has_exactly_the_table_columns_in_their_json_types() -> No
 
 def test_the_table_is_partitioned_on_the_receipt_day() -> None:
     assert PARTITION_FIELD == "date"
-    assert [column.name for column in ROW_COLUMNS] == ["hit_id", "payload", "received_at", "date", "delivery_id"]
+    assert [column.name for column in ROW_COLUMNS] == ["hit_id", "payload", "received_at", "date", "delivery_id",
+                                                      "headers"]

@@ -18,12 +18,14 @@ SPEC = ServiceSpec(
                                         signed="{timestamp}.{body}", timestamp_header="X-Shop-Time",
                                         tolerance_seconds=120),
     threads=40, write_deadline_seconds=2.5, read_timeout_seconds=7.0, answer_budget_seconds=1.5,
+    keep_headers=("X-Shop-Topic",),
 )
 # A value for every field that differs from SPEC's: a field the codec dropped or mixed up cannot pass.
 OTHER_VALUES: dict[str, Any] = {
     "stream": "billing", "project": "other-project", "dataset": "billing_ds", "table": "invoices",
     "time_zone": "+03:00", "max_body_bytes": 1024, "auth": StandardWebhooksAuth(tolerance_seconds=60),
     "threads": 3, "write_deadline_seconds": 0.5, "read_timeout_seconds": 30.0, "answer_budget_seconds": 4.0,
+    "keep_headers": ("X-Event-Type", "X-Account-Id"),
 }
 
 
@@ -46,7 +48,7 @@ def test_every_auth_mode_round_trips(auth: Auth) -> None:
 def test_the_deploy_writes_what_the_stream_declares() -> None:
     stream = Stream(name="crm-leads", dataset="crm", table="leads", time_zone="+03:00", max_body_bytes=262144)
     assert to_env(ServiceSpec.of(stream, "acme-prod")) == {
-        "HOOKSTREAM_ENV_VERSION": "2",
+        "HOOKSTREAM_ENV_VERSION": "3",
         "HOOKSTREAM_STREAM": "crm-leads",
         "HOOKSTREAM_PROJECT": "acme-prod",
         "HOOKSTREAM_DATASET": "crm",
@@ -58,6 +60,7 @@ def test_the_deploy_writes_what_the_stream_declares() -> None:
         "HOOKSTREAM_WRITE_DEADLINE_SECONDS": "10.0",
         "HOOKSTREAM_READ_TIMEOUT_SECONDS": "10.0",
         "HOOKSTREAM_ANSWER_BUDGET_SECONDS": "2.0",
+        "HOOKSTREAM_KEEP_HEADERS": "[]",
     }
 
 
@@ -103,6 +106,11 @@ def test_an_env_of_another_version_is_refused() -> None:
         ("HOOKSTREAM_AUTH", '{"mode": "kerberos"}', "'mode' among token, hmac"),
         ("HOOKSTREAM_AUTH", '{"mode": "hmac", "algorithm": "md5"}', "auth.algorithm='md5'"),
         ("HOOKSTREAM_AUTH", '{"mode": "token", "header": "X"}', "unknown settings ['header']"),
+        ("HOOKSTREAM_KEEP_HEADERS", '"X-Shop-Topic"', "a JSON list of header names"),
+        # The stream's own signature header, whatever wrote the environment: the service does not start.
+        ("HOOKSTREAM_KEEP_HEADERS", '["X-Shop-Signature"]',
+         "'X-Shop-Signature' is invalid: never stored: the stream's auth reads it"),
+        ("HOOKSTREAM_KEEP_HEADERS", '["Cookie"]', "'Cookie' is invalid: never stored: it carries credentials"),
     ],
 )
 def test_a_malformed_variable_stops_start_up_with_its_name(variable: str, value: str, hint: str) -> None:

@@ -8,15 +8,15 @@ from service.model.schema import HitRow
 from service.runtime.insert_all_body import SMALL_ROW_CHARACTERS, InsertAllBody, encode_row, row_body_bytes
 
 
-def hit(hit_id: str, payload: str, delivery_id: str | None = None) -> HitRow:
+def hit(hit_id: str, payload: str, delivery_id: str | None = None, headers: str | None = None) -> HitRow:
     return HitRow(hit_id=hit_id, payload=payload, received_at=1764400000123, date="2026-11-29",
-                  delivery_id=delivery_id)
+                  delivery_id=delivery_id, headers=headers)
 
 
 JSON_TEXT = '{"name": "Zoë", "note": "line\nbreak \u0001 \U0001F600"}'
 ROWS = [
     hit("h-1", "orderId=N1&status=delivered"),
-    hit("h-2", JSON_TEXT, delivery_id="msg_1"),
+    hit("h-2", JSON_TEXT, delivery_id="msg_1", headers='{"method":"POST","x-shopify-topic":"orders/paid"}'),
     # Larger than a small row: escaped slice by slice.
     hit("h-3", "\u0001é" * (SMALL_ROW_CHARACTERS + 10)),
 ]
@@ -28,11 +28,14 @@ def test_the_body_is_the_rows_with_their_insert_ids_and_its_length_is_exact() ->
     assert len(body) == len(sent)
     assert json.loads(sent) == {"rows": [
         {"insertId": "h-1", "json": {"hit_id": "h-1", "payload": "orderId=N1&status=delivered",
-                                     "received_at": 1764400000123, "date": "2026-11-29", "delivery_id": None}},
+                                     "received_at": 1764400000123, "date": "2026-11-29", "delivery_id": None,
+                                     "headers": None}},
         {"insertId": "h-2", "json": {"hit_id": "h-2", "payload": JSON_TEXT,
-                                     "received_at": 1764400000123, "date": "2026-11-29", "delivery_id": "msg_1"}},
+                                     "received_at": 1764400000123, "date": "2026-11-29", "delivery_id": "msg_1",
+                                     "headers": '{"method":"POST","x-shopify-topic":"orders/paid"}'}},
         {"insertId": "h-3", "json": {"hit_id": "h-3", "payload": "\u0001é" * (SMALL_ROW_CHARACTERS + 10),
-                                     "received_at": 1764400000123, "date": "2026-11-29", "delivery_id": None}},
+                                     "received_at": 1764400000123, "date": "2026-11-29", "delivery_id": None,
+                                     "headers": None}},
     ]}
 
 

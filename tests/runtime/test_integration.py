@@ -192,3 +192,45 @@ def test_a_local_table_from_an_older_row_layout_gets_the_new_columns_and_keeps_i
     assert emulator.client.insert_rows_json(table_id, [new_row], retry=bounded, timeout=10) == []
     rows = {row["hit_id"]: row["delivery_id"] for row in rows_of(emulator, stream)}
     assert rows == {"h-old": None, "h-new": "d-1"}
+
+
+def test_a_table_of_the_previous_release_gains_the_headers_column_and_keeps_its_rows(
+        emulator: Emulator) -> None:
+    from google.api_core.retry import Retry
+    from google.cloud import bigquery
+
+    stream = Stream(name="prev", dataset="it_migrate", table="before_headers")
+    table_id = f"{emulator.project}.{stream.table_ref}"
+    emulator.client.create_dataset(f"{emulator.project}.{stream.dataset}", exists_ok=True)
+    # The row layout of the release before the headers column, written out (not derived from ROW_COLUMNS).
+    previous_layout = [bigquery.SchemaField("hit_id", "STRING", mode="REQUIRED"),
+                       bigquery.SchemaField("payload", "STRING"), bigquery.SchemaField("received_at", "INTEGER"),
+                       bigquery.SchemaField("date", "DATE"), bigquery.SchemaField("delivery_id", "STRING")]
+    table = bigquery.Table(table_id, schema=previous_layout)
+    table.time_partitioning = bigquery.TimePartitioning(type_="DAY", field="date")
+    emulator.client.create_table(table)
+    old_rows = [{"hit_id": f"h-old-{n}", "payload": f"orderId=N{n}", "received_at": 1603131452000 + n,
+                 "date": "2020-10-19", "delivery_id": None if n % 2 else f"d-{n}"} for n in range(3)]
+    bounded = Retry(timeout=20)
+    assert emulator.client.insert_rows_json(table_id, old_rows, retry=bounded, timeout=10) == []
+    # The starting point first: a table without the column, holding rows.
+    assert "headers" not in [field.name for field in emulator.client.get_table(table_id).schema]
+    assert len(emulator.query(f"SELECT hit_id FROM `{table_id}`")) == 3
+
+    provision(emulator.client, [stream], emulator.project)
+
+    columns = [(field.name, field.field_type, field.mode) for field in emulator.client.get_table(table_id).schema]
+    assert columns == [("hit_id", "STRING", "REQUIRED"), ("payload", "STRING", "NULLABLE"),
+                       ("received_at", "INTEGER", "NULLABLE"), ("date", "DATE", "NULLABLE"),
+                       ("delivery_id", "STRING", "NULLABLE"), ("headers", "STRING", "NULLABLE")]
+    new_row = {"hit_id": "h-new", "payload": "orderId=N9", "received_at": 1603131453000, "date": "2020-10-19",
+               "delivery_id": None, "headers": '{"method":"POST","x-shopify-topic":"orders/paid"}'}
+    assert emulator.client.insert_rows_json(table_id, [new_row], retry=bounded, timeout=10) == []
+    rows = emulator.query(f"SELECT hit_id, payload, delivery_id, headers FROM `{table_id}` ORDER BY hit_id")
+    assert rows == [
+        {"hit_id": "h-new", "payload": "orderId=N9", "delivery_id": None,
+         "headers": '{"method":"POST","x-shopify-topic":"orders/paid"}'},
+        {"hit_id": "h-old-0", "payload": "orderId=N0", "delivery_id": "d-0", "headers": None},
+        {"hit_id": "h-old-1", "payload": "orderId=N1", "delivery_id": None, "headers": None},
+        {"hit_id": "h-old-2", "payload": "orderId=N2", "delivery_id": "d-2", "headers": None},
+    ]

@@ -150,7 +150,8 @@ class FakeBigQuery:
 
 def row(number: int) -> HitRow:
     return HitRow(hit_id=f"00000000-0000-4000-8000-{number:012d}", payload=f"orderId=N{number}",
-                  received_at=1603131452000, date="2020-10-19", delivery_id=None)
+                  received_at=1603131452000, date="2020-10-19", delivery_id=None,
+                  headers=None)
 
 
 def worst_case_run(lease_seconds: float) -> tuple[WorstCaseClock, Any]:

@@ -103,7 +103,7 @@ def test_a_transient_error_is_retried_with_the_same_request() -> None:
     assert announced_length == len(body)  # the Content-Length the HTTP client sends
     assert json.loads(body) == {"rows": [{"insertId": "h-1", "json": {
         "hit_id": "h-1", "payload": "orderId=N1&note=\x01\N{GRINNING FACE}\"", "received_at": 1_700_000_000_000,
-        "date": "2023-11-14", "delivery_id": None}}]}
+        "date": "2023-11-14", "delivery_id": None, "headers": None}}]}
 
 
 def test_per_row_errors_come_back_for_exactly_their_rows() -> None:

@@ -57,46 +57,89 @@ class Case:
     content_type: str = "application/json"
     secret_in_url: bool = False  # the secret is part of the endpoint URL the CRM is given
     delivery_id: str | None = None
+    # Headers the vendor sends besides its signature (values as its documentation shows them), and the
+    # `headers` column the row must get: written out, with no signature, timestamp or secret in it.
+    vendor_headers: tuple[tuple[str, str], ...] = ()
+    kept: tuple[tuple[str, str], ...] = (("method", "POST"), ("content-type", "application/json"))
 
 
 def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
 
 
+FORM = (("method", "POST"), ("content-type", "application/x-www-form-urlencoded"))
+JSON = (("method", "POST"), ("content-type", "application/json"))
+USER_AGENT = ("User-Agent", "Shopify-Captain-Hook")  # sent by most vendors, kept by none
 CASES: dict[str, Case] = {
-    "HubSpot": Case(HubSpot(), sample("hubspot.json")),
-    "Stripe": Case(Stripe(), sample("stripe.json"), delivery_id="evt_3QxR2cLkdIwHu7ix0fG8Yh1a"),
+    "HubSpot": Case(HubSpot(), sample("hubspot.json"), vendor_headers=(("X-HubSpot-Signature-Version", "v3"),)),
+    "Stripe": Case(Stripe(), sample("stripe.json"), delivery_id="evt_3QxR2cLkdIwHu7ix0fG8Yh1a",
+                   vendor_headers=(("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)"),)),
     "Salesforce": Case(Salesforce((ORG,)), sample("salesforce.xml"), "text/xml; charset=utf-8", True,
-                       "04l7Q00000Bq1XyQAJ 04l7Q00000Bq1XzQAJ"),
+                       "04l7Q00000Bq1XyQAJ 04l7Q00000Bq1XzQAJ", (("SOAPAction", '""'),),
+                       (("method", "POST"), ("content-type", "text/xml; charset=utf-8"))),
     "Keap": Case(Keap(), sample("keap.json"), secret_in_url=True),
     "Close": Case(Close(), sample("close.json")),
     "Pipedrive": Case(Pipedrive(), sample("pipedrive.json")),
-    "Dynamics": Case(Dynamics(), sample("dynamics.json"), delivery_id="msg-e2e-1"),
-    "Bitrix24": Case(Bitrix24(), sample("bitrix24.form"), "application/x-www-form-urlencoded"),
+    "Dynamics": Case(Dynamics(), sample("dynamics.json"), delivery_id="msg-e2e-1", vendor_headers=(
+        ("x-ms-dynamics-organization", "contoso.crm4.dynamics.com"), ("x-ms-dynamics-entity-name", "account"),
+        ("x-ms-dynamics-request-name", "Update"),
+        ("x-ms-correlation-request-id", "2ae7b3a4-0d5c-4a3c-9c67-0f5e1b4d2c11")), kept=(
+        *JSON, ("x-request-id", "msg-e2e-1"), ("x-ms-dynamics-organization", "contoso.crm4.dynamics.com"),
+        ("x-ms-dynamics-entity-name", "account"), ("x-ms-dynamics-request-name", "Update"),
+        ("x-ms-correlation-request-id", "2ae7b3a4-0d5c-4a3c-9c67-0f5e1b4d2c11"))),
+    "Bitrix24": Case(Bitrix24(), sample("bitrix24.form"), "application/x-www-form-urlencoded", kept=FORM),
     "Monday": Case(Monday(), sample("monday.json"), secret_in_url=True),
-    "GitHub": Case(GitHub(), ORDER, delivery_id="msg-e2e-1"),
-    "Slack": Case(Slack(), b"orderId=N1&status=delivered", "application/x-www-form-urlencoded"),
-    "Shopify": Case(Shopify(), ORDER, delivery_id="msg-e2e-1"),
-    "WooCommerce": Case(WooCommerce(), ORDER, delivery_id="msg-e2e-1"),
-    "Zendesk": Case(Zendesk(), ORDER),
-    "StandardWebhooks": Case(StandardWebhooks(), ORDER, delivery_id="msg-e2e-1"),
+    "GitHub": Case(GitHub(), ORDER, delivery_id="msg-e2e-1", vendor_headers=(
+        ("X-GitHub-Event", "issues"), ("X-GitHub-Hook-ID", "292430182"),
+        ("X-GitHub-Hook-Installation-Target-ID", "79929171"),
+        ("X-GitHub-Hook-Installation-Target-Type", "repository"), ("User-Agent", "GitHub-Hookshot/044aadd")),
+        kept=(*JSON, ("x-github-event", "issues"), ("x-github-delivery", "msg-e2e-1"),
+              ("x-github-hook-id", "292430182"), ("x-github-hook-installation-target-type", "repository"),
+              ("x-github-hook-installation-target-id", "79929171"))),
+    "Slack": Case(Slack(), b"orderId=N1&status=delivered", "application/x-www-form-urlencoded", vendor_headers=(
+        ("X-Slack-Retry-Num", "1"), ("X-Slack-Retry-Reason", "http_timeout")),
+        kept=(*FORM, ("x-slack-retry-num", "1"), ("x-slack-retry-reason", "http_timeout"))),
+    "Shopify": Case(Shopify(), ORDER, delivery_id="msg-e2e-1", vendor_headers=(
+        ("X-Shopify-Topic", "orders/paid"), ("X-Shopify-Shop-Domain", "johns-apparel.myshopify.com"),
+        ("X-Shopify-API-Version", "2024-07"), ("X-Shopify-Triggered-At", "2023-03-29T18:00:27.877041743Z"),
+        ("X-Shopify-Event-Id", "98880550-7158-44d4-b7cd-2c97c8a091b5"), USER_AGENT),
+        kept=(*JSON, ("x-shopify-topic", "orders/paid"), ("x-shopify-shop-domain", "johns-apparel.myshopify.com"),
+              ("x-shopify-webhook-id", "msg-e2e-1"), ("x-shopify-triggered-at", "2023-03-29T18:00:27.877041743Z"),
+              ("x-shopify-event-id", "98880550-7158-44d4-b7cd-2c97c8a091b5"), ("x-shopify-api-version", "2024-07"))),
+    "WooCommerce": Case(WooCommerce(), ORDER, delivery_id="msg-e2e-1", vendor_headers=(
+        ("X-WC-Webhook-Source", "https://shop.example.com/"), ("X-WC-Webhook-Topic", "order.updated"),
+        ("X-WC-Webhook-Resource", "order"), ("X-WC-Webhook-Event", "updated"), ("X-WC-Webhook-ID", "12")),
+        kept=(*JSON, ("x-wc-webhook-topic", "order.updated"), ("x-wc-webhook-resource", "order"),
+              ("x-wc-webhook-event", "updated"), ("x-wc-webhook-id", "12"),
+              ("x-wc-webhook-delivery-id", "msg-e2e-1"), ("x-wc-webhook-source", "https://shop.example.com/"))),
+    "Zendesk": Case(Zendesk(), ORDER, vendor_headers=(
+        ("x-zendesk-account-id", "123456"), ("x-zendesk-webhook-id", "01F1KRFQ6BG29CNWFR60NK5FNY"),
+        ("x-zendesk-webhook-invocation-id", "8350205582")),
+        kept=(*JSON, ("x-zendesk-account-id", "123456"), ("x-zendesk-webhook-id", "01F1KRFQ6BG29CNWFR60NK5FNY"),
+              ("x-zendesk-webhook-invocation-id", "8350205582"))),
+    "StandardWebhooks": Case(StandardWebhooks(), ORDER, delivery_id="msg-e2e-1",
+                             kept=(*JSON, ("webhook-id", "msg-e2e-1"))),
 }
 WRONG_SECRET = "not-this-streams-secret-0123456789abcdef"
 TIMESTAMPED = ("HubSpot", "Stripe", "Close", "Slack", "Zendesk", "StandardWebhooks")
 
 
-def send(service: RunningService, shaped: ShapedRequest,
-         content_type: str) -> tuple[int, bytes, http.client.HTTPResponse]:
+def send(service: RunningService, shaped: ShapedRequest, content_type: str,
+         vendor_headers: tuple[tuple[str, str], ...] = ()) -> tuple[int, bytes, http.client.HTTPResponse]:
     target = urlsplit(shaped.url)
     connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
     try:
         path = target.path + (f"?{target.query}" if target.query else "")
         connection.request(shaped.method, path, body=shaped.body,
-                           headers={"Content-Type": content_type, **shaped.headers})
+                           headers={"Content-Type": content_type, **dict(vendor_headers), **shaped.headers})
         response = connection.getresponse()
         return response.status, response.read(), response
     finally:
         connection.close()
+
+
+def table_of(emulator: Emulator, stream: Stream) -> str:
+    return f"{emulator.project}.{stream.table_ref}"
 
 
 def rows_of(emulator: Emulator, stream: Stream) -> list[dict[str, object]]:
@@ -117,7 +160,7 @@ def test_preset_stores_a_documented_request_and_refuses_it_tampered(
     url = endpoint(service, case, secret)
     shaped = shape_request(case.auth, secret, url, case.body, time.time(), "msg-e2e-1")
 
-    status, answer, response = send(service, shaped, case.content_type)
+    status, answer, response = send(service, shaped, case.content_type, case.vendor_headers)
     assert status == 200, answer
     if name == "Salesforce":
         assert answer == SALESFORCE_ACK
@@ -128,6 +171,10 @@ def test_preset_stores_a_documented_request_and_refuses_it_tampered(
     if name == "Bitrix24":  # the token the body carries is not kept in the table
         stored = sample("bitrix24.form").decode() + "&auth%5Bapplication_token%5D=[redacted]"
     assert rows_of(emulator, stream) == [{"payload": stored, "delivery_id": case.delivery_id}]
+    (kept_text,) = [row["headers"] for row in emulator.query(f"SELECT headers FROM `{table_of(emulator, stream)}`")]
+    assert json.loads(kept_text) == dict(case.kept)
+    for signature_part in (secret, *shaped.headers.values()):  # nothing the check reads but a delivery id
+        assert signature_part == case.delivery_id or signature_part not in kept_text
 
     if case.secret_in_url or name in ("Pipedrive", "Dynamics", "Bitrix24"):
         # A token covers no body: the tampered part is the secret the request carries.

@@ -448,3 +448,25 @@ def test_a_late_write_and_its_spooled_copy_leave_one_row(emulators: Emulators, s
     assert (run.report["inserted"], run.report["already_in_table"], run.report["deleted"]) == (0, 1, 1), run.output
     assert emulators.rows_per_hit(served.stream) == Counter({hit: 1})
     assert emulators.spooled(served.stream) == {}
+
+
+def test_a_spooled_hit_is_replayed_with_its_headers(emulators: Emulators, serve: Any) -> None:
+    served = serve("spool-headers", keep_headers=("X-Event-Type",))
+    emulators.client.delete_table(f"{PROJECT}.{served.stream.table_ref}")  # insertAll: 404, the hit is spooled
+    parts = urlsplit(served.url)
+    connection = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=60)
+    connection.request("POST", parts.path, body=b"orderId=H1&status=paid",
+                       headers={"Content-Type": "application/x-www-form-urlencoded", "X-Event-Type": "order.paid",
+                                "Cookie": "session=4f2b9c"})
+    answer = json.loads(connection.getresponse().read())
+    connection.close()
+    assert answer["status"] == "spooled"  # the fault happened: the row is in the spool, not the table
+    expected = {"method": "POST", "content-type": "application/x-www-form-urlencoded", "x-event-type": "order.paid"}
+    assert json.loads(emulators.spooled(served.stream)[answer["hit_id"]]["headers"]) == expected
+
+    provision(emulators.client, [served.stream], PROJECT)
+    run = replay(emulators, served.stream)
+    assert run.returncode == 0, run.output
+    sql = f"SELECT hit_id, headers FROM `{PROJECT}.{served.stream.table_ref}`"
+    rows = [dict(row) for row in emulators.client.query(sql, timeout=30).result(timeout=60)]
+    assert [(row["hit_id"], json.loads(row["headers"])) for row in rows] == [(answer["hit_id"], expected)]

@@ -45,7 +45,7 @@ def test_a_worst_case_megabyte_body_is_stored_byte_for_byte(storage: Any) -> Non
     # Control characters, quotes, backslashes, CRLF and a boundary-like line, non-ASCII up to emoji.
     payload = ('\x01"\\\r\n--boundary--\r\né中😀' * 40_000)[:1_000_000]
     row = HitRow(hit_id=str(uuid.uuid4()), payload=payload, received_at=1603131452000, date="2020-10-19",
-                 delivery_id="evt_1")
+                 delivery_id="evt_1", headers='{"method":"POST"}')
     spool(storage).put(row)
     blob = storage.bucket(BUCKET).get_blob(f"spool/upload/{row['hit_id']}.json")
     assert blob.content_type == CONTENT_TYPE
@@ -54,7 +54,7 @@ def test_a_worst_case_megabyte_body_is_stored_byte_for_byte(storage: Any) -> Non
 
 def test_a_hit_can_be_spooled_once_only(storage: Any) -> None:
     row = HitRow(hit_id=str(uuid.uuid4()), payload="orderId=N1", received_at=1603131452000, date="2020-10-19",
-                 delivery_id=None)
+                 delivery_id=None, headers=None)
     spool(storage).put(row)
     with pytest.raises(SpoolFailed, match="already exists"):
         spool(storage).put(HitRow(**{**row, "payload": "orderId=N2"}))

@@ -85,7 +85,8 @@ def on_a_thread(job: Callable[[], None]) -> None:
 
 
 def row(hit_id: str) -> HitRow:
-    return HitRow(hit_id=hit_id, payload="orderId=N1", received_at=0, date="2026-11-29", delivery_id=None)
+    return HitRow(hit_id=hit_id, payload="orderId=N1", received_at=0, date="2026-11-29", delivery_id=None,
+                  headers=None)
 
 
 def make(health: WarehouseHealth | None = None) -> tuple[SpoolingSink, HeldWarehouse, RecordingSpool]:

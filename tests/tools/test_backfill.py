@@ -118,7 +118,7 @@ def local_stack(emulator: Any, tmp_path: Path, project: str) -> tuple[Path, Any]
 
 
 def table_rows(client: Any, project: str) -> list[dict[str, Any]]:
-    sql = f"SELECT hit_id, payload, received_at, date FROM `{project}.crm.orders` ORDER BY payload"
+    sql = f"SELECT hit_id, payload, received_at, date, headers FROM `{project}.crm.orders` ORDER BY payload"
     return [dict(row) for row in client.query(sql, timeout=30).result(timeout=60)]
 
 
@@ -139,6 +139,7 @@ def test_sample_csv_loads_as_hits_and_a_rerun_writes_nothing(
     assert [(row["received_at"], row["date"]) for row in rows] == [
         (1579042800000, dt.date(2020, 1, 15)), (1579474800000, dt.date(2020, 1, 20)),
         (1579474800000, dt.date(2020, 1, 20))]
+    assert [row["headers"] for row in rows] == [None, None, None]  # no request, so no headers: NULL
 
     assert main(argv) == 0
     assert "3 records read: 0 rows written, 3 already loaded" in capsys.readouterr().out

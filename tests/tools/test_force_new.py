@@ -59,3 +59,30 @@ def test_table_schema_changes(after: str, replaced: bool) -> None:
 ])
 def test_force_new_attributes(resource_type: str, path: str, rule: str | None) -> None:
     assert forces_replacement(resource_type, path) == rule
+
+
+# The table schema of the release before the headers column, as its synth wrote it (written out).
+PREVIOUS_RELEASE_SCHEMA = [
+    {"name": "hit_id", "type": "STRING", "mode": "REQUIRED",
+     "description": "Unique id generated when the request was received (UUID4)."},
+    {"name": "payload", "type": "STRING", "mode": "NULLABLE",
+     "description": "The request body exactly as sent; for a GET, the raw query string."},
+    {"name": "received_at", "type": "INTEGER", "mode": "NULLABLE",
+     "description": "Time of receipt, Unix milliseconds (UTC)."},
+    {"name": "date", "type": "DATE", "mode": "NULLABLE",
+     "description": "Day of receipt in the stream's time zone; the table is partitioned on it."},
+    {"name": "delivery_id", "type": "STRING", "mode": "NULLABLE",
+     "description": "The sender's delivery id (webhook-id or a configured header), when it gives one; "
+                    "a repeated delivery repeats it."},
+]
+
+
+def test_this_release_adds_the_headers_column_in_place_and_a_required_one_would_replace() -> None:
+    from service.model.schema import schema_json
+
+    current = schema_json()
+    assert [column["name"] for column in current] == [*(c["name"] for c in PREVIOUS_RELEASE_SCHEMA), "headers"]
+    assert current[:5] == PREVIOUS_RELEASE_SCHEMA  # nothing else of the layout changed
+    assert table_schema_forces_replacement(json.dumps(PREVIOUS_RELEASE_SCHEMA), json.dumps(current)) is False
+    required = [*current[:5], {**current[5], "mode": "REQUIRED"}]
+    assert table_schema_forces_replacement(json.dumps(PREVIOUS_RELEASE_SCHEMA), json.dumps(required)) is True

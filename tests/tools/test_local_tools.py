@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from infra.streams import STREAMS
+from service.model.senders import Shopify
+from service.model.stream import Stream
 from service.runtime.bigquery_client import make_client
 from tools.local.processes import REPO_ROOT, free_port, free_port_run, write_json
 from tools.local.provision import provision
@@ -27,6 +29,8 @@ from tools.local.provision import provision
 SCRIPTS = REPO_ROOT / "scripts"
 SAMPLE_CSV = REPO_ROOT / "tests" / "data" / "crm_orders.csv"
 CRM_ORDERS = next(stream for stream in STREAMS if stream.name == "crm-orders")
+# The Shopify stream the analysts' guide queries by topic.
+SHOP_ORDERS = Stream(name="shop-orders", dataset="shop", table="orders", auth=Shopify())
 HANG_GUARD_SECONDS = 90
 
 
@@ -275,7 +279,26 @@ def test_the_analysts_guide_queries_run_on_the_local_project(emulator: Any) -> N
     assert len(local) >= 3
     assert all("`hookstream-local." in sql for sql in local)
     client = make_client("hookstream-local", emulator.url)
-    provision(client, [CRM_ORDERS], "hookstream-local")
+    provision(client, [CRM_ORDERS, SHOP_ORDERS], "hookstream-local")
     for sql in local:
         client.query(sql, timeout=30).result(timeout=60)  # raises NotFound for any other project
     client.close()
+
+
+@pytest.mark.integration
+def test_the_analysts_guide_query_by_topic_finds_the_paid_order(emulator: Any) -> None:
+    from google.api_core.retry import Retry
+
+    (by_topic,) = [sql for sql in doc_queries() if sql.startswith("-- only the payments")]
+    client = make_client("hookstream-topics", emulator.url)
+    provision(client, [SHOP_ORDERS], "hookstream-topics")
+    rows = [{"hit_id": hit_id, "payload": f'{{"id": {number}}}', "received_at": 1764763200000, "date": "2026-12-03",
+             "delivery_id": None, "headers": headers} for hit_id, number, headers in (
+        ("h-created", 1, '{"method":"POST","x-shopify-topic":"orders/create"}'),
+        ("h-paid", 1, '{"method":"POST","x-shopify-topic":"orders/paid"}'),
+        ("h-backfilled", 2, None))]
+    assert client.insert_rows_json("hookstream-topics.shop.orders", rows, retry=Retry(timeout=10), timeout=10) == []
+    sql = by_topic.replace("`hookstream-local.", "`hookstream-topics.")
+    found = [dict(row) for row in client.query(sql, timeout=30).result(timeout=60)]
+    client.close()
+    assert found == [{"hit_id": "h-paid", "payload": '{"id": 1}'}]

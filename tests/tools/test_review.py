@@ -212,3 +212,26 @@ def test_scripts_review_compares_the_work_tree_with_a_commit(tmp_path: Path) -> 
     assert "- Destroys stored data (allowed): stream crm-leads: table crm.leads is deleted" in result.stdout
     assert "Unchanged: crm-orders" in result.stdout
     assert "### stream crm-leads (removed)" in summary.read_text()
+
+
+def without_headers_column(stack: dict[str, Any]) -> dict[str, Any]:
+    """The same stack as the release before the headers column synthesized it: each table's schema without it."""
+    previous: dict[str, Any] = json.loads(json.dumps(stack))
+    for table in previous["resource"]["google_bigquery_table"].values():
+        if "schema" in table:
+            columns = json.loads(table["schema"])
+            assert columns[-1]["name"] == "headers"
+            table["schema"] = json.dumps(columns[:-1])
+    return previous
+
+
+def test_adding_the_headers_column_is_an_in_place_table_update(stacks: dict[str, dict[str, Any]]) -> None:
+    result = review(without_headers_column(stacks["base"]), stacks["base"])
+    assert result.unallowed == [] and [f for f in result.findings if f.kind in ("data", "blocked")] == []
+    for name in ("orders", "leads", "events"):
+        (table,) = [c for c in stream_report(result, name).changes if c.resource.type == "google_bigquery_table"]
+        assert (table.kind, table.because, [s.path for s in table.settings]) == ("changed", [], ["schema"])
+    report = render(result, markdown=False)
+    assert "replaced" not in report
+    assert report.count("  changed: google_bigquery_table orders-table\n"
+                        "      schema: column added: headers (STRING, NULLABLE)\n") == 1

@@ -3,6 +3,8 @@ each sample is stored, each handshake answered, and the secret never appears in 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import tools.operator.send
@@ -62,3 +64,28 @@ def test_scripts_send_says_when_a_stream_has_no_handshake(
     stream = Stream(name="send-stripe", dataset="it_send_presets", table="stripe_nohs", auth=PRESETS["Stripe"]())
     code, output = run_send(monkeypatch, capsys, stream, "http://127.0.0.1:9/hooks", "x" * 32, "--handshake")
     assert code == 2 and "has no handshake" in output
+
+
+def test_scripts_send_passes_a_vendor_header_and_the_row_keeps_it_without_the_signature(
+        emulator: Emulator, start_stream_service: ServiceFactory,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    auth = PRESETS["Shopify"]()
+    stream = Stream(name="send-topic", dataset="it_send_presets", table="shopify_topic", auth=auth)
+    secret = generate_secret(auth)
+    service = start_stream_service(stream, secrets=(secret,))
+    code, output = run_send(monkeypatch, capsys, stream, service.hooks_url, secret,
+                            "--header", "X-Shopify-Topic: orders/paid", '{"id": 820982911946154508}')
+    assert code == 0, output
+    assert "> X-Shopify-Topic: orders/paid" in output
+    (row,) = emulator.query(f"SELECT headers FROM `{emulator.project}.{stream.table_ref}`")
+    kept = json.loads(row["headers"])
+    assert (kept["method"], kept["x-shopify-topic"]) == ("POST", "orders/paid")
+    assert "x-shopify-hmac-sha256" not in kept and "hmac" not in row["headers"].lower()
+
+
+def test_scripts_send_refuses_a_header_that_is_not_name_colon_value(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    stream = Stream(name="send-stripe", dataset="it_send_presets", table="stripe_nohs", auth=PRESETS["Stripe"]())
+    with pytest.raises(SystemExit):
+        run_send(monkeypatch, capsys, stream, "http://127.0.0.1:9/hooks", "x" * 32, "--header", "X-Topic orders")
+    assert "'X-Topic orders' is not 'NAME: VALUE'" in capsys.readouterr().err

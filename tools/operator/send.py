@@ -38,6 +38,13 @@ def _content_type(body: bytes) -> str:
     return "text/xml; charset=utf-8" if start == b"<" else "application/x-www-form-urlencoded"
 
 
+def _header(text: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip() or " " in name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not 'NAME: VALUE', e.g. 'X-Shopify-Topic: orders/paid'")
+    return name.strip(), value.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     streams = load_streams("scripts/send")
     parser = argparse.ArgumentParser(prog="scripts/send", description=__doc__.splitlines()[0])
@@ -50,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--handshake", action="store_true",
                         help="send the sender's verification handshake instead of an event (Keap, monday)")
     parser.add_argument("--method", default="POST", choices=("POST", "PUT"))
+    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'", type=_header,
+                        help="also send this header, as the sender would (e.g. 'X-Shopify-Topic: orders/paid'); "
+                             "repeatable; the signature headers are computed, not taken from here")
     parser.add_argument("--dir", type=Path, default=Path(os.environ.get("HOOKSTREAM_DEV_DIR", REPO_ROOT / ".dev")))
     args = parser.parse_args(argv)
     stream: Stream = next(s for s in streams if s.name == args.stream)
@@ -84,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     else:
         shaped = shape_request(stream.auth, secret, url, body, time.time(), f"msg_{uuid.uuid4().hex}", args.method)
-    headers = {"Content-Type": args.content_type or _content_type(shaped.body), **shaped.headers}
+    headers = {"Content-Type": args.content_type or _content_type(shaped.body), **dict(args.header),
+               **shaped.headers}
     url, body = shaped.url, shaped.body
     print(f"> {shaped.method} {_mask(url, secret)}")
     for name, value in headers.items():

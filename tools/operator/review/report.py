@@ -7,6 +7,7 @@ from typing import Any
 
 from tools.operator.review.compare import ResourceChange, Review, StreamReport
 from tools.operator.review.findings import BLOCKED, DELETE_DATA, KEEP_DATA
+from tools.operator.review.schema_change import describe_schema_change
 
 MAX_VALUE_CHARS = 80
 SECRET_PATHS = ("secret_data",)
@@ -39,6 +40,11 @@ def _change_lines(change: ResourceChange) -> list[str]:
     head = f"{change.kind}: {resource.type} {resource.name}"
     lines = [head + (f" -- {'; '.join(change.because)}" if change.because else "")]
     for setting in change.settings:
+        columns = (describe_schema_change(setting.before, setting.after)
+                   if resource.type == "google_bigquery_table" and setting.path == "schema" else None)
+        if columns is not None:  # the columns by name, not two lengths of one JSON string
+            lines.append(f"    schema: {columns}")
+            continue
         lines.append(f"    {setting.path}: {_value(setting.path, setting.before)} -> "
                      f"{_value(setting.path, setting.after)}")
     return lines
