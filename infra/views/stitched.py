@@ -10,7 +10,6 @@ from infra.views.revenue_by_channel import revenue_by_channel_sql
 from infra.views.roi_by_channel import roi_by_channel_sql, roi_by_channel_view_id
 from service.model.stream import Stream
 
-
 ROI_VIEW_NAME = "roi-by-channel-view"
 ADS_VIEW_NAME = "ads-conversions-view"
 

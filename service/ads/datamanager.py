@@ -17,6 +17,7 @@ from typing import Any
 from service.ads.config import AdsUploadConfig
 from service.ads.plan import Action
 
+DATAMANAGER_SCOPE = "https://www.googleapis.com/auth/datamanager"
 MAX_EVENTS_PER_REQUEST = 2_000  # Data Manager's limit per events:ingest request
 REQUEST_TIMEOUT_SECONDS = 60.0
 
@@ -35,7 +36,7 @@ def make_client(endpoint: str | None = None) -> Any:
             transport="rest", client_options=ClientOptions(api_endpoint=endpoint))
     import google.auth
 
-    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/datamanager"])  # type: ignore[no-untyped-call]
+    credentials, _ = google.auth.default(scopes=[DATAMANAGER_SCOPE])
     return datamanager_v1.IngestionServiceClient(credentials=credentials, transport="rest")
 
 

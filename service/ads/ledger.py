@@ -53,7 +53,8 @@ def pending_requests(client: Any, ledger: str) -> dict[str, list[tuple[str, str]
     rows = _query(client, (
         "SELECT s.request_id AS request_id, s.transaction_id AS transaction_id, s.kind AS kind\n"
         f"FROM `{ledger}` AS s\n"
-        f"LEFT JOIN (SELECT DISTINCT d.request_id AS request_id FROM `{ledger}` AS d WHERE d.status IN ({final})) AS f\n"
+        f"LEFT JOIN (SELECT DISTINCT d.request_id AS request_id FROM `{ledger}` AS d\n"
+        f"  WHERE d.status IN ({final})) AS f\n"
         "  ON f.request_id = s.request_id\n"
         f"WHERE s.status = '{SENT}' AND f.request_id IS NULL\n"
         "ORDER BY s.request_id, s.transaction_id"))

@@ -51,7 +51,8 @@ def with_ads(**overrides: Any) -> Stream:
         ({"operating_account": "123-456-7890"}, "ads.operating_account", "ten digits"),
         ({"login_account": "12345"}, "ads.login_account", "ten digits"),
         ({"conversion_destination": "AW-123/abc"}, "ads.conversion_destination", "digits only"),
-        ({"consent": AdsConsent(ad_user_data="yes")}, "ads.consent", "granted, denied, unspecified"),
+        ({"consent": AdsConsent(ad_user_data="yes")},  # type: ignore[arg-type]
+         "ads.consent", "granted, denied, unspecified"),
         ({"email_field": "mail"}, "ads.email_field", "latest view's fields"),
         ({"phone_field": "amount"}, "ads.phone_field", "STRING"),
         ({"import_window_days": 120}, "ads.import_window_days", "1 to 90"),

@@ -30,6 +30,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 # Google's error statuses for the answers the stand-in can be told to give.
+# What a refused transaction id's events are reported as (a ProcessingErrorReason of Data Manager).
+REJECTED_REASON = "PROCESSING_ERROR_REASON_INVALID_GCLID"
 ERROR_STATUS = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 
 
@@ -71,7 +73,7 @@ def _status(body: dict[str, Any], count: int, refused: int) -> dict[str, Any]:
         outcome: dict[str, Any] = {"requestStatus": "SUCCESS"}
     else:
         outcome = {"requestStatus": "FAILED" if refused == count else "PARTIAL_SUCCESS",
-                   "errorInfo": {"errorCounts": [{"recordCount": str(refused), "reason": "INVALID_EVENT"}]}}
+                   "errorInfo": {"errorCounts": [{"recordCount": str(refused), "reason": REJECTED_REASON}]}}
     return {"requestStatusPerDestination": [
         {"destination": destination, **outcome, "eventsIngestionStatus": {"recordCount": str(count)}}
         for destination in body.get("destinations", [{}])]}
