@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import threading
 import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+
+from tools.local.processes import Process, ensure_port_free, spawn, wait_http
 
 # Google's error statuses for the answers the stand-in can be told to give.
 # What a refused transaction id's events are reported as (a ProcessingErrorReason of Data Manager).
@@ -137,6 +142,16 @@ def serve(port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((host, port), make_handler(StandinState()))
     threading.Thread(target=server.serve_forever, name="datamanager-standin", daemon=True).start()
     return server
+
+
+def start_datamanager_standin(port: int, log_path: Path) -> tuple[Process, str]:
+    """The stand-in as a process of its own (scripts/dev); returns it and its URL."""
+    ensure_port_free(port, "Data Manager stand-in")
+    process = spawn("datamanager stand-in", [sys.executable, "-m", "tools.local.datamanager_standin",
+                                             "--port", str(port)], log_path, os.environ)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(process, f"{url}/health", timeout=30)
+    return process, url
 
 
 def main() -> None:
