@@ -34,7 +34,8 @@ class AttributedViews(Construct):
             raise ValueError(f"stream {stream.name!r} declares no GA4 stitch (Stream.stitch is None)")
         self.views: list[gcp.BigqueryTable] = []
         self.ga4_grants: list[gcp.BigqueryDatasetAccess] = []
-        by_name: dict[str, gcp.BigqueryTable] = {}
+        # By spec name (infra/views/stitched.py): the ROI view's cost grants, the ads upload's grants.
+        self.by_name: dict[str, gcp.BigqueryTable] = {}
         for spec in attributed_view_specs(stream, project):
             view = gcp.BigqueryTable(
                 self, f"{stream.name}-{spec.name}",
@@ -49,7 +50,7 @@ class AttributedViews(Construct):
                 depends_on=[self.views[-1] if self.views else latest_view],
             )
             self.views.append(view)
-            by_name[spec.name] = view
+            self.by_name[spec.name] = view
             # Every view, not only the one that names events_*: a view reading another view works
             # however BigQuery resolves nested authorization, and each can only run its own SQL.
             self.ga4_grants.append(gcp.BigqueryDatasetAccess(
@@ -60,7 +61,7 @@ class AttributedViews(Construct):
                                                    table_id=view.table_id),
             ))
         # The ROI view also reads the cost sources.
-        roi_view = by_name[ROI_VIEW_NAME]
+        roi_view = self.by_name[ROI_VIEW_NAME]
         self.cost_grants: list[gcp.BigqueryDatasetAccess] = []
         for index, (cost_project, cost_dataset) in enumerate(cost_datasets(stream, project)):
             self.cost_grants.append(gcp.BigqueryDatasetAccess(
