@@ -18,8 +18,10 @@ from infra.custom_roles import custom_role
 from infra.engine import providers as gcp
 from infra.engine.core import ITerraformDependable
 from infra.limits import SERVICE_ACCOUNT_DESCRIPTION_BYTES, fit_bytes
+from infra.log_metrics import ADS_UPLOAD_FAILED
+from infra.observability import STREAM_LABEL, any_in_window, log_metric, per_stream
 from infra.permissions import ADS_UPLOAD, Scope, role_permissions
-from infra.propagation import IAM_PROPAGATION, wait_after
+from infra.propagation import IAM_PROPAGATION, METRIC_PROPAGATION, wait_after
 from infra.stream_resources import StreamResources
 from infra.views.ads_conversions import ads_conversions_view_id, ads_uploads_table_id
 from infra.views.stitched import ADS_VIEW_NAME
@@ -61,6 +63,29 @@ class AdsUploads:
             description="Query the <table>_ads_conversions view. Granted on that view to each stream's Google "
                         "Ads upload account.",
             permissions=[p for p in role_permissions(ADS_UPLOAD, Scope.TABLE) if p == "bigquery.tables.getData"])
+
+    def observe(self, scope: Construct, streams: tuple[Stream, ...],
+                channels: list[gcp.MonitoringNotificationChannel]) -> list[gcp.MonitoringAlertPolicy]:
+        """The failed-uploads metric, and per ads stream an alert on it to `channels` (none: no policy)."""
+        metric = log_metric(scope, ADS_UPLOAD_FAILED)
+        if not channels:
+            return []
+        known = wait_after(scope, "ads-log-metric-propagated", [metric], METRIC_PROPAGATION)
+        where = f" ({self.config.environment})" if self.config.environment else ""
+        return [gcp.MonitoringAlertPolicy(
+            scope, f"alert-ads-upload-failed-{stream.name}",
+            display_name=f"hookstream {stream.name}{where}: Google Ads upload failed",
+            combiner="OR",
+            notification_channels=[channel.name for channel in channels],
+            conditions=[any_in_window("an upload run with failed events", per_stream(ADS_UPLOAD_FAILED, stream))],
+            documentation=gcp.MonitoringAlertPolicyDocumentation(mime_type="text/markdown", content=(
+                f"The Google Ads upload `{ads_job_name(stream.name)}` of stream {stream.name} ended with events "
+                "Data Manager refused or throttled (its `ads upload failed` line counts them; the ledger "
+                f"`{ads_uploads_table_id(stream)}` has their `not_sent` rows with the error). The next hourly "
+                "run sends them again; a lasting failure is usually access (docs/ads.md, \"Access\").")),
+            user_labels={STREAM_LABEL: stream.name},
+            depends_on=[known],
+        ) for stream in streams if stream.ads is not None]
 
     def add_stream(self, resources: StreamResources) -> None:
         stream = resources.stream

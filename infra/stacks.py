@@ -104,6 +104,7 @@ class StreamsStack(TerraformStack):
                 self.ads.add_stream(resources)
         # Metrics and the dashboard always; alert policies to the environment's alert_emails.
         self.observability = build_observability(self, streams, config, names)
+        self.ads_alerts = self.ads.observe(self, streams, self.observability.channels) if self.ads else []
         # Retired streams' tables (and datasets left empty of streams) leave state, keeping their rows.
         self.forgotten = forget_retired(self, retired, set(self.datasets))
         # Last: it makes every resource defined above wait for its API.

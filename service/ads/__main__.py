@@ -1,7 +1,7 @@
 """The Cloud Run job's entry point: `python -m service.ads` with the settings of HOOKSTREAM_ADS_UPLOAD.
 
-Exits 1 when any event failed, so the job's execution shows as failed (and the alert on failed uploads,
-infra/ads_resources.py, fires on the "ads upload" log line's `failed`)."""
+Exits 1 when any event failed, so the job's execution shows as failed, and logs "ads upload failed" (the
+alert on failed uploads, infra/ads_resources.py, counts those lines); else "ads upload finished"."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from service.ads import datamanager
 from service.ads.config import DATAMANAGER_ENDPOINT_ENV, AdsUploadConfig
 from service.ads.upload import Mode, run
+
+# Must match infra/log_metrics.py ADS_LOGGER (tests/runtime/test_ads_upload.py runs the metric's filter on it).
+LOGGER = "hookstream.ads"
 from service.model.service_env import BIGQUERY_EMULATOR_HOST
 
 
@@ -29,8 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bigquery = make_client(config.project, os.environ.get(BIGQUERY_EMULATOR_HOST))
     client = datamanager.make_client(os.environ.get(DATAMANAGER_ENDPOINT_ENV))
     summary = run(bigquery, client, config, Mode(validate_only=args.validate_only, dry_run=args.dry_run))
-    # One structured line for Cloud Logging (the failed-uploads metric reads jsonPayload.failed).
-    print(json.dumps({"severity": "ERROR" if summary.failed else "INFO", "message": "ads upload",
+    # One structured line for Cloud Logging; the failed-uploads metric counts "ads upload failed" lines.
+    print(json.dumps({"severity": "ERROR" if summary.failed else "INFO", "logger": LOGGER,
+                      "message": "ads upload failed" if summary.failed else "ads upload finished",
                       "stream": summary.stream, "sent": summary.sent, "restated": summary.restated,
                       "retracted": summary.retracted, "unchanged": summary.unchanged,
                       "outside_import_window": summary.outside_window, "failed": summary.failed,

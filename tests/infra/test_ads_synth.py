@@ -62,15 +62,15 @@ def test_the_account_reads_the_view_and_the_ledger_and_nothing_else(with_ads: Sy
                   for body in by_account("google_bigquery_table_iam_member", "member")) == [
         ("ads-ledger", "${google_project_iam_custom_role.replay-table-role.name}"),
         ("ga4", "${google_project_iam_custom_role.ads-view-role.name}")]  # ga4/<...>-ads-conversions-view
-    assert [str(body["table_id"]) for body in by_account("google_bigquery_table_iam_member", "member")
-            if "ads-view-role" in str(body["role"])][0].startswith(
+    assert next(str(body["table_id"]) for body in by_account("google_bigquery_table_iam_member", "member")
+                if "ads-view-role" in str(body["role"])).startswith(
         "${google_bigquery_table.crm-orders_crm-orders-ga4_crm-orders-ads-conversions-view_")
     assert [body["role"] for body in by_account("google_bigquery_dataset_access", "user_by_email")] == [
         "${google_project_iam_custom_role.dataset-reader-role.name}"]
     assert [body["role"] for body in by_account("google_project_iam_member", "member")] == ["roles/bigquery.jobUser"]
     assert by_account("google_storage_bucket_iam_member", "member") == []
-    roles = {body["role_id"]: sorted(body["permissions"]) for body in  # type: ignore[arg-type]
-             of_type(with_ads, "google_project_iam_custom_role").values()}
+    roles = {body["role_id"]: sorted(str(p) for p in body["permissions"])  # type: ignore[attr-defined]
+             for body in of_type(with_ads, "google_project_iam_custom_role").values()}
     assert roles[CONFIG.role_id("AdsView")] == ["bigquery.tables.getData"]
     assert roles[CONFIG.role_id("Replay")] == [
         "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData"]
@@ -96,3 +96,17 @@ def test_the_data_manager_api_is_enabled_only_when_a_stream_sends_to_google_ads(
     assert "datamanager.googleapis.com" not in apis(shipped)
     assert not [body for body in shipped.resources(STACK, "google_cloud_run_v2_job").values()
                 if str(body["name"]).startswith("hookstream-ads-")]
+
+
+def test_failed_uploads_alert_the_environment_s_addresses() -> None:
+    alerted = synthesize((WITH_ADS,), dataclasses.replace(CONFIG, alert_emails=("ops@example.com",)))
+    metrics = {body["name"]: body for body in alerted.resources(STACK, "google_logging_metric").values()}
+    assert metrics["hookstream/ads-upload-failed"]["filter"] == (
+        'resource.type = "cloud_run_job" AND jsonPayload.logger = "hookstream.ads" AND '
+        'jsonPayload.message = "ads upload failed"')
+    policies = {body["display_name"]: body for body in alerted.resources(STACK, "google_monitoring_alert_policy").values()}
+    policy = policies["hookstream crm-orders: Google Ads upload failed"]
+    condition = policy["conditions"][0]["condition_threshold"]  # type: ignore[index]
+    assert condition["filter"] == ('metric.type = "logging.googleapis.com/user/hookstream/ads-upload-failed" AND '
+                                   'resource.type = "cloud_run_job" AND metric.labels.stream = "crm-orders"')
+    assert policy["notification_channels"]

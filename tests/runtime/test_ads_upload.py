@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from infra.log_metrics import ADS_UPLOAD_FAILED
 from service.ads.config import DATAMANAGER_ENDPOINT_ENV, AdsUploadConfig
 from service.ads.plan import Conversion, Sent, plan_run
 from service.model.service_env import BIGQUERY_EMULATOR_HOST
@@ -27,6 +28,8 @@ from service.model.stream import Stream
 from tests.conftest import Emulator
 from tests.infra.test_ads_conversions_view import with_ads
 from tests.infra.test_attributed_view import curl
+from tests.logging_filter import extract, matches
+from tests.runtime.test_replay_log_metric_filters import job_entry
 from tools.local.datamanager_standin import serve
 from tools.local.ga4_sample import load_sample
 from tools.local.processes import REPO_ROOT, free_port
@@ -158,9 +161,13 @@ def test_a_throttled_or_failed_request_is_sent_again_next_run_once(
     assert (code, counts(refused)) == (1, (0, 0, 0, 0, 0, 1))
     assert [event[:3] for event in standin.events()] == [(refusal, "N5", 200.0)]
     assert ledger(emulator, stream) == [("N5", "conversion", "not_sent", Decimal("200.00"))]
+    # The run's log line is what the failed-uploads alert counts (infra/log_metrics.py).
+    assert matches(ADS_UPLOAD_FAILED.filter, job_entry(refused, "hookstream-ads-crm-orders"))
+    assert extract(ADS_UPLOAD_FAILED.label_extractors["stream"], job_entry(refused)) == "crm-orders"
 
     code, again = upload(emulator, stream, standin)
     assert (code, counts(again)) == (0, (1, 0, 0, 0, 0, 0))
+    assert not matches(ADS_UPLOAD_FAILED.filter, job_entry(again))
     assert counts(upload(emulator, stream, standin)[1]) == (0, 0, 0, 1, 0, 0)
     assert [event[:3] for event in standin.events()] == [(refusal, "N5", 200.0), (200, "N5", 200.0)]
     assert [row for row in ledger(emulator, stream) if row[2] == "sent"] == [
