@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from service.ads import datamanager
 from service.ads.config import DATAMANAGER_ENDPOINT_ENV, AdsUploadConfig
 from service.ads.upload import Mode, run
+from service.model.service_env import BIGQUERY_EMULATOR_HOST
 
 # Must match infra/log_metrics.py ADS_LOGGER (tests/runtime/test_ads_upload.py runs the metric's filter on it).
 LOGGER = "hookstream.ads"
-from service.model.service_env import BIGQUERY_EMULATOR_HOST
 
 
 def main(argv: Sequence[str] | None = None) -> int:

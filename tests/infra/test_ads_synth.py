@@ -104,9 +104,10 @@ def test_failed_uploads_alert_the_environment_s_addresses() -> None:
     assert metrics["hookstream/ads-upload-failed"]["filter"] == (
         'resource.type = "cloud_run_job" AND jsonPayload.logger = "hookstream.ads" AND '
         'jsonPayload.message = "ads upload failed"')
-    policies = {body["display_name"]: body for body in alerted.resources(STACK, "google_monitoring_alert_policy").values()}
+    policies = {body["display_name"]: body
+                for body in alerted.resources(STACK, "google_monitoring_alert_policy").values()}
     policy = policies["hookstream crm-orders: Google Ads upload failed"]
-    condition = policy["conditions"][0]["condition_threshold"]  # type: ignore[index]
+    condition = policy["conditions"][0]["condition_threshold"]
     assert condition["filter"] == ('metric.type = "logging.googleapis.com/user/hookstream/ads-upload-failed" AND '
                                    'resource.type = "cloud_run_job" AND metric.labels.stream = "crm-orders"')
     assert policy["notification_channels"]
