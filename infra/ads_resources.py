@@ -22,6 +22,7 @@ from infra.log_metrics import ADS_UPLOAD_FAILED
 from infra.observability import STREAM_LABEL, any_in_window, log_metric, per_stream
 from infra.permissions import ADS_UPLOAD, Scope, role_permissions
 from infra.propagation import IAM_PROPAGATION, METRIC_PROPAGATION, wait_after
+from infra.scheduled_jobs import run_job, schedule_job
 from infra.stream_resources import StreamResources
 from infra.views.ads_conversions import ads_conversions_view_id, ads_uploads_table_id
 from infra.views.stitched import ADS_VIEW_NAME
@@ -32,7 +33,6 @@ from service.model.stream import Stream
 # Google Ads processes imported conversions within hours; hourly keeps bidding close to the CRM.
 ADS_UPLOAD_SCHEDULE = "17 * * * *"
 JOB_USER_ROLE = "roles/bigquery.jobUser"  # jobs.create exists only per project and reads no data by itself
-RUN_INVOKER_ROLE = "roles/run.invoker"
 DATAMANAGER_API = "datamanager.googleapis.com"
 
 
@@ -146,54 +146,12 @@ class AdsUploads:
         stream = resources.stream
         assert stream.ads is not None
         env = AdsUploadConfig.of(stream.name, self.config.project, stream.dataset, stream.table, stream.ads).to_env()
-        return gcp.CloudRunV2Job(
-            resources, f"{stream.name}-ads-job",
-            name=ads_job_name(stream.name),
-            location=self.config.region,
-            deletion_protection=False,  # stateless: what was sent is in the ledger, not in the job
-            labels=resources.labels,
-            template=gcp.CloudRunV2JobTemplate(
-                task_count=1,
-                parallelism=1,
-                labels=resources.labels,
-                template=gcp.CloudRunV2JobTemplateTemplate(
-                    service_account=account.email,
-                    # A failed run is retried by the next scheduled one (what failed is not recorded as sent).
-                    max_retries=0,
-                    timeout="1800s",
-                    containers=[gcp.CloudRunV2JobTemplateTemplateContainers(
-                        image=self.config.image,
-                        command=["python", "-m", "service.ads"],
-                        env=[gcp.CloudRunV2JobTemplateTemplateContainersEnv(name=key, value=value)
-                             for key, value in env.items()],
-                        resources=gcp.CloudRunV2JobTemplateTemplateContainersResources(
-                            limits={"cpu": "1", "memory": "512Mi"}),
-                    )],
-                ),
-            ),
-            depends_on=[grants_propagated],
-        )
+        # A failed run is retried by the next scheduled one; what failed is not recorded as sent.
+        return run_job(resources, f"{stream.name}-ads-job", self.config, ads_job_name(stream.name), account,
+                       ["python", "-m", "service.ads"], env, resources.labels, grants_propagated)
 
     def _schedule(self, resources: StreamResources, account: gcp.ServiceAccount,
                   job: gcp.CloudRunV2Job) -> gcp.CloudSchedulerJob:
         name = resources.stream.name
-        invoker = gcp.CloudRunV2JobIamMember(
-            resources, f"{name}-ads-invoker", project=self.config.project, location=job.location, name=job.name,
-            role=RUN_INVOKER_ROLE, member=account.member)
-        return gcp.CloudSchedulerJob(
-            resources, f"{name}-ads-schedule",
-            name=ads_job_name(name),
-            region=self.config.region,
-            description=f"Sends the final orders of hookstream stream {name} to Google Ads",
-            schedule=ADS_UPLOAD_SCHEDULE,
-            time_zone="Etc/UTC",
-            attempt_deadline="60s",
-            retry_config=gcp.CloudSchedulerJobRetryConfig(retry_count=0),
-            http_target=gcp.CloudSchedulerJobHttpTarget(
-                http_method="POST",
-                uri=(f"https://run.googleapis.com/v2/projects/{self.config.project}/locations/"
-                     f"{self.config.region}/jobs/{ads_job_name(name)}:run"),
-                oauth_token=gcp.CloudSchedulerJobHttpTargetOauthToken(service_account_email=account.email),
-            ),
-            depends_on=[invoker],
-        )
+        return schedule_job(resources, f"{name}-ads", self.config, job, ads_job_name(name), account,
+                            ADS_UPLOAD_SCHEDULE, f"Sends the final orders of hookstream stream {name} to Google Ads")
