@@ -28,7 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from service.runtime.bigquery_client import make_client
 
-    config = AdsUploadConfig.from_env(os.environ)
+    try:
+        config = AdsUploadConfig.from_env(os.environ)
+    except ValueError as error:
+        print(f"python -m service.ads: {error}", file=sys.stderr)
+        return 2
     bigquery = make_client(config.project, os.environ.get(BIGQUERY_EMULATOR_HOST))
     client = datamanager.make_client(os.environ.get(DATAMANAGER_ENDPOINT_ENV))
     summary = run(bigquery, client, config, Mode(validate_only=args.validate_only, dry_run=args.dry_run))

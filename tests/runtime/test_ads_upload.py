@@ -88,6 +88,7 @@ def upload(emulator: Emulator, stream: Stream, standin: Standin, *args: str) -> 
                             capture_output=True, text=True, timeout=180)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     assert lines, result.stderr[-3000:]
+    print(lines[-1])  # pytest -s shows each run's summary
     return result.returncode, json.loads(lines[-1])
 
 
@@ -233,6 +234,14 @@ def test_the_plan_skips_conversions_older_than_the_import_window_but_still_adjus
 def test_nothing_is_sent_after_a_retraction() -> None:
     plan = plan_run([conversion("A", 1, "10")], {"A": Sent("retraction", Decimal("0"))}, NOW, 90)
     assert (plan.actions, plan.unchanged) == ([], 1)
+
+
+def test_the_job_without_its_settings_says_what_is_missing() -> None:
+    env = {key: value for key, value in os.environ.items() if key != "HOOKSTREAM_ADS_UPLOAD"}
+    result = subprocess.run([sys.executable, "-m", "service.ads"], cwd=REPO_ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert (result.returncode, result.stderr.strip()) == (
+        2, "python -m service.ads: HOOKSTREAM_ADS_UPLOAD is not set: the upload job's settings come from the deploy")
 
 
 def test_the_job_settings_round_trip_through_the_environment() -> None:
