@@ -286,8 +286,9 @@ def test_the_analysts_guide_queries_run_on_the_local_project(emulator: Any) -> N
 def test_ads_upload_without_a_stack_says_to_start_scripts_dev(tmp_path: Path) -> None:
     result = run([str(SCRIPTS / "ads-upload")], {"HOOKSTREAM_DEV_DIR": str(tmp_path / "dev")})
     assert result.returncode == 1, result
-    assert result.stderr.strip() == (f"scripts/ads-upload: the local stack is not running (no {tmp_path}/dev/stack.json):"
-                                     " start it with scripts/dev (in another terminal) and run this again")
+    assert result.stderr.strip() == (
+        f"scripts/ads-upload: the local stack is not running (no {tmp_path}/dev/stack.json):"
+        " start it with scripts/dev (in another terminal) and run this again")
 
 
 @pytest.mark.integration
@@ -307,8 +308,9 @@ def test_ads_upload_names_the_missing_declaration(emulator: Any, tmp_path: Path)
                                         "datamanager_url": "http://127.0.0.1:9", "ga4_sample": False})
     result = run([str(SCRIPTS / "ads-upload"), "--stream", "crm-leads"], {"HOOKSTREAM_DEV_DIR": str(dev_dir)})
     assert result.returncode == 1, result
-    assert result.stderr.strip() == ("scripts/ads-upload: no stream named 'crm-leads' declares "
-                                     "ads=GoogleAdsConversions(...) (infra/streams.py; or run scripts/dev --ga4-sample)")
+    assert result.stderr.strip() == (
+        "scripts/ads-upload: no stream named 'crm-leads' declares "
+        "ads=GoogleAdsConversions(...) (infra/streams.py; or run scripts/dev --ga4-sample)")
 
 
 def test_the_progress_bar_fills_as_events_are_sent(capsys: pytest.CaptureFixture[str]) -> None:
