@@ -4,8 +4,9 @@ ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml ./
 COPY service/ service/
-# Only the runtime dependencies (flask, gunicorn, google-cloud-bigquery), at the versions pinned in pyproject.toml.
-RUN pip install .
+# The runtime dependencies (flask, gunicorn, google-cloud-bigquery) and the Google Ads upload job's (the ads
+# extra: Google's Data Manager client), at the versions pinned in pyproject.toml.
+RUN pip install ".[ads]"
 USER nobody
 # Cloud Run sets $PORT; gunicorn.conf.py binds it and handles SIGTERM gracefully.
 CMD ["gunicorn", "--config", "service/runtime/gunicorn.conf.py"]

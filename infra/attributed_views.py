@@ -15,7 +15,7 @@ from constructs import Construct
 from infra.engine import providers as gcp
 from infra.views.attributed import ga4_project
 from infra.views.roi_by_channel import cost_datasets
-from infra.views.stitched import attributed_view_specs
+from infra.views.stitched import ROI_VIEW_NAME, attributed_view_specs
 from service.model.stream import Stream
 
 
@@ -34,6 +34,8 @@ class AttributedViews(Construct):
             raise ValueError(f"stream {stream.name!r} declares no GA4 stitch (Stream.stitch is None)")
         self.views: list[gcp.BigqueryTable] = []
         self.ga4_grants: list[gcp.BigqueryDatasetAccess] = []
+        # By spec name (infra/views/stitched.py): the ROI view's cost grants, the ads upload's grants.
+        self.by_name: dict[str, gcp.BigqueryTable] = {}
         for spec in attributed_view_specs(stream, project):
             view = gcp.BigqueryTable(
                 self, f"{stream.name}-{spec.name}",
@@ -48,6 +50,7 @@ class AttributedViews(Construct):
                 depends_on=[self.views[-1] if self.views else latest_view],
             )
             self.views.append(view)
+            self.by_name[spec.name] = view
             # Every view, not only the one that names events_*: a view reading another view works
             # however BigQuery resolves nested authorization, and each can only run its own SQL.
             self.ga4_grants.append(gcp.BigqueryDatasetAccess(
@@ -57,8 +60,8 @@ class AttributedViews(Construct):
                 view=gcp.BigqueryDatasetAccessView(project_id=project, dataset_id=view.dataset_id,
                                                    table_id=view.table_id),
             ))
-        # The ROI view (the last) also reads the cost sources.
-        roi_view = self.views[-1]
+        # The ROI view also reads the cost sources.
+        roi_view = self.by_name[ROI_VIEW_NAME]
         self.cost_grants: list[gcp.BigqueryDatasetAccess] = []
         for index, (cost_project, cost_dataset) in enumerate(cost_datasets(stream, project)):
             self.cost_grants.append(gcp.BigqueryDatasetAccess(

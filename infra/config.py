@@ -29,7 +29,7 @@ WRITER_ROLE_ID_ENV = "HOOKSTREAM_WRITER_ROLE_ID"
 DEFAULT_WRITER_ROLE_ID = "hookstreamRowWriter"
 # The deployment's custom roles: writer_role_id plus each suffix (infra/stacks.py, infra/spool_resources.py).
 # Google refuses a role id over 64 characters, at apply time; the longest is checked here, at synth.
-ROLE_ID_SUFFIXES = ("", "Dataset", "Spool", "Replay", "ReplayObjects", "ReplayList")
+ROLE_ID_SUFFIXES = ("", "Dataset", "Spool", "Replay", "ReplayObjects", "ReplayList", "AdsView")
 MAX_ROLE_ID_CHARS = 64
 # GitHub Actions (and most CI systems) set CI=true: there, local Terraform state would be lost with the runner.
 CI_ENV = "CI"

@@ -110,4 +110,11 @@ QUARANTINED = LogMetric("spool-quarantined", "Spool objects quarantined",
                         "Spooled objects the replay could not read or validate, moved to the quarantine prefix "
                         "with their error (docs/spool.md says how to inspect and re-drive them).",
                         ("spool object quarantined",), logger=REPLAY_LOGGER, resource_type=JOB_RESOURCE_TYPE)
+# The Google Ads upload job (service/ads/__main__.py): one "ads upload failed" line per run with failed events.
+# Deployed only with a stream that declares ads (infra/ads_resources.py), so not in LOG_METRICS.
+ADS_LOGGER = "hookstream.ads"
+ADS_UPLOAD_FAILED = LogMetric("ads-upload-failed", "Google Ads uploads failed",
+                              "Upload runs with events Data Manager refused or throttled, per stream: they are sent "
+                              "again by the next run (docs/ads.md).", ("ads upload failed",), logger=ADS_LOGGER,
+                              resource_type=JOB_RESOURCE_TYPE)
 LOG_METRICS = (STORED, REFUSED, NOT_STORED, LATENCY, SPOOLED, REPLAY_RUNS, SPOOL_AGE, QUARANTINED)

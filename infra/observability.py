@@ -72,7 +72,7 @@ def no_alerts_warning(config: DeployConfig) -> str | None:
 
 def build_observability(stack: Construct, streams: tuple[Stream, ...], config: DeployConfig,
                         names: dict[str, StreamNames]) -> Observability:
-    metrics = {metric.key: _log_metric(stack, metric) for metric in LOG_METRICS}
+    metrics = {metric.key: log_metric(stack, metric) for metric in LOG_METRICS}
     dashboard = gcp.MonitoringDashboard(stack, "dashboard", dashboard_json=json.dumps(dashboard_json(config)))
     result = Observability(metrics, dashboard)
     if not config.alert_emails:
@@ -100,7 +100,7 @@ def build_observability(stack: Construct, streams: tuple[Stream, ...], config: D
     return result
 
 
-def _log_metric(stack: Construct, metric: LogMetric) -> gcp.LoggingMetric:
+def log_metric(stack: Construct, metric: LogMetric) -> gcp.LoggingMetric:
     distribution = metric.value_field is not None
     return gcp.LoggingMetric(
         stack, f"log-metric-{metric.key}",
@@ -122,7 +122,7 @@ def _log_metric(stack: Construct, metric: LogMetric) -> gcp.LoggingMetric:
     )
 
 
-def _per_stream(metric: LogMetric, stream: Stream, extra: str = "") -> str:
+def per_stream(metric: LogMetric, stream: Stream, extra: str = "") -> str:
     return (f'metric.type = "{metric.metric_type}" AND resource.type = "{metric.resource_type}"'
             f' AND metric.labels.stream = "{stream.name}"{extra}')
 
@@ -146,7 +146,7 @@ def _absent_for(display_name: str, filter: str, seconds: int,
                 group_by_fields=["metric.label.stream"])]))
 
 
-def _any_in_window(display_name: str, filter: str) -> gcp.MonitoringAlertPolicyConditions:
+def any_in_window(display_name: str, filter: str) -> gcp.MonitoringAlertPolicyConditions:
     """Fires when a per-stream count summed over revisions is above zero in the 5-minute window."""
     return gcp.MonitoringAlertPolicyConditions(
         display_name=display_name,
@@ -170,12 +170,12 @@ def _stream_policies(stream: Stream, names: StreamNames) -> list[tuple[str, str,
          f"The endpoint of stream {stream.name} answered 5xx: its writes to BigQuery are failing or it "
          "crashed. The CRM's retries are all that stands between these hits and loss: check the service's "
          "logs (`hit not stored`, `bigquery write failed`)."),
-        ("not-stored", "hits not stored", _any_in_window("a hit not stored in 5 minutes",
-                                                         _per_stream(NOT_STORED, stream)),
+        ("not-stored", "hits not stored", any_in_window("a hit not stored in 5 minutes",
+                                                         per_stream(NOT_STORED, stream)),
          f"Stream {stream.name} answered 503 to at least one hit: neither BigQuery nor the spool took the "
          f"row (`hit not stored` lines give the error). Rows of {stream.table_ref} are missing unless the CRM "
          "retries: check the spool bucket and the service account's grants on it (docs/spool.md)."),
-        ("spooled", "hits spooled", _any_in_window("a hit spooled in 5 minutes", _per_stream(SPOOLED, stream)),
+        ("spooled", "hits spooled", any_in_window("a hit spooled in 5 minutes", per_stream(SPOOLED, stream)),
          f"Stream {stream.name} could not write to BigQuery and spooled hits to Cloud Storage (answered 2xx, "
          f"nothing lost): its writes to {stream.table_ref} are failing (`hit spooled` lines give the error). "
          f"The replay job `hookstream-replay-{stream.name}` writes them once BigQuery takes rows again; "
@@ -183,7 +183,7 @@ def _stream_policies(stream: Stream, names: StreamNames) -> list[tuple[str, str,
         ("unauthorized", "burst of 401s", gcp.MonitoringAlertPolicyConditions(
             display_name=f"more than {UNAUTHORIZED_BURST} hits refused with 401 in 5 minutes",
             condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
-                filter=_per_stream(REFUSED, stream, ' AND metric.labels.status = "401"'),
+                filter=per_stream(REFUSED, stream, ' AND metric.labels.status = "401"'),
                 comparison="COMPARISON_GT", threshold_value=UNAUTHORIZED_BURST, duration="0s",
                 aggregations=_summed())),
          f"Stream {stream.name} refused many hits with 401: the CRM sends a secret the endpoint does not "
@@ -194,7 +194,7 @@ def _stream_policies(stream: Stream, names: StreamNames) -> list[tuple[str, str,
     if stream.alert_if_silent_for is not None:
         seconds = int(stream.alert_if_silent_for.total_seconds())
         policies.append(("silent", f"no hit stored for {_duration(seconds)}", _absent_for(
-            f"no hit stored for {_duration(seconds)}", _per_stream(STORED, stream), seconds, "60s"),
+            f"no hit stored for {_duration(seconds)}", per_stream(STORED, stream), seconds, "60s"),
             f"Stream {stream.name} stored no hit for {_duration(seconds)} (alert_if_silent_for): the CRM or "
             "its webhook may have stopped, or every call is refused (see the hits-refused metric). The "
             "condition only arms after the first hit stored since the policy was created or changed."))
@@ -207,15 +207,15 @@ def _replay_policies(stream: Stream) -> list[tuple[str, str, gcp.MonitoringAlert
     failed = " OR ".join(f'"{status}"' for status in REPLAY_FAILED_STATUSES)
     age = _duration(SPOOL_AGE_ALERT_SECONDS)
     return [
-        ("replay-failed", "replay run failed", _any_in_window(
+        ("replay-failed", "replay run failed", any_in_window(
             "a replay run ended with objects it could not replay",
-            _per_stream(REPLAY_RUNS, stream, f" AND metric.labels.status = one_of({failed})")),
+            per_stream(REPLAY_RUNS, stream, f" AND metric.labels.status = one_of({failed})")),
          f"The replay job `{job}` ended a run without replaying what waits in the spool of stream "
          f"{stream.name} (status in its `replay finished` line: BigQuery or Cloud Storage unavailable, lease "
          "lost, or out of time). The next run, 5 minutes later, tries again; spooled hits are deleted 30 days "
          "after they were written (docs/spool.md)."),
         ("replay-silent", "replay not running", _absent_for(
-            f"no replay run finished for {_duration(REPLAY_SILENT_SECONDS)}", _per_stream(REPLAY_RUNS, stream),
+            f"no replay run finished for {_duration(REPLAY_SILENT_SECONDS)}", per_stream(REPLAY_RUNS, stream),
             REPLAY_SILENT_SECONDS, WINDOW),
          f"No run of `{job}` logged `replay finished` for {_duration(REPLAY_SILENT_SECONDS)} (it is scheduled "
          "every 5 minutes): the job crashes before its end, or Cloud Scheduler cannot start it. Check the "
@@ -223,7 +223,7 @@ def _replay_policies(stream: Stream) -> list[tuple[str, str, gcp.MonitoringAlert
         ("spool-age", f"spooled hit older than {age}", gcp.MonitoringAlertPolicyConditions(
             display_name=f"oldest spooled hit older than {age}",
             condition_threshold=gcp.MonitoringAlertPolicyConditionsConditionThreshold(
-                filter=_per_stream(SPOOL_AGE, stream), comparison="COMPARISON_GT",
+                filter=per_stream(SPOOL_AGE, stream), comparison="COMPARISON_GT",
                 threshold_value=SPOOL_AGE_ALERT_SECONDS, duration="0s",
                 aggregations=[gcp.MonitoringAlertPolicyConditionsConditionThresholdAggregations(
                     alignment_period=WINDOW, per_series_aligner="ALIGN_PERCENTILE_99",
@@ -231,8 +231,8 @@ def _replay_policies(stream: Stream) -> list[tuple[str, str, gcp.MonitoringAlert
          f"A hit of stream {stream.name} has waited in the spool for more than {age}: the replay cannot write "
          f"it to {stream.table_ref}. Spooled hits are deleted 30 days after they were written, and stay "
          "recoverable 7 days more (soft delete): docs/spool.md, \"Timeline\"."),
-        ("quarantined", "spool object quarantined", _any_in_window("a spool object quarantined in 5 minutes",
-                                                                   _per_stream(QUARANTINED, stream)),
+        ("quarantined", "spool object quarantined", any_in_window("a spool object quarantined in 5 minutes",
+                                                                   per_stream(QUARANTINED, stream)),
          f"The replay of stream {stream.name} moved a spooled object it cannot read or validate to the "
          "quarantine prefix (its `spool object quarantined` line names the object and the error). It is not "
          "in the table: docs/spool.md says how to inspect and re-drive it; it is deleted after 30 days."),

@@ -86,7 +86,11 @@ STREAM_WRITER = Identity("stream-writer", "stream writer (each stream's service 
 REPLAY = Identity("replay", "replay (each stream's replay job account)",
                   (OBJECT_LIST, OBJECT_GET, OBJECT_OVERWRITE, OBJECT_DELETE, QUERY_JOB, QUERY_READS_TABLE,
                    QUERY_RESULTS, INSERT_ALL))
-IDENTITIES = (STREAM_WRITER, REPLAY)
+# Each stream's Google Ads upload job (service/ads), as its own account: query the `<table>_ads_conversions`
+# view (authorized on its dataset, so nothing under it is granted) and its ledger, insert into the ledger.
+ADS_UPLOAD = Identity("ads-upload", "Google Ads upload (each ads stream's upload job account)",
+                      (QUERY_JOB, QUERY_READS_TABLE, QUERY_RESULTS, INSERT_ALL))
+IDENTITIES = (STREAM_WRITER, REPLAY, ADS_UPLOAD)
 
 
 def role_permissions(identity: Identity, scope: Scope) -> tuple[str, ...]:

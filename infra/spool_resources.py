@@ -17,6 +17,7 @@ from infra.engine.core import ITerraformDependable
 from infra.limits import SERVICE_ACCOUNT_DESCRIPTION_BYTES, fit_bytes
 from infra.permissions import REPLAY, STREAM_WRITER, Scope, role_permissions
 from infra.propagation import IAM_PROPAGATION, wait_after
+from infra.scheduled_jobs import run_job, schedule_job
 from infra.stream_resources import StreamResources
 from service.model.service_env import SPOOL_URL, ServiceSpec, to_env
 from service.model.spool import spool_bucket_name, spool_prefix, spool_url
@@ -32,7 +33,6 @@ SOFT_DELETE_SECONDS = 7 * 24 * 60 * 60
 # The custom roles' permissions come from infra/permissions.py.
 REPLAY_JOB_ROLE = "roles/bigquery.jobUser"
 REPLAY_SCHEDULE = "*/5 * * * *"
-RUN_INVOKER_ROLE = "roles/run.invoker"
 
 
 # (construct id, role id suffix, title, description, whose permissions, at which scope)
@@ -179,60 +179,13 @@ class SpoolResources:
                     grants_propagated: gcp.TimeSleep) -> gcp.CloudRunV2Job:
         stream, name = resources.stream, resources.stream.name
         env = {**to_env(ServiceSpec.of(stream, self.config.project)), SPOOL_URL: self.spool_url(name)}
-        return gcp.CloudRunV2Job(
-            resources, f"{name}-replay-job",
-            name=replay_job_name(name),
-            location=self.config.region,
-            deletion_protection=False,  # stateless: the rows wait in the bucket, not in the job
-            labels=resources.labels,
-            template=gcp.CloudRunV2JobTemplate(
-                task_count=1,
-                parallelism=1,
-                labels=resources.labels,
-                template=gcp.CloudRunV2JobTemplateTemplate(
-                    service_account=replay.email,
-                    # A failed run is retried by the next scheduled one, 5 minutes later.
-                    max_retries=0,
-                    timeout="1800s",
-                    containers=[gcp.CloudRunV2JobTemplateTemplateContainers(
-                        image=self.config.image,
-                        command=["python", "-m", "service.runtime.replay"],
-                        env=[gcp.CloudRunV2JobTemplateTemplateContainersEnv(name=key, value=value)
-                             for key, value in env.items()],
-                        resources=gcp.CloudRunV2JobTemplateTemplateContainersResources(
-                            limits={"cpu": "1", "memory": "512Mi"}),
-                    )],
-                ),
-            ),
-            depends_on=[grants_propagated],
-        )
+        # A failed run is retried by the next scheduled one, 5 minutes later; the rows wait in the bucket.
+        return run_job(resources, f"{name}-replay-job", self.config, replay_job_name(name), replay,
+                       ["python", "-m", "service.runtime.replay"], env, resources.labels, grants_propagated)
 
     def _replay_schedule(self, resources: StreamResources, replay: gcp.ServiceAccount,
                          job: gcp.CloudRunV2Job) -> gcp.CloudSchedulerJob:
         name = resources.stream.name
-        invoker = gcp.CloudRunV2JobIamMember(
-            resources, f"{name}-replay-invoker",
-            project=self.config.project,
-            location=job.location,
-            name=job.name,
-            role=RUN_INVOKER_ROLE,
-            member=replay.member,
-        )
-        return gcp.CloudSchedulerJob(
-            resources, f"{name}-replay-schedule",
-            name=replay_job_name(name),
-            region=self.config.region,
-            # The stream's name only: a table path may be far longer than a job description may be.
-            description=f"Replays the spooled hits of hookstream stream {name} into its table",
-            schedule=REPLAY_SCHEDULE,
-            time_zone="Etc/UTC",
-            attempt_deadline="60s",
-            retry_config=gcp.CloudSchedulerJobRetryConfig(retry_count=0),
-            http_target=gcp.CloudSchedulerJobHttpTarget(
-                http_method="POST",
-                uri=(f"https://run.googleapis.com/v2/projects/{self.config.project}/locations/"
-                     f"{self.config.region}/jobs/{replay_job_name(name)}:run"),
-                oauth_token=gcp.CloudSchedulerJobHttpTargetOauthToken(service_account_email=replay.email),
-            ),
-            depends_on=[invoker],
-        )
+        # The stream's name only in the description: a table path may be far longer than it may be.
+        return schedule_job(resources, f"{name}-replay", self.config, job, replay_job_name(name), replay,
+                            REPLAY_SCHEDULE, f"Replays the spooled hits of hookstream stream {name} into its table")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from infra.ads_resources import DATAMANAGER_API, AdsUploads, any_ads
 from infra.config import DeployConfig
 from infra.custom_roles import custom_role
 from infra.engine import providers as gcp
@@ -96,12 +97,19 @@ class StreamsStack(TerraformStack):
         }
         for resources in self.streams.values():
             self.spool.add_stream(resources)
+        # The Google Ads uploads (docs/ads.md), only when a stream declares ads.
+        self.ads = AdsUploads(self, config, self.spool.replay_role, roles.dataset_reader) if any_ads(streams) else None
+        for resources in self.streams.values():
+            if self.ads is not None:
+                self.ads.add_stream(resources)
         # Metrics and the dashboard always; alert policies to the environment's alert_emails.
         self.observability = build_observability(self, streams, config, names)
+        self.ads_alerts = self.ads.observe(self, streams, self.observability.channels) if self.ads else []
         # Retired streams' tables (and datasets left empty of streams) leave state, keeping their rows.
         self.forgotten = forget_retired(self, retired, set(self.datasets))
         # Last: it makes every resource defined above wait for its API.
-        self.apis_ready = enable_apis(self, config.project)
+        # The upload job calls the Data Manager API, which no Terraform resource here manages.
+        self.apis_ready = enable_apis(self, config.project, extra=(DATAMANAGER_API,) if any_ads(streams) else ())
 
     def _writer_role(self, config: DeployConfig) -> gcp.ProjectIamCustomRole:
         # One role per deployment (a role lives in the project; granting it happens per table, in

@@ -173,7 +173,7 @@ CRM_COLUMNS = ("crm_status", "crm_outcome", "crm_currency", "crm_total", "crm_re
                "final_revenue", "crm_created_at", "crm_updated_at", "crm_user_id")
 WEB_COLUMNS = ("web_currency", "web_revenue", "web_purchase_at", "user_pseudo_id", "web_user_id", "source",
                "medium", "campaign", "campaign_id", "default_channel_group", "google_ads_customer_id", "click_id",
-               "source_record")
+               "gclid", "gbraid", "wbraid", "source_record")
 
 
 def _joined(stream: Stream) -> str:
@@ -262,7 +262,8 @@ def _final(stitch: GA4Export) -> str:
         "  r.user_pseudo_id AS user_pseudo_id, r.web_user_id AS web_user_id,",
         "  r.source AS source, r.medium AS medium, r.campaign AS campaign, r.campaign_id AS campaign_id,",
         "  r.default_channel_group AS default_channel_group, r.google_ads_customer_id AS google_ads_customer_id,",
-        "  r.click_id AS click_id, r.source_record AS source_record,",
+        "  r.click_id AS click_id, r.gclid AS gclid, r.gbraid AS gbraid, r.wbraid AS wbraid,",
+        "  r.source_record AS source_record,",
         "  r.report_date AS report_date, r.adjustment_date AS adjustment_date",
         "FROM rated AS r",
     ])

@@ -86,7 +86,8 @@ def web_steps(events_table: str, first_day_suffix: str) -> list[Step]:
         Step("window_events", _window_events()),
         Step("session_collected", _first_per_session(
             "collected", ("source", "medium", "campaign", "campaign_id", "google_click", "click_id"))),
-        Step("session_params", _first_per_session("param", ("source", "medium", "campaign", "google_click"))),
+        Step("session_params", _first_per_session(
+            "param", ("source", "medium", "campaign", "google_click", "gclid", "gbraid", "wbraid"))),
         Step("purchases", _purchases()),
         Step("web", _web()),
     ]
@@ -138,6 +139,10 @@ def _events(events_table: str, first_day_suffix: str) -> str:
         # clicks): those only reach it when the site sends them as event parameters.
         (f"COALESCE({text(_param('gclid'))}, {text(_param('wbraid'))}, {text(_param('gbraid'))})",
          "param_google_click"),
+        # Each kind apart too: Google Ads takes a gclid, a gbraid and a wbraid in fields of their own.
+        (text(_param("gclid")), "param_gclid"),
+        (text(_param("gbraid")), "param_gbraid"),
+        (text(_param("wbraid")), "param_wbraid"),
     ]
     selected = ",\n".join(f"    {expression} AS {name}" for expression, name in columns)
     return (f"  SELECT\n{selected}\n"
@@ -157,7 +162,8 @@ def _window_events() -> str:
              "google_ads_campaign", "google_ads_campaign_id", "google_ads_customer_id", "manual_source",
              "manual_medium", "manual_campaign", "manual_campaign_id", "collected_source", "collected_medium",
              "collected_campaign", "collected_campaign_id", "collected_google_click", "collected_click_id",
-             "param_source", "param_medium", "param_campaign", "param_google_click")
+             "param_source", "param_medium", "param_campaign", "param_google_click", "param_gclid", "param_gbraid",
+             "param_wbraid")
     columns = ", ".join(f"ev.{name} AS {name}" for name in names)
     return (f"  SELECT {columns}\n"
             "  FROM events AS ev\n"
@@ -222,6 +228,10 @@ def _web() -> str:
         "    pu.google_ads_customer_id AS google_ads_customer_id,",
         # The last-click records carry no click id: it is in what the session collected.
         "    COALESCE(sc.click_id, sp.google_click) AS click_id,",
+        # The Google Ads click ids by kind (the upload to Google Ads needs to know which it sends).
+        "    COALESCE(sc.google_click, sp.gclid) AS gclid,",
+        "    sp.gbraid AS gbraid,",
+        "    sp.wbraid AS wbraid,",
         f"    CASE {source_record} END AS source_record",
         "  FROM purchases AS pu",
         "  LEFT JOIN session_collected AS sc",

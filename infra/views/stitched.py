@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra.views.ads_conversions import ads_conversions_sql, ads_conversions_view_id
 from infra.views.attributed import attributed_view_id, attributed_view_sql, revenue_by_channel_view_id, stitch_of
 from infra.views.revenue_by_channel import revenue_by_channel_sql
 from infra.views.roi_by_channel import roi_by_channel_sql, roi_by_channel_view_id
 from service.model.stream import Stream
+
+ROI_VIEW_NAME = "roi-by-channel-view"
+ADS_VIEW_NAME = "ads-conversions-view"
 
 
 @dataclass(frozen=True)
@@ -22,13 +26,19 @@ class ViewSpec:
 
 def attributed_view_specs(stream: Stream, project: str) -> tuple[ViewSpec, ...]:
     """The stitched views in creation order (the later ones read the attributed view), for the cdktf stack
-    (infra/attributed_views.py) and the local stack (tools/local/provision.py) alike."""
+    (infra/attributed_views.py) and the local stack (tools/local/provision.py) alike; with `ads`, the
+    `<table>_ads_conversions` view last."""
     stitch = stitch_of(stream)
-    return (
+    specs = (
         ViewSpec("attributed-view", attributed_view_id(stream), attributed_view_sql(stream, project),
                  f"Orders of {stream.table_ref} stitched to GA4 purchases in {stitch.dataset} (hookstream)"),
         ViewSpec("revenue-by-channel-view", revenue_by_channel_view_id(stream), revenue_by_channel_sql(stream, project),
                  f"Web vs CRM-confirmed orders and revenue per day and channel of {stream.table_ref} (hookstream)"),
-        ViewSpec("roi-by-channel-view", roi_by_channel_view_id(stream), roi_by_channel_sql(stream, project),
+        ViewSpec(ROI_VIEW_NAME, roi_by_channel_view_id(stream), roi_by_channel_sql(stream, project),
                  f"Cost, GA4 and CRM-final revenue and ROAS per day and campaign of {stream.table_ref} (hookstream)"),
     )
+    if stream.ads is None:
+        return specs
+    return (*specs, ViewSpec(
+        ADS_VIEW_NAME, ads_conversions_view_id(stream), ads_conversions_sql(stream, project),
+        f"Final orders of {stream.table_ref} as Google Ads conversions, identifiers hashed (hookstream)"))

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from service.model.ads import GoogleAdsConversions, ads_problems
 from service.model.auth_settings import Auth, TokenAuth, auth_problems
 from service.model.ids import DATASET_OR_TABLE_ID
 from service.model.kept_headers import keep_headers_problems, kept_header_names
@@ -92,6 +93,8 @@ class Stream:
     latest: LatestView | None = None
     # The GA4 export its latest orders are stitched to (service/model/stitch.py); None: no such views.
     stitch: GA4Export | None = None
+    # Final orders sent back to Google Ads (service/model/ads.py, docs/ads.md); None: nothing is sent.
+    ads: GoogleAdsConversions | None = None
     # Alert when no hit was stored for this long (the CRM or its webhook stopped); None: no such alert.
     alert_if_silent_for: timedelta | None = None
     # The longest a sender waits for its answer while BigQuery is slow or down: a row BigQuery has not
@@ -142,6 +145,9 @@ class Stream:
             self._check_header_fields(self.latest)
         if self.stitch is not None:
             for field_name, value, rule in stitch_problems(self.stitch, self.latest, self.table):
+                raise StreamDefinitionError(self.name, field_name, value, rule)
+        if self.ads is not None:
+            for field_name, value, rule in ads_problems(self.ads, self.stitch, self.latest, self.table):
                 raise StreamDefinitionError(self.name, field_name, value, rule)
         self._check_table_options(self.table_options)
         # The latest view (and the views built on it) reads every partition: with a required partition

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import DeployConfig
+from service.model.ads import AdsConsent, GoogleAdsConversions
 from service.model.auth_settings import HmacAuth, NoAuth, StandardWebhooksAuth
+from service.model.latest import LatestView, PayloadField
+from service.model.stitch import GA4Export
 from service.model.stream import RunOptions, Stream, TableOptions
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -38,6 +41,18 @@ VARIED_STREAMS: tuple[Stream, ...] = (
     Stream(name="billing", dataset="shop", table="billing", auth=StandardWebhooksAuth(),
            table_options=TableOptions(location="europe-west3", labels=(("cost-center", "b1"),))),
     Stream(name="open-pings", dataset="pings", table="pings", auth=NoAuth()),
+)
+
+# A stream sending its final orders to Google Ads (docs/ads.md): its job, schedule, account, grants and
+# ledger are compared across the engines too (tests/infra/test_engine_parity.py).
+ADS_STREAMS: tuple[Stream, ...] = (
+    Stream(name="orders", dataset="crm", table="orders",
+           latest=LatestView(fields=(PayloadField("orderId"), PayloadField("status"), PayloadField("total", "NUMERIC"),
+                                     PayloadField("currency"), PayloadField("email")), key="orderId"),
+           stitch=GA4Export(dataset="analytics_42", created_field=None, user_id_field=None),
+           ads=GoogleAdsConversions(operating_account="1234567890", conversion_destination="42",
+                                    consent=AdsConsent(ad_user_data="granted", ad_personalization="granted"),
+                                    email_field="email")),
 )
 
 

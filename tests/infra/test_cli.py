@@ -44,6 +44,32 @@ def test_cdktf_synth_builds_every_shipped_stream(tmp_path: Path) -> None:
     assert {body["project"] for body in streams["provider"]["google"]} == {"acme-analytics"}
 
 
+@pytest.mark.integration
+@pytest.mark.skipif(not CDKTF.exists(), reason="cdktf CLI not installed: run `npm ci` at the repo root")
+def test_cdktf_synth_of_a_stream_with_ads_shows_its_upload(tmp_path: Path) -> None:
+    # The shipped streams declare no ads (they need a real GA4 export and Google Ads account), so the CLI
+    # runs the app on tests.infra.helpers:ADS_STREAMS instead of infra/streams.py.
+    out = tmp_path / "cdktf.out"
+    app = (f"{REPO / '.venv' / 'bin' / 'python'} -m tools.operator.engine_synth --engine cdktf --outdir {out} "
+           "--config tests.infra.helpers:CONFIG --streams tests.infra.helpers:ADS_STREAMS")
+    result = subprocess.run([str(CDKTF), "synth", "--app", app, "--output", str(out)], cwd=REPO,
+                            env={**os.environ, **DEPLOY_ENV}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    resources = json.loads((out / "stacks" / STREAMS_STACK / "cdk.tf.json").read_text())["resource"]
+    assert sorted(body["name"] for body in resources["google_cloud_run_v2_job"].values()) == [
+        "hookstream-ads-orders", "hookstream-replay-orders"]
+    assert [body["schedule"] for body in resources["google_cloud_scheduler_job"].values()
+            if body["name"] == "hookstream-ads-orders"] == ["17 * * * *"]
+    assert sorted(body["account_id"] for body in resources["google_service_account"].values()) == [
+        "gads-orders", "hooks-orders", "replay-orders"]
+    ads_member = "${google_service_account.orders_orders-ads-sa_"
+    assert sorted(str(body["role"]) for kind in ("google_bigquery_table_iam_member", "google_project_iam_member")
+                  for body in resources[kind].values() if str(body["member"]).startswith(ads_member)) == [
+        "${google_project_iam_custom_role.ads-view-role.name}",
+        "${google_project_iam_custom_role.replay-table-role.name}", "roles/bigquery.jobUser"]
+    assert "datamanager.googleapis.com" in {body["service"] for body in resources["google_project_service"].values()}
+
+
 def _provider_mirror() -> Path | None:
     """A local directory holding hashicorp/google and hashicorp/random in Terraform's mirror layout."""
     candidates = [os.environ.get("HOOKSTREAM_TF_PLUGIN_DIR", ""), "/opt/tf-plugins",

@@ -17,7 +17,7 @@ import pytest
 from infra.engine.differences import ALLOWED, compare, upgrade_offenders
 from infra.engine.setting import TERRAIN, selected_engine
 from infra.naming import REGISTRY_STACK, STREAMS_STACK
-from tests.infra.helpers import PARITY_CONFIG, VARIED_STREAMS, synthesize_to_files
+from tests.infra.helpers import ADS_STREAMS, PARITY_CONFIG, VARIED_STREAMS, synthesize_to_files
 from tools.operator.engine_synth import engine_python, synth_with
 
 pytestmark = [
@@ -29,7 +29,7 @@ pytestmark = [
 ]
 
 Stacks = dict[str, dict[str, Any]]
-SCENARIOS = ("shipped", "varied")
+SCENARIOS = ("shipped", "varied", "ads")
 
 
 def _read(files: dict[str, Path]) -> Stacks:
@@ -41,7 +41,8 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Stacks, St
     """scenario -> (cdktf stacks, terrain stacks), each from `cdktf synth`-style files with metadata."""
     out: dict[str, tuple[Stacks, Stacks]] = {}
     for scenario, streams, spec in (("shipped", None, None),
-                                    ("varied", VARIED_STREAMS, "tests.infra.helpers:VARIED_STREAMS")):
+                                    ("varied", VARIED_STREAMS, "tests.infra.helpers:VARIED_STREAMS"),
+                                    ("ads", ADS_STREAMS, "tests.infra.helpers:ADS_STREAMS")):
         base = tmp_path_factory.mktemp(scenario)
         cdktf = _read(synthesize_to_files(streams, base / "cdktf", PARITY_CONFIG))
         synth_with(TERRAIN, base / "terrain", "tests.infra.helpers:PARITY_CONFIG", spec)

@@ -302,3 +302,47 @@ def test_the_analysts_guide_query_by_topic_finds_the_paid_order(emulator: Any) -
     found = [dict(row) for row in client.query(sql, timeout=30).result(timeout=60)]
     client.close()
     assert found == [{"hit_id": "h-paid", "payload": '{"id": 1}'}]
+
+
+# --- scripts/ads-upload ----------------------------------------------------------------------------
+
+def test_ads_upload_without_a_stack_says_to_start_scripts_dev(tmp_path: Path) -> None:
+    result = run([str(SCRIPTS / "ads-upload")], {"HOOKSTREAM_DEV_DIR": str(tmp_path / "dev")})
+    assert result.returncode == 1, result
+    assert result.stderr.strip() == (
+        f"scripts/ads-upload: the local stack is not running (no {tmp_path}/dev/stack.json):"
+        " start it with scripts/dev (in another terminal) and run this again")
+
+
+@pytest.mark.integration
+def test_ads_upload_on_a_stack_without_the_stand_in_says_to_restart_it(emulator: Any, tmp_path: Path) -> None:
+    dev_dir = tmp_path / "dev"
+    write_json(dev_dir / "stack.json", {"project": emulator.project, "emulator_url": emulator.url})
+    result = run([str(SCRIPTS / "ads-upload"), "--dry-run"], {"HOOKSTREAM_DEV_DIR": str(dev_dir)})
+    assert result.returncode == 1, result
+    assert result.stderr.strip() == ("scripts/ads-upload: this scripts/dev runs no Data Manager stand-in "
+                                     "(started before it existed?): restart it")
+
+
+@pytest.mark.integration
+def test_ads_upload_names_the_missing_declaration(emulator: Any, tmp_path: Path) -> None:
+    dev_dir = tmp_path / "dev"
+    write_json(dev_dir / "stack.json", {"project": emulator.project, "emulator_url": emulator.url,
+                                        "datamanager_url": "http://127.0.0.1:9", "ga4_sample": False})
+    result = run([str(SCRIPTS / "ads-upload"), "--stream", "crm-leads"], {"HOOKSTREAM_DEV_DIR": str(dev_dir)})
+    assert result.returncode == 1, result
+    assert result.stderr.strip() == (
+        "scripts/ads-upload: no stream named 'crm-leads' declares "
+        "ads=GoogleAdsConversions(...) (infra/streams.py; or run scripts/dev --ga4-sample)")
+
+
+def test_the_progress_bar_fills_as_events_are_sent(capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.local.ads_upload import progress_bar
+
+    show = progress_bar("crm-orders")
+    show(0, 0)  # nothing to send: no bar
+    show(1, 4)
+    show(4, 4)
+    assert capsys.readouterr().err == (
+        "\rcrm-orders [#######.......................] 1/4 events"
+        "\rcrm-orders [##############################] 4/4 events\n")

@@ -19,10 +19,13 @@ The story (days as in the GA4 sample, `today` the property's current day):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
+from service.model.ads import AdsConsent, GoogleAdsConversions
 from service.model.stitch import GoogleAdsCost
+from service.model.stream import Stream
 
 SAMPLE_ADS_DATASET = "google_ads_sample"
 SAMPLE_ADS_CUSTOMER_ID = "1234567890"  # the GA4 sample's google_ads_campaign.customer_id
@@ -89,3 +92,16 @@ def load_ads_sample(client: Any, project: str, today: dt.date, location: str = "
             raise RuntimeError(f"loading the synthetic Google Ads transfer into {table_id} failed: {errors[:3]}")
         created.append(table_id)
     return created
+
+
+# scripts/dev --ga4-sample: a stream stitched to the sample also sends its final orders to a Google Ads
+# account, the local Data Manager stand-in's (scripts/ads-upload, docs/ads.md).
+SAMPLE_ADS = GoogleAdsConversions(operating_account="1234567890", conversion_destination="123456789",
+                                  consent=AdsConsent(ad_user_data="granted", ad_personalization="granted"))
+
+
+def with_sample_ads(streams: tuple[Stream, ...]) -> tuple[Stream, ...]:
+    """Streams stitched to the sample export without an ads declaration get SAMPLE_ADS, locally only."""
+    return tuple(dataclasses.replace(s, ads=SAMPLE_ADS)
+                 if s.stitch is not None and SAMPLE_ADS_COST in s.stitch.costs and s.ads is None else s
+                 for s in streams)

@@ -29,7 +29,8 @@ from service.model.service_env import METRICS_ENDPOINT, SECRETS
 from service.model.stream import Stream
 from service.model.timezones import parse_time_zone
 from service.runtime.bigquery_client import make_client
-from tools.local.ads_sample import SAMPLE_ADS_COST, load_ads_sample
+from tools.local.ads_sample import SAMPLE_ADS_COST, load_ads_sample, with_sample_ads
+from tools.local.datamanager_standin import start_datamanager_standin
 from tools.local.dev_secrets import load_or_create
 from tools.local.ga4_sample import SAMPLE_STITCH, load_sample
 from tools.local.gcs_emulator import ensure_bucket, start_gcs_emulator
@@ -98,15 +99,19 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
                                                   logs / "storage-emulator.log")
         started.append(storage)
         ensure_bucket(storage_url, LOCAL_SPOOL_BUCKET)
+        # Google's Data Manager API, for scripts/ads-upload (tools/local/datamanager_standin.py).
+        standin, datamanager_url = start_datamanager_standin(args.emulator_port + 30, logs / "datamanager.log")
+        started.append(standin)
         client = make_client(LOCAL_PROJECT, emulator_url)
         if args.ga4_sample:
-            streams = with_sample_stitch(streams)
+            streams = with_sample_ads(with_sample_stitch(streams))
         for table_id in provision(client, streams, LOCAL_PROJECT):
             print(f"table ready: {table_id}")
         stitched = load_ga4_samples(client, streams, LOCAL_PROJECT) if args.ga4_sample else []
         client.close()
         write_json(args.dir / STACK_FILE, stack_record(LOCAL_PROJECT, emulator_url, emulator.popen.pid,
-                                                       LocalSpool(storage_url, LOCAL_SPOOL_BUCKET)))
+                                                       LocalSpool(storage_url, LOCAL_SPOOL_BUCKET),
+                                                       datamanager_url, ga4_sample=args.ga4_sample))
 
         secrets = load_or_create(args.dir / "secrets.json", streams)
         endpoints: dict[str, str] = {}
@@ -144,6 +149,8 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
               flush=True)
     print(f"Spool: {storage_url} (bucket {LOCAL_SPOOL_BUCKET}); replayed every {REPLAY_INTERVAL_SECONDS:.0f} s, "
           "or now with scripts/replay", flush=True)
+    print(f"Google Ads: Data Manager stand-in on {datamanager_url}; scripts/ads-upload sends the "
+          "<table>_ads_conversions of streams that declare ads (docs/ads.md)", flush=True)
     print(f"Logs: {os.path.relpath(logs)}/. Stop with Ctrl-C.", flush=True)
     replays = threading.Thread(target=replay_on_a_timer, name="replay-timer", daemon=True,
                                args=(streams, emulator_url, storage_url, stop))

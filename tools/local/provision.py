@@ -1,5 +1,6 @@
-"""Create each stream's dataset, table and `<table>_latest` view (if declared) in the emulator, and the
-`<table>_attributed` / `<table>_revenue_by_channel` views of a stream stitched to a GA4 export.
+"""Create each stream's dataset, table and `<table>_latest` view (if declared) in the emulator, the
+`<table>_attributed` / `<table>_revenue_by_channel` views of a stream stitched to a GA4 export, and the
+`<table>_ads_conversions` view and `<table>_ads_uploads` ledger of a stream that declares `ads`.
 
 The table comes from service/model/schema.py, the same definition the service writes and the cdktf stack
 deploys. Re-running is safe: existing datasets and tables are kept, with their rows, and columns
@@ -12,8 +13,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from infra.table_spec import table_spec
+from infra.views.ads_conversions import ads_uploads_table_id
 from infra.views.latest import latest_view_id, latest_view_sql
 from infra.views.stitched import attributed_view_specs
+from service.ads.ledger_schema import ledger_schema
 from service.model.ids import table_path
 from service.model.schema import DELIVERY_ID
 from service.model.stream import Stream
@@ -52,6 +55,7 @@ def provision(client: Any, streams: Iterable[Stream], project: str) -> list[str]
             table = _rebuild_with_new_columns(client, table, wanted)
         ensure_latest_view(client, stream, project, {field.name for field in table.schema})
         ensure_attributed_views(client, stream, project)
+        ensure_ads_ledger(client, stream, project)
         table_ids.append(wanted.full_table_id if wanted.full_table_id else str(wanted.reference))
     return table_ids
 
@@ -123,3 +127,17 @@ def ensure_attributed_views(client: Any, stream: Stream, project: str) -> list[s
             client.update_table(existing, ["view_query", "description"])
         created.append(str(view.reference))
     return created
+
+
+def ensure_ads_ledger(client: Any, stream: Stream, project: str) -> str | None:
+    """Create the `<table>_ads_uploads` ledger of a stream that sends conversions to Google Ads (its
+    `<table>_ads_conversions` view is among the attributed views); None without `ads`."""
+    if stream.ads is None:
+        return None
+    from google.cloud import bigquery
+
+    table = bigquery.Table(table_path(project, stream.dataset, ads_uploads_table_id(stream)),
+                           schema=[bigquery.SchemaField.from_api_repr(column) for column in ledger_schema()])
+    table.description = f"What hookstream sent to Google Ads for {stream.table_ref}, one row per attempt."
+    client.create_table(table, exists_ok=True)
+    return str(table.reference)

@@ -39,9 +39,11 @@ class LocalSpool:
 
 
 def stack_record(project: str, emulator_url: str, bigquery_emulator_pid: int,
-                 spool: LocalSpool) -> dict[str, object]:
+                 spool: LocalSpool, datamanager_url: str | None = None, ga4_sample: bool = False) -> dict[str, object]:
     """What scripts/dev writes to stack.json."""
     return {"project": project, "emulator_url": emulator_url, "pid": os.getpid(),
+            # scripts/ads-upload: the Data Manager stand-in, and whether the streams got the sample stitch.
+            "datamanager_url": datamanager_url, "ga4_sample": ga4_sample,
             # README: `kill -STOP` it to watch hits being spooled.
             "bigquery_emulator_pid": bigquery_emulator_pid,
             "storage_emulator_url": spool.storage_url, "spool_bucket": spool.bucket}
@@ -100,3 +102,16 @@ def running_stack(dev_dir: Path, timeout: float = PROBE_TIMEOUT_SECONDS) -> Loca
         raise StackNotRunning(f"the local stack is not running: the BigQuery emulator named in {stack_file} "
                               f"does not answer at {stack.emulator_url} ({reason}); {start}") from None
     return stack
+
+
+def local_datamanager(dev_dir: Path) -> tuple[str, bool]:
+    """The local Data Manager stand-in's URL and whether scripts/dev ran with --ga4-sample; StackNotRunning
+    when the stack runs no stand-in."""
+    try:
+        record = json.loads((dev_dir / STACK_FILE).read_text())
+        url = record["datamanager_url"]
+    except (OSError, ValueError, KeyError, TypeError):
+        url = None
+    if not url:
+        raise StackNotRunning("this scripts/dev runs no Data Manager stand-in (started before it existed?): restart it")
+    return str(url), bool(record.get("ga4_sample"))
