@@ -26,7 +26,7 @@ from infra.scheduled_jobs import run_job, schedule_job
 from infra.stream_resources import StreamResources
 from infra.views.ads_conversions import ads_conversions_view_id, ads_uploads_table_id
 from infra.views.stitched import ADS_VIEW_NAME
-from service.ads.config import AdsUploadConfig
+from service.ads.config import DEVELOPER_TOKEN_ENV, AdsUploadConfig
 from service.ads.ledger_schema import ledger_schema
 from service.model.stream import Stream
 
@@ -34,6 +34,9 @@ from service.model.stream import Stream
 ADS_UPLOAD_SCHEDULE = "17 * * * *"
 JOB_USER_ROLE = "roles/bigquery.jobUser"  # jobs.create exists only per project and reads no data by itself
 DATAMANAGER_API = "datamanager.googleapis.com"
+# Retractions (service/ads/retraction.py): called by the job, not by Terraform, so enabled as an extra.
+GOOGLE_ADS_API = "googleads.googleapis.com"
+SECRET_ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
 
 
 def ads_job_name(stream_name: str) -> str:
@@ -47,6 +50,15 @@ def ads_service_account_id(stream_name: str) -> str:
 
 def any_ads(streams: tuple[Stream, ...]) -> bool:
     return any(stream.ads is not None for stream in streams)
+
+
+def ads_apis(streams: tuple[Stream, ...]) -> tuple[str, ...]:
+    """The APIs the upload jobs call: Data Manager for any ads stream, the Google Ads API once one declares
+    a developer token (without one no retraction is sent)."""
+    if not any_ads(streams):
+        return ()
+    tokens = any(stream.ads is not None and stream.ads.developer_token_secret for stream in streams)
+    return (DATAMANAGER_API, GOOGLE_ADS_API) if tokens else (DATAMANAGER_API,)
 
 
 class AdsUploads:
@@ -121,8 +133,14 @@ class AdsUploads:
                                   "Cloud Scheduler starts the job as this account.", SERVICE_ACCOUNT_DESCRIPTION_BYTES),
         )
         grants = self._grants(resources, account, view, ledger)
+        secret = stream.ads.developer_token_secret
+        if secret:
+            # That one secret only: the developer token for retractions through the Google Ads API.
+            grants.append(gcp.SecretManagerSecretIamMember(
+                resources, f"{name}-ads-developer-token-reader", project=self.config.project, secret_id=secret,
+                role=SECRET_ACCESSOR_ROLE, member=account.member))
         job = self._job(resources, account, wait_after(resources, f"{name}-ads-grants-propagated", grants,
-                                                       IAM_PROPAGATION))
+                                                       IAM_PROPAGATION), secret)
         self._schedule(resources, account, job)
 
     def _grants(self, resources: StreamResources, account: gcp.ServiceAccount, view: gcp.BigqueryTable,
@@ -142,13 +160,15 @@ class AdsUploads:
         ]
 
     def _job(self, resources: StreamResources, account: gcp.ServiceAccount,
-             grants_propagated: gcp.TimeSleep) -> gcp.CloudRunV2Job:
+             grants_propagated: gcp.TimeSleep, developer_token_secret: str | None) -> gcp.CloudRunV2Job:
         stream = resources.stream
         assert stream.ads is not None
         env = AdsUploadConfig.of(stream.name, self.config.project, stream.dataset, stream.table, stream.ads).to_env()
+        # The token reaches the job from Secret Manager at start, never through Terraform state or the plan.
+        secrets = {DEVELOPER_TOKEN_ENV: developer_token_secret} if developer_token_secret else {}
         # A failed run is retried by the next scheduled one; what failed is not recorded as sent.
         return run_job(resources, f"{stream.name}-ads-job", self.config, ads_job_name(stream.name), account,
-                       ["python", "-m", "service.ads"], env, resources.labels, grants_propagated)
+                       ["python", "-m", "service.ads"], env, resources.labels, grants_propagated, secrets)
 
     def _schedule(self, resources: StreamResources, account: gcp.ServiceAccount,
                   job: gcp.CloudRunV2Job) -> gcp.CloudSchedulerJob:

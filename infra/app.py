@@ -25,6 +25,14 @@ def auth_warnings(streams: tuple[Stream, ...]) -> list[str]:
             for stream in streams if stream.auth.mode == "none"]
 
 
+def ads_warnings(streams: tuple[Stream, ...]) -> list[str]:
+    """Streams whose refunds would not reach Google Ads: no developer token for the Google Ads API."""
+    return [f"stream {stream.name!r} declares ads without developer_token_secret: refunds, cancellations and "
+            "chargebacks are not retracted in Google Ads (bidding keeps counting them); they wait in the ledger "
+            "and are sent once a developer token is declared (docs/ads.md, \"Which API does what\")"
+            for stream in streams if stream.ads is not None and stream.ads.developer_token_secret is None]
+
+
 def build_app(streams: tuple[Stream, ...] | None = None, config: DeployConfig | None = None, *,
               environ: Mapping[str, str] | None = None, outdir: str | None = None,
               warn: Callable[[str], None] = _print_warning,
@@ -50,7 +58,7 @@ def build_app(streams: tuple[Stream, ...] | None = None, config: DeployConfig | 
         from infra.environments import ENVIRONMENTS
 
         config = load_config(os.environ if environ is None else environ, app.node.try_get_context, ENVIRONMENTS)
-    for message in auth_warnings(streams):
+    for message in auth_warnings(streams) + ads_warnings(streams):
         warn(message)
     from infra.observability import no_alerts_warning
     from infra.stacks import RegistryStack, StreamsStack

@@ -15,8 +15,14 @@ RUN_INVOKER_ROLE = "roles/run.invoker"
 
 def run_job(scope: Construct, construct_id: str, config: DeployConfig, name: str, account: gcp.ServiceAccount,
             command: list[str], env: Mapping[str, str], labels: dict[str, str],
-            grants_propagated: gcp.TimeSleep) -> gcp.CloudRunV2Job:
-    """One task, no retries within a run (the next scheduled run is the retry), 30 minutes at most."""
+            grants_propagated: gcp.TimeSleep, secrets: Mapping[str, str] | None = None) -> gcp.CloudRunV2Job:
+    """One task, no retries within a run (the next scheduled run is the retry), 30 minutes at most.
+    `secrets`: env name -> Secret Manager secret id, its latest version read by Cloud Run at start."""
+    secret_env = [gcp.CloudRunV2JobTemplateTemplateContainersEnv(
+        name=key, value_source=gcp.CloudRunV2JobTemplateTemplateContainersEnvValueSource(
+            secret_key_ref=gcp.CloudRunV2JobTemplateTemplateContainersEnvValueSourceSecretKeyRef(
+                secret=secret, version="latest")))
+        for key, secret in (secrets or {}).items()]
     return gcp.CloudRunV2Job(
         scope, construct_id,
         name=name,
@@ -34,8 +40,8 @@ def run_job(scope: Construct, construct_id: str, config: DeployConfig, name: str
                 containers=[gcp.CloudRunV2JobTemplateTemplateContainers(
                     image=config.image,
                     command=command,
-                    env=[gcp.CloudRunV2JobTemplateTemplateContainersEnv(name=key, value=value)
-                         for key, value in env.items()],
+                    env=[*(gcp.CloudRunV2JobTemplateTemplateContainersEnv(name=key, value=value)
+                           for key, value in env.items()), *secret_env],
                     resources=gcp.CloudRunV2JobTemplateTemplateContainersResources(
                         limits={"cpu": "1", "memory": "512Mi"}),
                 )],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from infra.ads_resources import DATAMANAGER_API, AdsUploads, any_ads
+from infra.ads_resources import AdsUploads, ads_apis, any_ads
 from infra.config import DeployConfig
 from infra.custom_roles import custom_role
 from infra.engine import providers as gcp
@@ -109,7 +109,7 @@ class StreamsStack(TerraformStack):
         self.forgotten = forget_retired(self, retired, set(self.datasets))
         # Last: it makes every resource defined above wait for its API.
         # The upload job calls the Data Manager API, which no Terraform resource here manages.
-        self.apis_ready = enable_apis(self, config.project, extra=(DATAMANAGER_API,) if any_ads(streams) else ())
+        self.apis_ready = enable_apis(self, config.project, extra=ads_apis(streams))
 
     def _writer_role(self, config: DeployConfig) -> gcp.ProjectIamCustomRole:
         # One role per deployment (a role lives in the project; granting it happens per table, in

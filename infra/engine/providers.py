@@ -38,6 +38,8 @@ if TYPE_CHECKING or ENGINE.core == "cdktf":
         CloudRunV2JobTemplateTemplate,
         CloudRunV2JobTemplateTemplateContainers,
         CloudRunV2JobTemplateTemplateContainersEnv,
+        CloudRunV2JobTemplateTemplateContainersEnvValueSource,
+        CloudRunV2JobTemplateTemplateContainersEnvValueSourceSecretKeyRef,
         CloudRunV2JobTemplateTemplateContainersResources,
     )
     from cdktf_cdktf_provider_google.cloud_run_v2_job_iam_member import CloudRunV2JobIamMember
@@ -133,6 +135,8 @@ else:
         CloudRunV2JobTemplateTemplate,
         CloudRunV2JobTemplateTemplateContainers,
         CloudRunV2JobTemplateTemplateContainersEnv,
+        CloudRunV2JobTemplateTemplateContainersEnvValueSource,
+        CloudRunV2JobTemplateTemplateContainersEnvValueSourceSecretKeyRef,
         CloudRunV2JobTemplateTemplateContainersResources,
     )
     from cdktn_provider_google.cloud_run_v2_job_iam_member import CloudRunV2JobIamMember
@@ -223,6 +227,8 @@ __all__ = [
     "CloudRunV2JobTemplateTemplate",
     "CloudRunV2JobTemplateTemplateContainers",
     "CloudRunV2JobTemplateTemplateContainersEnv",
+    "CloudRunV2JobTemplateTemplateContainersEnvValueSource",
+    "CloudRunV2JobTemplateTemplateContainersEnvValueSourceSecretKeyRef",
     "CloudRunV2JobTemplateTemplateContainersResources",
     "CloudRunV2Service",
     "CloudRunV2ServiceIamMember",

@@ -12,6 +12,11 @@ from service.model.ads import GoogleAdsConversions
 ADS_UPLOAD_ENV = "HOOKSTREAM_ADS_UPLOAD"
 # Locally only: the Data Manager stand-in (tools/local/datamanager_standin.py) instead of Google.
 DATAMANAGER_ENDPOINT_ENV = "HOOKSTREAM_DATAMANAGER_ENDPOINT"
+# Locally only: the Google Ads API stand-in (tools/local/googleads_standin.py), host:port.
+GOOGLE_ADS_ENDPOINT_ENV = "HOOKSTREAM_GOOGLE_ADS_ENDPOINT"
+# The Google Ads API developer token for retractions: from Secret Manager on Cloud Run (the declaration's
+# developer_token_secret, infra/ads_resources.py), unset when none is declared. Never logged.
+DEVELOPER_TOKEN_ENV = "HOOKSTREAM_GOOGLE_ADS_DEVELOPER_TOKEN"
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
 """The Data Manager API through Google's own client (`google-ads-datamanager`, REST transport).
 
-Every kind goes to `events:ingest` with the order id as transaction id: Google Ads treats an event whose
-transaction id matches an earlier conversion of the same conversion action as an adjustment of it
+Conversions and restatements go to `events:ingest` with the order id as transaction id: Google Ads treats an
+event whose transaction id matches an earlier conversion of the same conversion action as an adjustment of it
 (https://developers.google.com/data-manager/api/devguides/events/google-ads/conversion-adjustments). A
-restatement carries the new value and a later `last_updated_timestamp`; a retraction carries value 0 and
-count 0 (docs/ads.md says what that does and does not do). One attempt per request: a throttled or failed
-request is sent again by the next run.
+restatement carries the new value and a later `last_updated_timestamp`. That page documents no retraction:
+retractions go to the Google Ads API (service/ads/retraction.py). One attempt per request: a throttled or
+failed request is sent again by the next run.
 """
 
 from __future__ import annotations
@@ -70,8 +70,6 @@ def _event(action: Action) -> Any:
                                                             wbraid=c.wbraid or "")
     if identifiers:
         event.user_data = datamanager_v1.UserData(user_identifiers=identifiers)
-    if action.kind == "retraction":
-        event.conversion_count = 0.0
     return event
 
 

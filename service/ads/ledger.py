@@ -56,7 +56,8 @@ def pending_requests(client: Any, ledger: str) -> dict[str, list[tuple[str, str]
         f"LEFT JOIN (SELECT DISTINCT d.request_id AS request_id FROM `{ledger}` AS d\n"
         f"  WHERE d.status IN ({final})) AS f\n"
         "  ON f.request_id = s.request_id\n"
-        f"WHERE s.status = '{SENT}' AND f.request_id IS NULL\n"
+        # Google Ads API retractions have no request id: their answer was final at once.
+        f"WHERE s.status = '{SENT}' AND s.request_id IS NOT NULL AND f.request_id IS NULL\n"
         "ORDER BY s.request_id, s.transaction_id"))
     pending: dict[str, list[tuple[str, str]]] = {}
     for row in rows:

@@ -20,6 +20,8 @@ ADS_UPLOADS_SUFFIX = "_ads_uploads"
 ACCOUNT_ID = re.compile(r"^[0-9]{10}$")
 # A conversion action id (the `ctId` of the conversion action's URL in Google Ads).
 CONVERSION_ACTION_ID = re.compile(r"^[0-9]{1,20}$")
+# A Secret Manager secret id (letters, digits, - and _, at most 255).
+SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 # Google Ads accepts offline click conversions up to 90 days after the click (docs/ads.md).
 MAX_IMPORT_WINDOW_DAYS = 90
 ConsentStatus = Literal["granted", "denied", "unspecified"]
@@ -49,6 +51,9 @@ class GoogleAdsConversions:
       the attributed GA4 session's gclid / gbraid / wbraid is used first.
     consent: sent with every conversion.
     import_window_days: orders converted longer ago are not sent (counted as outside the window).
+    developer_token_secret: the Secret Manager secret (its id, in the deploy's project) holding a Google Ads
+      API developer token, which retractions need (Data Manager has none, docs/ads.md); None: retractions
+      are not sent, only counted, until one is declared.
     """
 
     operating_account: str
@@ -59,6 +64,7 @@ class GoogleAdsConversions:
     phone_field: str | None = None
     click_id_field: str | None = None
     import_window_days: int = MAX_IMPORT_WINDOW_DAYS
+    developer_token_secret: str | None = None
 
 
 def ads_problems(ads: object, stitch: object, latest: LatestView | None,
@@ -93,6 +99,10 @@ def ads_problems(ads: object, stitch: object, latest: LatestView | None,
             problems.append((f"ads.{name}", value, f"name one of the latest view's fields ({', '.join(declared)})"))
         elif declared[value] != "STRING":
             problems.append((f"ads.{name}", value, "the field's type must be STRING"))
+    secret = ads.developer_token_secret
+    if secret is not None and not (isinstance(secret, str) and SECRET_ID.match(secret)):
+        problems.append(("ads.developer_token_secret", secret, "a Secret Manager secret id (letters, digits, - and "
+                                                               "_), e.g. 'google-ads-developer-token', or None"))
     window = ads.import_window_days
     if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= MAX_IMPORT_WINDOW_DAYS:
         problems.append(("ads.import_window_days", window,

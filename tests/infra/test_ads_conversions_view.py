@@ -56,6 +56,7 @@ def with_ads(**overrides: Any) -> Stream:
         ({"email_field": "mail"}, "ads.email_field", "latest view's fields"),
         ({"phone_field": "amount"}, "ads.phone_field", "STRING"),
         ({"import_window_days": 120}, "ads.import_window_days", "1 to 90"),
+        ({"developer_token_secret": "projects/p/secrets/t"}, "ads.developer_token_secret", "Secret Manager secret id"),
     ],
 )
 def test_a_bad_ads_declaration_names_stream_field_value_and_rule(overrides: dict[str, Any], field: str,

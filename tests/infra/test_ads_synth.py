@@ -111,3 +111,43 @@ def test_failed_uploads_alert_the_environment_s_addresses() -> None:
     assert condition["filter"] == ('metric.type = "logging.googleapis.com/user/hookstream/ads-upload-failed" AND '
                                    'resource.type = "cloud_run_job" AND metric.labels.stream = "crm-orders"')
     assert policy["notification_channels"]
+
+
+def test_a_declared_developer_token_reaches_the_job_from_its_one_secret_and_enables_the_google_ads_api(
+        with_ads: Synth) -> None:
+    assert WITH_ADS.ads is not None
+    token = synthesize((dataclasses.replace(WITH_ADS, ads=dataclasses.replace(
+        WITH_ADS.ads, developer_token_secret="google-ads-developer-token")),))
+    job = next(body for body in of_type(token, "google_cloud_run_v2_job").values()
+               if body["name"] == "hookstream-ads-crm-orders")
+    container = job["template"]["template"]["containers"][0]  # type: ignore[index]
+    from_secret = [item for item in container["env"] if "value_source" in item]
+    assert from_secret == [{"name": "HOOKSTREAM_GOOGLE_ADS_DEVELOPER_TOKEN", "value_source": {
+        "secret_key_ref": {"secret": "google-ads-developer-token", "version": "latest"}}}]
+    readers = list(of_type(token, "google_secret_manager_secret_iam_member").values())
+    ads_readers = [body for body in readers if "crm-orders-ads-sa" in str(body["member"])]
+    assert [(body["secret_id"], body["role"], body["project"]) for body in ads_readers] == [
+        ("google-ads-developer-token", "roles/secretmanager.secretAccessor", CONFIG.project)]
+    assert [body for body in readers if body["secret_id"] == "google-ads-developer-token"] == ads_readers
+
+    def apis(synth: Synth) -> set[str]:
+        return {str(body["service"]) for body in synth.resources(STACK, "google_project_service").values()}
+
+    assert {"datamanager.googleapis.com", "googleads.googleapis.com"} <= apis(token)
+    assert "googleads.googleapis.com" not in apis(with_ads)  # no token: no retraction is sent, no API to enable
+    assert not of_type(with_ads, "google_secret_manager_secret_iam_member") or not [
+        body for body in of_type(with_ads, "google_secret_manager_secret_iam_member").values()
+        if "crm-orders-ads-sa" in str(body["member"])]
+
+
+def test_synth_warns_when_refunds_cannot_be_retracted() -> None:
+    from infra.app import ads_warnings
+
+    assert WITH_ADS.ads is not None
+    assert ads_warnings((WITH_ADS,)) == [
+        "stream 'crm-orders' declares ads without developer_token_secret: refunds, cancellations and chargebacks "
+        "are not retracted in Google Ads (bidding keeps counting them); they wait in the ledger and are sent once "
+        "a developer token is declared (docs/ads.md, \"Which API does what\")"]
+    assert ads_warnings((dataclasses.replace(WITH_ADS, ads=dataclasses.replace(
+        WITH_ADS.ads, developer_token_secret="t")),)) == []
+    assert ads_warnings(STREAMS) == []  # the shipped streams declare no ads

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from tools.local.json_http import answer
 from tools.local.processes import Process, ensure_port_free, spawn, wait_http
 
 # Google's error statuses for the answers the stand-in can be told to give.
@@ -90,12 +91,7 @@ def make_handler(state: StandinState) -> type[BaseHTTPRequestHandler]:
             return
 
         def _answer(self, code: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            answer(self, code, body)
 
         def _body(self) -> dict[str, Any]:
             length = int(self.headers.get("Content-Length") or 0)

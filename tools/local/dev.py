@@ -34,6 +34,7 @@ from tools.local.datamanager_standin import start_datamanager_standin
 from tools.local.dev_secrets import load_or_create
 from tools.local.ga4_sample import SAMPLE_STITCH, load_sample
 from tools.local.gcs_emulator import ensure_bucket, start_gcs_emulator
+from tools.local.googleads_standin import start_googleads_standin
 from tools.local.processes import REPO_ROOT, Process, StartupFailed, start_emulator, start_service, write_json
 from tools.local.provision import provision
 from tools.local.spool_replay import LOCAL_SPOOL_BUCKET, local_stream_env, replay_once
@@ -102,6 +103,9 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
         # Google's Data Manager API, for scripts/ads-upload (tools/local/datamanager_standin.py).
         standin, datamanager_url = start_datamanager_standin(args.emulator_port + 30, logs / "datamanager.log")
         started.append(standin)
+        # The Google Ads API (retractions), gRPC, and its HTTP side door on the next port.
+        googleads, googleads_address = start_googleads_standin(args.emulator_port + 31, logs / "googleads.log")
+        started.append(googleads)
         client = make_client(LOCAL_PROJECT, emulator_url)
         if args.ga4_sample:
             streams = with_sample_ads(with_sample_stitch(streams))
@@ -111,7 +115,8 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
         client.close()
         write_json(args.dir / STACK_FILE, stack_record(LOCAL_PROJECT, emulator_url, emulator.popen.pid,
                                                        LocalSpool(storage_url, LOCAL_SPOOL_BUCKET),
-                                                       datamanager_url, ga4_sample=args.ga4_sample))
+                                                       datamanager_url, ga4_sample=args.ga4_sample,
+                                                       googleads_address=googleads_address))
 
         secrets = load_or_create(args.dir / "secrets.json", streams)
         endpoints: dict[str, str] = {}
@@ -149,7 +154,8 @@ def run(args: argparse.Namespace, streams: tuple[Stream, ...]) -> int:
               flush=True)
     print(f"Spool: {storage_url} (bucket {LOCAL_SPOOL_BUCKET}); replayed every {REPLAY_INTERVAL_SECONDS:.0f} s, "
           "or now with scripts/replay", flush=True)
-    print(f"Google Ads: Data Manager stand-in on {datamanager_url}; scripts/ads-upload sends the "
+    print(f"Google Ads: Data Manager stand-in on {datamanager_url}, Google Ads API stand-in on {googleads_address} "
+          f"(gRPC); scripts/ads-upload sends the "
           "<table>_ads_conversions of streams that declare ads (docs/ads.md)", flush=True)
     print(f"Logs: {os.path.relpath(logs)}/. Stop with Ctrl-C.", flush=True)
     replays = threading.Thread(target=replay_on_a_timer, name="replay-timer", daemon=True,

@@ -39,11 +39,13 @@ class LocalSpool:
 
 
 def stack_record(project: str, emulator_url: str, bigquery_emulator_pid: int,
-                 spool: LocalSpool, datamanager_url: str | None = None, ga4_sample: bool = False) -> dict[str, object]:
+                 spool: LocalSpool, datamanager_url: str | None = None, ga4_sample: bool = False,
+                 googleads_address: str | None = None) -> dict[str, object]:
     """What scripts/dev writes to stack.json."""
     return {"project": project, "emulator_url": emulator_url, "pid": os.getpid(),
-            # scripts/ads-upload: the Data Manager stand-in, and whether the streams got the sample stitch.
-            "datamanager_url": datamanager_url, "ga4_sample": ga4_sample,
+            # scripts/ads-upload: the Data Manager stand-in, and whether the streams got the sample stitch;
+            # the Google Ads API stand-in (gRPC host:port) for retractions.
+            "datamanager_url": datamanager_url, "ga4_sample": ga4_sample, "googleads_address": googleads_address,
             # README: `kill -STOP` it to watch hits being spooled.
             "bigquery_emulator_pid": bigquery_emulator_pid,
             "storage_emulator_url": spool.storage_url, "spool_bucket": spool.bucket}
@@ -102,6 +104,15 @@ def running_stack(dev_dir: Path, timeout: float = PROBE_TIMEOUT_SECONDS) -> Loca
         raise StackNotRunning(f"the local stack is not running: the BigQuery emulator named in {stack_file} "
                               f"does not answer at {stack.emulator_url} ({reason}); {start}") from None
     return stack
+
+
+def local_googleads(dev_dir: Path) -> str | None:
+    """The local Google Ads API stand-in's host:port; None when this scripts/dev predates it."""
+    try:
+        address = json.loads((dev_dir / STACK_FILE).read_text()).get("googleads_address")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(address) if address else None
 
 
 def local_datamanager(dev_dir: Path) -> tuple[str, bool]:
