@@ -111,13 +111,5 @@ def retrieve(client: Any, request_id: str) -> tuple[str, str]:
     return worst, json.dumps(details, sort_keys=True)
 
 
-def error_text(error: Exception) -> str:
-    """What the ledger and the log say of a refused request: the class and Google's message, no headers."""
-    code = getattr(error, "code", None)
-    message = getattr(error, "message", None) or str(error)
-    return json.dumps({"error": type(error).__name__, "code": int(code) if isinstance(code, int) else str(code),
-                       "message": str(message)[:500]}, sort_keys=True)
-
-
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -77,3 +78,12 @@ def append(client: Any, ledger: str, rows: list[LedgerRow]) -> None:
                                          retry=Retry(timeout=TIMEOUT_SECONDS), timeout=TIMEOUT_SECONDS)
         if errors:
             raise LedgerWriteFailed(f"writing {len(rows)} rows to the ledger {ledger} failed: {errors[:3]}")
+
+
+def refusal_text(error: Exception, **extra: str) -> str:
+    """What the ledger and the log say of a refused request: the class, the code and Google's message (no
+    request headers), plus `extra` (e.g. which API), as sorted JSON."""
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None) or str(error)
+    return json.dumps({"error": type(error).__name__, "code": int(code) if isinstance(code, int) else str(code),
+                       "message": str(message)[:500], **extra}, sort_keys=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.ads.config import AdsUploadConfig
+from service.ads.ledger import refusal_text
 from service.ads.plan import Action
 
 ADWORDS_SCOPE = "https://www.googleapis.com/auth/adwords"
@@ -127,13 +128,8 @@ def partial_failures(response: Any, developer_token: str) -> dict[int, str]:
 
 
 def error_text(error: Exception, developer_token: str | None) -> str:
-    """What the ledger and the log say of a refused request: the class, the code, Google's message."""
-    code = getattr(error, "code", None)
-    message = getattr(error, "message", None) or str(error)
-    text = json.dumps({"error": type(error).__name__, "api": "google_ads",
-                       "code": int(code) if isinstance(code, int) else str(code), "message": str(message)[:500]},
-                      sort_keys=True)
-    return redact(text, developer_token)
+    """The ledger's text of a refused request (service/ads/ledger.py), the developer token redacted."""
+    return redact(refusal_text(error, api="google_ads"), developer_token)
 
 
 def redact(text: str, secret: str | None) -> str:

@@ -126,7 +126,7 @@ def _send_batch(bigquery: Any, client: Any, config: AdsUploadConfig, batch: list
         if not mode.validate_only:
             # Recorded for a person to read, never as sent: the next run sends these again.
             ledger.append(bigquery, config.ledger_path,
-                          [_row(action, NOT_SENT, run_id, None, datamanager.error_text(error)) for action in batch])
+                          [_row(action, NOT_SENT, run_id, None, ledger.refusal_text(error)) for action in batch])
         return
     _count_all(summary, batch)
     if not mode.validate_only:

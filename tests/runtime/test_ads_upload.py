@@ -146,14 +146,20 @@ def days() -> dict[int, dt.date]:
     return {ago: today - dt.timedelta(days=ago) for ago in range(5)}
 
 
+def sample_stream(emulator: Emulator, start_stream_service: Any,
+                  name: str) -> tuple[Stream, str, dict[int, dt.date]]:
+    """An ads stream served by gunicorn (its endpoint URL) over its own GA4 sample export, loaded for today-4."""
+    stream = flow_stream(f"ads_{name}_e2e", f"ga4_ads_{name}")
+    service = start_stream_service(stream)
+    day = days()
+    load_sample(emulator.client, emulator.project, f"ga4_ads_{name}", day[0])
+    return stream, f"{service.hooks_url}/{service.secrets[0]}", day
+
+
 @pytest.mark.integration
 def test_paid_partially_refunded_refunded_is_one_conversion_one_restatement_one_retraction(
         emulator: Emulator, start_stream_service: Any, standin: Standin, google_ads: GoogleAdsStandin) -> None:
-    stream = flow_stream("ads_flow_e2e", "ga4_ads_flow")
-    service = start_stream_service(stream)
-    url = f"{service.hooks_url}/{service.secrets[0]}"
-    day = days()
-    load_sample(emulator.client, emulator.project, "ga4_ads_flow", day[0])
+    stream, url, day = sample_stream(emulator, start_stream_service, "flow")
     OUTPUT.clear()
 
     def run() -> tuple[int, ...]:
@@ -196,11 +202,7 @@ def test_paid_partially_refunded_refunded_is_one_conversion_one_restatement_one_
 @pytest.mark.parametrize("refusal", [429, 500])
 def test_a_throttled_or_failed_request_is_sent_again_next_run_once(
         emulator: Emulator, start_stream_service: Any, standin: Standin, refusal: int) -> None:
-    stream = flow_stream(f"ads_retry_{refusal}_e2e", f"ga4_ads_retry_{refusal}")
-    service = start_stream_service(stream)
-    url = f"{service.hooks_url}/{service.secrets[0]}"
-    day = days()
-    load_sample(emulator.client, emulator.project, f"ga4_ads_retry_{refusal}", day[0])
+    stream, url, day = sample_stream(emulator, start_stream_service, f"retry_{refusal}")
     curl(url, f"orderId=N5&status=paid&total=200.00&currency=USD&createdAt={day[3]}T11:00:00Z")
 
     standin.fail_next(refusal)
@@ -225,11 +227,7 @@ def test_a_throttled_or_failed_request_is_sent_again_next_run_once(
 def paid_then_refunded(emulator: Emulator, start_stream_service: Any, standin: Standin, name: str,
                        orders: tuple[str, ...] = ("N5",)) -> tuple[Stream, dict[int, dt.date]]:
     """Orders paid (from the sample's gclid purchases), uploaded as conversions, then refunded on today-1."""
-    stream = flow_stream(f"ads_{name}_e2e", f"ga4_ads_{name}")
-    service = start_stream_service(stream)
-    url = f"{service.hooks_url}/{service.secrets[0]}"
-    day = days()
-    load_sample(emulator.client, emulator.project, f"ga4_ads_{name}", day[0])
+    stream, url, day = sample_stream(emulator, start_stream_service, name)
     totals = {"N1": "125.13", "N5": "200.00"}
     for order in orders:
         curl(url, f"orderId={order}&status=paid&total={totals[order]}&currency=USD&createdAt={day[3]}T11:00:00Z")
@@ -303,12 +301,8 @@ def test_without_a_developer_token_retractions_wait_and_go_once_one_is_configure
 @pytest.mark.integration
 def test_a_refused_event_is_reported_in_the_ledger_from_the_request_status(
         emulator: Emulator, start_stream_service: Any, standin: Standin) -> None:
-    stream = flow_stream("ads_rejected_e2e", "ga4_ads_rejected")
-    service = start_stream_service(stream)
-    day = days()
-    load_sample(emulator.client, emulator.project, "ga4_ads_rejected", day[0])
-    curl(f"{service.hooks_url}/{service.secrets[0]}",
-         f"orderId=N5&status=paid&total=200.00&currency=USD&createdAt={day[3]}T11:00:00Z")
+    stream, url, day = sample_stream(emulator, start_stream_service, "rejected")
+    curl(url, f"orderId=N5&status=paid&total=200.00&currency=USD&createdAt={day[3]}T11:00:00Z")
     standin.reject("N5")
     assert counts(upload(emulator, stream, standin)[1]) == (1, 0, 0, 0, 0, 0)  # accepted, checked later
     code, later = upload(emulator, stream, standin)
@@ -325,12 +319,8 @@ def test_a_refused_event_is_reported_in_the_ledger_from_the_request_status(
 @pytest.mark.integration
 def test_validate_only_and_dry_run_record_nothing(emulator: Emulator, start_stream_service: Any,
                                                   standin: Standin) -> None:
-    stream = flow_stream("ads_validate_e2e", "ga4_ads_validate")
-    service = start_stream_service(stream)
-    day = days()
-    load_sample(emulator.client, emulator.project, "ga4_ads_validate", day[0])
-    curl(f"{service.hooks_url}/{service.secrets[0]}",
-         f"orderId=N5&status=paid&total=200.00&currency=USD&createdAt={day[3]}T11:00:00Z")
+    stream, url, day = sample_stream(emulator, start_stream_service, "validate")
+    curl(url, f"orderId=N5&status=paid&total=200.00&currency=USD&createdAt={day[3]}T11:00:00Z")
     assert counts(upload(emulator, stream, standin, "--dry-run")[1]) == (1, 0, 0, 0, 0, 0)
     assert standin.requests() == []
     assert counts(upload(emulator, stream, standin, "--validate-only")[1]) == (1, 0, 0, 0, 0, 0)
